@@ -1,0 +1,3 @@
+from rollback_pm.cli import main
+
+main()

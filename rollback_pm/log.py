@@ -1,0 +1,96 @@
+"""structlog setup for our own logs, with secret masking on every event.
+
+Known secret values (tracker tokens, secrets found in container config) are registered
+with ``register_secret`` and replaced by ``***`` wherever they appear in a log event,
+whatever the key. Keys that look secret are masked too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from typing import Any
+
+import structlog
+
+MASK = "***"
+_SECRET_KEY = re.compile(r"(?i)(token|password|passwd|secret|api_?key|authorization|credential)")
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | None) -> None:
+    """Never let this value reach a log line. Short values are ignored (they would mask noise)."""
+    global _pattern
+    if not value or len(value) < 4:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def known_secrets() -> frozenset[str]:
+    return frozenset(_secrets)
+
+
+def mask(text: str) -> str:
+    """Replace every registered secret value in ``text``."""
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, text)
+
+
+def _mask_value(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if _SECRET_KEY.search(key) and value:
+            return MASK
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(key, v) for v in value]
+    if isinstance(value, BaseException):
+        return mask(str(value))
+    return value
+
+
+def _masking_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: _mask_value(k, v) if k != "event" else mask(str(v)) for k, v in event_dict.items()}
+
+
+def _mask_rendered(_logger: Any, _name: str, rendered: str) -> str:
+    # A last pass over the final text, in case a renderer stringified something we did not see.
+    return mask(rendered)
+
+
+def configure(log_format: str = "console", level: str = "warning", stream: Any = None) -> None:
+    """Configure structlog. Logs go to stderr so stdout stays for command output."""
+    renderer: Any
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _masking_processor,
+            renderer,
+            _mask_rendered,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.WARNING)),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name) if name else structlog.get_logger()

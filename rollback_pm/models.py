@@ -1,0 +1,137 @@
+"""Plain data shared by the stages: what the ledger stores and the drafts render.
+
+Times are timezone-aware UTC datetimes everywhere; ``timeutil`` parses and formats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class SmokeStep:
+    """One smoke-test step as reported by the pipeline."""
+
+    name: str
+    status: str  # passed | failed | skipped | error | running | unknown
+    step: int | None = None  # number, e.g. 1-6 of azaion's scripts/smoke.sh
+    ts: datetime | None = None  # when the step finished (or was reported)
+    started_at: datetime | None = None
+    message: str = ""
+    source: str = ""  # report file path, or "woodpecker"
+    log_excerpt: str = ""  # last lines of the step's log, redacted
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "error")
+
+
+@dataclass
+class TimelineEvent:
+    ts: datetime
+    text: str
+    source: str  # pipeline step / smoke report / evidence collection / container state / ...
+
+
+@dataclass
+class EvidenceFile:
+    path: str
+    kind: str  # log | inspect | manifest
+    sha256: str
+    bytes: int
+    bundle: str  # the bundle's <ts> id, e.g. 20261123T193000Z
+
+
+@dataclass
+class ContainerState:
+    """What a collected container's inspect document says about how it died."""
+
+    name: str
+    id: str
+    image: str = ""
+    status: str = ""  # running | exited | dead | restarting ...
+    exit_code: int | None = None
+    oom_killed: bool = False
+    restart_count: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    health_status: str | None = None  # healthy | unhealthy | starting
+    health_log: list[dict[str, Any]] = field(default_factory=list)  # Start, End, ExitCode, Output
+    image_revision: str | None = None  # org.opencontainers.image.revision
+
+
+@dataclass
+class Commit:
+    sha: str
+    author: str
+    subject: str
+    date: datetime | None = None
+
+
+@dataclass
+class ChangedFile:
+    path: str
+    added: int | None = None
+    deleted: int | None = None
+
+
+@dataclass
+class TicketRef:
+    tracker: str  # file | jira | gitea | forgejo | none
+    key: str
+    url: str
+    status: str = "open"  # as last read from the tracker
+
+
+@dataclass
+class Incident:
+    """Everything the ledger knows about one rollback."""
+
+    id: str
+    service: str
+    environment: str
+    deploy_sha: str
+    rollback_sha: str | None = None
+    rollback_sha_source: str | None = None  # flag | env | image-label | last-good | ci-prev
+    pipeline_number: str | None = None
+    pipeline_url: str | None = None
+    repo: str | None = None  # owner/name
+    started_at: datetime | None = None  # bad version went live
+    detected_at: datetime | None = None  # first failed smoke step
+    mitigated_at: datetime | None = None  # rollback finished
+    severity: str = "High"  # Critical | High | Medium | Low (azaion scale; templates map it)
+    detected_by: str = "operator"  # alert | smoke test | user report | operator
+    status: str = "open"  # open | done
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deploy_ticket: str | None = None
+    owner: str | None = None
+    smoke_steps: list[SmokeStep] = field(default_factory=list)
+    evidence: list[EvidenceFile] = field(default_factory=list)
+    events: list[TimelineEvent] = field(default_factory=list)  # extra recorded events
+    containers: list[ContainerState] = field(default_factory=list)
+    commits: list[Commit] = field(default_factory=list)
+    changed_files: list[ChangedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    draft_path: str | None = None
+    ticket: TicketRef | None = None
+
+    @property
+    def failed_step(self) -> SmokeStep | None:
+        """The first failed smoke step, by time then step number."""
+        failed = [s for s in self.smoke_steps if s.failed]
+        if not failed:
+            return None
+        return sorted(failed, key=lambda s: (s.ts is None, s.ts or datetime.min, s.step or 0))[0]
+
+    @property
+    def unique_label(self) -> str:
+        """The tracker label that identifies this incident's ticket."""
+        return f"rollback-pm-{self.id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        from rollback_pm.timeutil import to_jsonable
+
+        return to_jsonable(asdict(self))

@@ -1,0 +1,81 @@
+"""UTC time parsing and formatting in one place."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from rollback_pm.errors import UsageError
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_ts(value: str | int | float | datetime | None, what: str = "timestamp") -> datetime | None:
+    """Parse ISO 8601 (Z or offset; Docker's nanoseconds allowed) or epoch seconds to aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d{9,11}(\.\d+)?", value)):
+        return datetime.fromtimestamp(float(value), timezone.utc)
+    text = value.strip()
+    if text.startswith("0001-01-01"):  # Docker's zero time: "never"
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # Docker gives nanoseconds
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{what} {value!r} is not an ISO 8601 time (e.g. 2026-05-13T08:47:21Z)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """`--since`: a duration back from now (30s, 15m, 2h, 1d) or a timestamp."""
+    if not value:
+        return None
+    match = _DURATION.match(value.strip())
+    if match:
+        return (now or utcnow()) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    return parse_ts(value, "--since")
+
+
+def iso(value: datetime | None) -> str | None:
+    """2026-05-13T08:47:21Z"""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp(value: datetime) -> str:
+    """Bundle id form: 20260513T084721Z"""
+    return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def mmss(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    total = max(0, int(round(seconds)))
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def to_jsonable(value: Any) -> Any:
+    """Recursively turn datetimes into ISO strings for JSON output."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,55 @@
+"""The one Protocol every tracker backend implements, and what flows through it.
+
+Backends are pure transport: they find, create, comment, label, attach and read status.
+The find-or-create policy, the outbox and the ledger live in ``rollback_pm.tickets``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from rollback_pm.models import TicketRef
+
+
+@dataclass
+class TicketSpec:
+    """What to open for one incident."""
+
+    incident_id: str
+    unique_label: str  # rollback-pm-<id>: the search key that makes create idempotent
+    title: str
+    body: str  # Markdown; backends convert (Jira v3 -> ADF, v2 -> wiki markup)
+    labels: list[str] = field(default_factory=list)  # postmortem, rollback, env, service
+    due_date: date | None = None
+    severity: str | None = None  # azaion scale; backends map it to a priority
+    pipeline_url: str | None = None
+    attachments: list[Path] = field(default_factory=list)
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """A ticket backend. Raise TrackerAuthError / TrackerNotFoundError / TrackerUnavailable /
+    TrackerError; never put a token in a message."""
+
+    name: str
+
+    def find(self, unique_label: str) -> TicketRef | None:
+        """The ticket carrying this label, if one exists."""
+
+    def create(self, spec: TicketSpec) -> TicketRef:
+        """Create a ticket (with labels, due date, attachments, pipeline link)."""
+
+    def comment(self, ticket: TicketRef, text: str) -> None:
+        """Add a Markdown comment."""
+
+    def add_label(self, ticket: TicketRef, label: str) -> None:
+        """Add a label, creating it on the tracker if it must exist first."""
+
+    def attach(self, ticket: TicketRef, path: Path) -> None:
+        """Upload a file to the ticket, where the tracker supports attachments."""
+
+    def status(self, ticket: TicketRef) -> str:
+        """'open' or 'resolved' (closed/done), read from the tracker."""
