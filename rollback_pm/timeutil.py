@@ -61,6 +61,11 @@ def stamp(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+def parse_stamp(value: str) -> datetime:
+    """The time in a bundle id (20260513T084721Z, maybe with a -N suffix)."""
+    return datetime.strptime(value[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
 def mmss(seconds: float | None) -> str | None:
     if seconds is None:
         return None

@@ -1,0 +1,488 @@
+"""The ledger: SQLite (WAL) under the state dir, one row per rollback.
+
+An incident's id derives from its idempotency key (service, environment, deploy SHA,
+rollback SHA, pipeline number), so a retried hook updates the same incident. Every
+multi-row write runs in one ``BEGIN IMMEDIATE`` transaction, which also serialises two
+hooks racing on the same rollback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
+
+from rollback_pm.errors import IncidentNotFound, LedgerError, UsageError
+from rollback_pm.models import (
+    ChangedFile,
+    Commit,
+    ContainerState,
+    EvidenceFile,
+    Incident,
+    SmokeStep,
+    TicketRef,
+    TimelineEvent,
+)
+from rollback_pm.timeutil import iso, parse_ts, utcnow
+
+DB_NAME = "ledger.sqlite3"
+
+# Forward migrations; index i migrates user_version i -> i+1. Never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the walking skeleton
+    """
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        idem_key TEXT NOT NULL UNIQUE,
+        service TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        deploy_sha TEXT NOT NULL,
+        rollback_sha TEXT,
+        rollback_sha_source TEXT,
+        pipeline_number TEXT,
+        pipeline_url TEXT,
+        repo TEXT,
+        started_at TEXT,
+        detected_at TEXT,
+        mitigated_at TEXT,
+        severity TEXT NOT NULL,
+        detected_by TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        deploy_ticket TEXT,
+        draft_path TEXT,
+        draft_sha256 TEXT,
+        draft_template TEXT,
+        facts_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE smoke_steps (
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        source TEXT NOT NULL,
+        step INTEGER,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ts TEXT,
+        started_at TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        log_excerpt TEXT NOT NULL DEFAULT '',
+        UNIQUE (incident_id, source, step, name)
+    );
+    CREATE TABLE evidence (
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        bundle TEXT NOT NULL,
+        UNIQUE (incident_id, path)
+    );
+    CREATE TABLE tickets (
+        incident_id TEXT PRIMARY KEY REFERENCES incidents(id),
+        tracker TEXT NOT NULL,
+        key TEXT NOT NULL,
+        url TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        checked_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        action TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        done_at TEXT
+    );
+    """,
+    # 2: deadlines, good deploys, timeline events, two-phase hooks, owners
+    """
+    CREATE TABLE notifications (
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        UNIQUE (incident_id, kind, channel)
+    );
+    CREATE TABLE good_deploys (
+        service TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (service, environment)
+    );
+    CREATE TABLE events (
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        ts TEXT NOT NULL,
+        text TEXT NOT NULL,
+        source TEXT NOT NULL,
+        UNIQUE (incident_id, ts, text)
+    );
+    CREATE TABLE pending_evidence (
+        pending_key TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        bundle TEXT NOT NULL,
+        facts_json TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (pending_key, path)
+    );
+    ALTER TABLE incidents ADD COLUMN owner TEXT;
+    CREATE INDEX outbox_pending ON outbox (done_at, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def idempotency_key(service: str, environment: str, deploy_sha: str, rollback_sha: str | None,
+                    pipeline_number: str | None) -> str:
+    return "\x1f".join([service, environment, deploy_sha, rollback_sha or "", pipeline_number or ""])
+
+
+def incident_id(key: str) -> str:
+    """12 hex characters: short enough to type, long enough never to collide in one ledger."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def pending_key(service: str, environment: str, deploy_sha: str, pipeline_number: str | None) -> str:
+    """Evidence taken in `--phase collect`, before the rollback SHA is known, waits under this key."""
+    return "\x1f".join([service, environment, deploy_sha, pipeline_number or ""])
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_ts(value) if value else None
+
+
+class Ledger:
+    """The SQLite store. Use as a context manager or call close()."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        except OSError as exc:
+            raise LedgerError(
+                f"state dir {self.state_dir} cannot be created ({exc.strerror}); "
+                "set --state-dir or ROLLBACK_PM_STATE_DIR to a writable directory"
+            ) from None
+        self.path = self.state_dir / DB_NAME
+        try:
+            # Switching to WAL and migrating need the database to themselves: SQLite answers
+            # "locked" at once (no busy wait) to a second process doing the same, so two
+            # hooks starting together take turns here.
+            with FileLock(str(self.state_dir / ".ledger.lock"), timeout=60):
+                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA busy_timeout = 30000")
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                self._migrate()
+                os.chmod(self.path, 0o640)
+        except FileLockTimeout:
+            raise LedgerError(f"ledger {self.path} is held by another rollback-pm for over 60s; "
+                              "check for a hung process") from None
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"ledger {self.path} cannot be opened ({exc}); check the state dir's permissions and free space"
+            ) from None
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"ledger {self.path} has schema version {version}, newer than this rollback-pm "
+                    f"knows ({SCHEMA_VERSION}); upgrade rollback-pm"
+                )
+            for target in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {target + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # -- incidents -------------------------------------------------------------------------
+
+    def upsert_incident(self, incident: Incident) -> tuple[Incident, bool]:
+        """Insert or update an incident and its smoke steps, evidence and events.
+
+        Facts only grow: known times are not erased by a retry that lacks them. Returns
+        the stored incident and whether it was new.
+        """
+        key = idempotency_key(incident.service, incident.environment, incident.deploy_sha,
+                              incident.rollback_sha, incident.pipeline_number)
+        incident.id = incident.id or incident_id(key)
+        now = iso(utcnow())
+        facts = json.dumps({
+            "containers": [asdict(c) for c in incident.containers],
+            "commits": [asdict(c) for c in incident.commits],
+            "changed_files": [asdict(f) for f in incident.changed_files],
+            "warnings": incident.warnings,
+        }, default=iso)
+        with self.transaction() as db:
+            existing = db.execute("SELECT id, facts_json FROM incidents WHERE id = ?", (incident.id,)).fetchone()
+            if existing is None:
+                db.execute(
+                    """INSERT INTO incidents (id, idem_key, service, environment, deploy_sha, rollback_sha,
+                       rollback_sha_source, pipeline_number, pipeline_url, repo, started_at, detected_at,
+                       mitigated_at, severity, detected_by, status, created_at, updated_at, deploy_ticket,
+                       owner, facts_json)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (incident.id, key, incident.service, incident.environment, incident.deploy_sha,
+                     incident.rollback_sha, incident.rollback_sha_source, incident.pipeline_number,
+                     incident.pipeline_url, incident.repo, iso(incident.started_at), iso(incident.detected_at),
+                     iso(incident.mitigated_at), incident.severity, incident.detected_by, incident.status,
+                     now, now, incident.deploy_ticket, incident.owner, facts),
+                )
+            else:
+                # A retry may know less (no smoke report the second time); keep what we had.
+                old_facts = json.loads(existing["facts_json"])
+                merged = json.loads(facts)
+                for name, value in old_facts.items():
+                    if not merged.get(name):
+                        merged[name] = value
+                db.execute(
+                    """UPDATE incidents SET rollback_sha_source = COALESCE(?, rollback_sha_source),
+                       pipeline_url = COALESCE(?, pipeline_url), repo = COALESCE(?, repo),
+                       started_at = COALESCE(?, started_at), detected_at = COALESCE(?, detected_at),
+                       mitigated_at = COALESCE(mitigated_at, ?), severity = ?, detected_by = ?,
+                       deploy_ticket = COALESCE(?, deploy_ticket), owner = COALESCE(?, owner),
+                       facts_json = ?, updated_at = ? WHERE id = ?""",
+                    (incident.rollback_sha_source, incident.pipeline_url, incident.repo,
+                     iso(incident.started_at), iso(incident.detected_at), iso(incident.mitigated_at),
+                     incident.severity, incident.detected_by, incident.deploy_ticket, incident.owner,
+                     json.dumps(merged), now, incident.id),
+                )
+            for step in incident.smoke_steps:
+                db.execute(
+                    """INSERT INTO smoke_steps (incident_id, source, step, name, status, ts, started_at,
+                       message, log_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (incident_id, source, step, name) DO UPDATE SET status = excluded.status,
+                       ts = excluded.ts, started_at = excluded.started_at, message = excluded.message,
+                       log_excerpt = CASE WHEN excluded.log_excerpt != '' THEN excluded.log_excerpt
+                                          ELSE smoke_steps.log_excerpt END""",
+                    (incident.id, step.source, step.step if step.step is not None else -1, step.name,
+                     step.status, iso(step.ts), iso(step.started_at), step.message, step.log_excerpt),
+                )
+            self._add_evidence(db, incident.id, incident.evidence)
+            for event in incident.events:
+                db.execute(
+                    "INSERT OR IGNORE INTO events (incident_id, ts, text, source) VALUES (?, ?, ?, ?)",
+                    (incident.id, iso(event.ts), event.text, event.source),
+                )
+        return self.get(incident.id), existing is None
+
+    @staticmethod
+    def _add_evidence(db: sqlite3.Connection, incident_id_: str, files: list[EvidenceFile]) -> None:
+        for f in files:
+            db.execute(
+                "INSERT OR IGNORE INTO evidence (incident_id, path, kind, sha256, bytes, bundle) VALUES (?, ?, ?, ?, ?, ?)",
+                (incident_id_, f.path, f.kind, f.sha256, f.bytes, f.bundle),
+            )
+
+    def add_evidence(self, incident_id_: str, files: list[EvidenceFile]) -> None:
+        with self.transaction() as db:
+            self._add_evidence(db, incident_id_, files)
+
+    def resolve_id(self, ident: str) -> str:
+        """A full id, or a unique prefix of one (at least 4 characters)."""
+        ident = ident.strip()
+        row = self.db.execute("SELECT id FROM incidents WHERE id = ?", (ident,)).fetchone()
+        if row:
+            return row["id"]
+        if len(ident) >= 4:
+            rows = self.db.execute("SELECT id FROM incidents WHERE id LIKE ? || '%'", (ident,)).fetchall()
+            if len(rows) == 1:
+                return rows[0]["id"]
+            if len(rows) > 1:
+                raise UsageError(f"incident id prefix {ident!r} is ambiguous ({len(rows)} match); give more characters")
+        raise IncidentNotFound(f"no incident {ident!r} in the ledger {self.path}; see `rollback-pm incidents list`")
+
+    def get(self, ident: str) -> Incident:
+        iid = self.resolve_id(ident)
+        row = self.db.execute("SELECT * FROM incidents WHERE id = ?", (iid,)).fetchone()
+        return self._incident(row)
+
+    def list(self, *, service: str | None = None, environment: str | None = None,
+             status: str | None = None, since: datetime | None = None) -> list[Incident]:
+        clauses, args = [], []
+        for column, value in (("service", service), ("environment", environment), ("status", status)):
+            if value:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if since:
+            clauses.append("created_at >= ?")
+            args.append(iso(since))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(f"SELECT * FROM incidents {where} ORDER BY created_at DESC, id", args).fetchall()
+        return [self._incident(r) for r in rows]
+
+    def _incident(self, row: sqlite3.Row) -> Incident:
+        iid = row["id"]
+        facts = json.loads(row["facts_json"] or "{}")
+        steps = [
+            SmokeStep(name=s["name"], status=s["status"], step=None if s["step"] == -1 else s["step"],
+                      ts=_dt(s["ts"]), started_at=_dt(s["started_at"]), message=s["message"],
+                      source=s["source"], log_excerpt=s["log_excerpt"])
+            for s in self.db.execute(
+                "SELECT * FROM smoke_steps WHERE incident_id = ? ORDER BY ts IS NULL, ts, step", (iid,))
+        ]
+        evidence = [
+            EvidenceFile(path=e["path"], kind=e["kind"], sha256=e["sha256"], bytes=e["bytes"], bundle=e["bundle"])
+            for e in self.db.execute("SELECT * FROM evidence WHERE incident_id = ? ORDER BY bundle, rowid", (iid,))
+        ]
+        events = [
+            TimelineEvent(ts=_dt(e["ts"]), text=e["text"], source=e["source"])  # type: ignore[arg-type]
+            for e in self.db.execute("SELECT * FROM events WHERE incident_id = ? ORDER BY ts", (iid,))
+        ]
+        ticket_row = self.db.execute("SELECT * FROM tickets WHERE incident_id = ?", (iid,)).fetchone()
+        ticket = (TicketRef(tracker=ticket_row["tracker"], key=ticket_row["key"], url=ticket_row["url"],
+                            status=ticket_row["status"]) if ticket_row else None)
+        return Incident(
+            id=iid, service=row["service"], environment=row["environment"], deploy_sha=row["deploy_sha"],
+            rollback_sha=row["rollback_sha"], rollback_sha_source=row["rollback_sha_source"],
+            pipeline_number=row["pipeline_number"], pipeline_url=row["pipeline_url"], repo=row["repo"],
+            started_at=_dt(row["started_at"]), detected_at=_dt(row["detected_at"]),
+            mitigated_at=_dt(row["mitigated_at"]), severity=row["severity"], detected_by=row["detected_by"],
+            status=row["status"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]),
+            deploy_ticket=row["deploy_ticket"], owner=row["owner"], smoke_steps=steps, evidence=evidence,
+            events=events,
+            containers=[ContainerState(**_parse_times(c, ("started_at", "finished_at")))
+                        for c in facts.get("containers", [])],
+            commits=[Commit(**_parse_times(c, ("date",))) for c in facts.get("commits", [])],
+            changed_files=[ChangedFile(**f) for f in facts.get("changed_files", [])],
+            warnings=facts.get("warnings", []), draft_path=row["draft_path"], ticket=ticket,
+        )
+
+    def set_status(self, iid: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?", (status, iso(utcnow()), iid))
+
+    # -- drafts ----------------------------------------------------------------------------
+
+    def draft_record(self, iid: str) -> tuple[str | None, str | None, str | None]:
+        row = self.db.execute(
+            "SELECT draft_path, draft_sha256, draft_template FROM incidents WHERE id = ?", (iid,)).fetchone()
+        return (row["draft_path"], row["draft_sha256"], row["draft_template"]) if row else (None, None, None)
+
+    def set_draft(self, iid: str, path: Path, sha256: str, template: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE incidents SET draft_path = ?, draft_sha256 = ?, draft_template = ?, updated_at = ? "
+                       "WHERE id = ?", (str(path), sha256, template, iso(utcnow()), iid))
+
+    # -- tickets and outbox ----------------------------------------------------------------
+
+    def set_ticket(self, iid: str, ticket: TicketRef) -> None:
+        now = iso(utcnow())
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO tickets (incident_id, tracker, key, url, status, checked_at, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET tracker = excluded.tracker,
+                   key = excluded.key, url = excluded.url, status = excluded.status, checked_at = excluded.checked_at""",
+                (iid, ticket.tracker, ticket.key, ticket.url, ticket.status, now, now),
+            )
+
+    def enqueue(self, iid: str, action: str, payload: dict[str, Any], error: str) -> int:
+        """Queue a tracker action; one pending entry per (incident, action, payload)."""
+        text = json.dumps(payload, sort_keys=True)
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM outbox WHERE incident_id = ? AND action = ? AND payload = ? "
+                             "AND done_at IS NULL", (iid, action, text)).fetchone()
+            if row:
+                db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, row["id"]))
+                return int(row["id"])
+            cur = db.execute("INSERT INTO outbox (incident_id, action, payload, created_at, attempts, last_error) "
+                             "VALUES (?, ?, ?, ?, 1, ?)", (iid, action, text, iso(utcnow()), error))
+            return int(cur.lastrowid or 0)
+
+    def pending_outbox(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM outbox WHERE done_at IS NULL ORDER BY id").fetchall()
+
+    def outbox_done(self, entry_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET done_at = ? WHERE id = ?", (iso(utcnow()), entry_id))
+
+    def outbox_failed(self, entry_id: int, error: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, entry_id))
+
+    # -- notifications ---------------------------------------------------------------------
+
+    def notified(self, iid: str, kind: str, channel: str) -> bool:
+        return self.db.execute("SELECT 1 FROM notifications WHERE incident_id = ? AND kind = ? AND channel = ?",
+                               (iid, kind, channel)).fetchone() is not None
+
+    def record_notification(self, iid: str, kind: str, channel: str) -> bool:
+        """True when this call recorded it (exactly-once across processes)."""
+        with self.transaction() as db:
+            cur = db.execute("INSERT OR IGNORE INTO notifications (incident_id, kind, channel, sent_at) "
+                             "VALUES (?, ?, ?, ?)", (iid, kind, channel, iso(utcnow())))
+            return cur.rowcount == 1
+
+    # -- good deploys and pending evidence ------------------------------------------------
+
+    def mark_good(self, service: str, environment: str, sha: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO good_deploys (service, environment, sha, recorded_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (service, environment) DO UPDATE SET sha = excluded.sha, "
+                       "recorded_at = excluded.recorded_at", (service, environment, sha, iso(utcnow())))
+
+    def last_good(self, service: str, environment: str) -> str | None:
+        row = self.db.execute("SELECT sha FROM good_deploys WHERE service = ? AND environment = ?",
+                              (service, environment)).fetchone()
+        return row["sha"] if row else None
+
+    def add_pending_evidence(self, key: str, files: list[EvidenceFile], facts: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            for f in files:
+                db.execute("INSERT OR IGNORE INTO pending_evidence (pending_key, path, kind, sha256, bytes, bundle, "
+                           "facts_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (key, f.path, f.kind, f.sha256, f.bytes, f.bundle, json.dumps(facts, default=iso)))
+
+    def take_pending_evidence(self, key: str) -> tuple[list[EvidenceFile], list[dict[str, Any]]]:
+        """Evidence from an earlier `--phase collect` (kept until adopted by an incident)."""
+        rows = self.db.execute("SELECT * FROM pending_evidence WHERE pending_key = ? ORDER BY bundle, rowid",
+                               (key,)).fetchall()
+        files = [EvidenceFile(path=r["path"], kind=r["kind"], sha256=r["sha256"], bytes=r["bytes"],
+                              bundle=r["bundle"]) for r in rows]
+        facts = [json.loads(r["facts_json"]) for r in rows if r["kind"] == "manifest"]
+        return files, facts
+
+    def drop_pending_evidence(self, key: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM pending_evidence WHERE pending_key = ?", (key,))
+
+
+def _parse_times(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: (_dt(v) if k in names else v) for k, v in data.items()}

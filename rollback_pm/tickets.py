@@ -1,0 +1,209 @@
+"""One ticket per rollback: find-or-create, comment what is new, queue when the tracker is down.
+
+The outbox holds only (incident id, action, non-secret payload); the ticket's content is
+rebuilt from the ledger when the entry is sent, so a flush sends current facts and no
+token or secret is ever stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rollback_pm.errors import TrackerError, TrackerUnavailable
+from rollback_pm.ledger import Ledger
+from rollback_pm.log import get_logger, mask
+from rollback_pm.models import Incident, TicketRef
+from rollback_pm.timeutil import iso
+from rollback_pm.trackers.base import TicketSpec, Tracker
+
+log = get_logger(__name__)
+ATTACH_LOG_CAP = 10 * 1024 * 1024  # logs bigger than this are linked, not uploaded
+_LABEL_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class TicketOutcome:
+    ticket: TicketRef | None
+    created: bool = False
+    queued: bool = False
+    message: str = ""
+    comments: list[str] = field(default_factory=list)
+
+
+def label(text: str) -> str:
+    """Labels without spaces (Jira rejects them)."""
+    return _LABEL_SAFE.sub("-", text.strip()).strip("-").lower() or "unknown"
+
+
+def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path: str | None = None) -> TicketSpec:
+    """The ticket's title, Markdown body, labels, due date and attachments."""
+    deploy7 = incident.deploy_sha[:7]
+    rollback7 = (incident.rollback_sha or "unknown")[:7]
+    due = (incident.mitigated_at + timedelta(hours=deadline_hours)) if incident.mitigated_at else None
+    failed = incident.failed_step
+    lines = [
+        f"Production rollback of **{incident.service}** in **{incident.environment}**. "
+        f"The postmortem is due by {iso(due) or 'unknown'} (mitigation + {deadline_hours:g}h).",
+        "",
+        "| Field | Value |",
+        "|---|---|",
+        f"| Incident | `{incident.id}` |",
+        f"| Deploy SHA | `{incident.deploy_sha}` |",
+        f"| Rollback SHA | `{incident.rollback_sha or 'unknown'}` ({incident.rollback_sha_source or 'no source'}) |",
+        f"| Detected | {iso(incident.detected_at) or 'unknown'} by {incident.detected_by} |",
+        f"| Mitigated | {iso(incident.mitigated_at) or 'unknown'} |",
+        f"| Severity | {incident.severity} |",
+    ]
+    if incident.pipeline_url:
+        lines.append(f"| Pipeline | {incident.pipeline_url} |")
+    if failed:
+        number = f"step {failed.step} " if failed.step is not None else ""
+        lines += ["", f"**Failed smoke {number}`{failed.name}`**: {failed.message or 'no message'}"]
+    for warning in incident.warnings:
+        lines += ["", f"> Warning: {warning}"]
+    if incident.evidence:
+        lines += ["", "**Evidence** (sha256):", ""]
+        lines += [f"- `{e.path}` ({e.bytes} bytes, `{e.sha256}`)" for e in incident.evidence]
+    if draft_path:
+        lines += ["", f"**Postmortem draft**: `{draft_path}` (attached)"]
+    attachments: list[Path] = []
+    if draft_path and Path(draft_path).is_file():
+        attachments.append(Path(draft_path))
+    for e in incident.evidence:
+        if e.kind == "manifest" or (e.kind == "log" and e.bytes <= ATTACH_LOG_CAP):
+            if Path(e.path).is_file():
+                attachments.append(Path(e.path))
+    return TicketSpec(
+        incident_id=incident.id,
+        unique_label=incident.unique_label,
+        title=f"Postmortem: {incident.service} {incident.environment} rollback {deploy7} -> {rollback7}",
+        body=mask("\n".join(lines)),
+        labels=["postmortem", "rollback", label(incident.environment), label(incident.service)],
+        due_date=due.date() if due else None,
+        severity=incident.severity,
+        pipeline_url=incident.pipeline_url,
+        attachments=attachments,
+    )
+
+
+def _bundles(incident: Incident) -> list[str]:
+    return sorted({e.bundle for e in incident.evidence})
+
+
+def _report_new_bundles(ledger: Ledger, tracker: Tracker, incident: Incident, ticket: TicketRef) -> list[str]:
+    """Comment once per evidence bundle the ticket has not heard of yet."""
+    comments = []
+    for bundle in _bundles(incident):
+        if ledger.notified(incident.id, f"evidence:{bundle}", "ticket"):
+            continue
+        files = [e for e in incident.evidence if e.bundle == bundle]
+        text = "\n".join([f"New evidence bundle `{bundle}`:", ""] +
+                         [f"- `{e.path}` ({e.bytes} bytes, sha256 `{e.sha256}`)" for e in files])
+        tracker.comment(ticket, text)
+        for e in files:
+            if e.kind == "manifest":
+                tracker.attach(ticket, Path(e.path))
+        ledger.record_notification(incident.id, f"evidence:{bundle}", "ticket")
+        comments.append(text)
+    return comments
+
+
+def open_ticket(ledger: Ledger, tracker: Tracker, incident: Incident, *, deadline_hours: float = 24.0,
+                queue_on_failure: bool = True) -> TicketOutcome:
+    """Find or create the incident's ticket; on a re-run, comment only what is new."""
+    if tracker.name == "none":
+        return TicketOutcome(ticket=None, message="no ticket (tracker none)")
+    draft_path, _, _ = ledger.draft_record(incident.id)
+    try:
+        ticket = incident.ticket if incident.ticket and incident.ticket.tracker == tracker.name else None
+        created = False
+        if ticket is None:
+            ticket = tracker.find(incident.unique_label)
+        if ticket is None:
+            spec = ticket_spec(incident, deadline_hours=deadline_hours, draft_path=draft_path)
+            ticket = tracker.create(spec)
+            created = True
+            log.info("ticket created", incident=incident.id, key=ticket.key, tracker=tracker.name)
+            # The creation already carries every bundle known now.
+            ledger.set_ticket(incident.id, ticket)
+            for bundle in _bundles(incident):
+                ledger.record_notification(incident.id, f"evidence:{bundle}", "ticket")
+            comments: list[str] = []
+        else:
+            ledger.set_ticket(incident.id, ticket)
+            comments = _report_new_bundles(ledger, tracker, incident, ticket)
+    except TrackerError as exc:
+        if not queue_on_failure:
+            raise
+        message = mask(str(exc))
+        ledger.enqueue(incident.id, "open", {}, message)
+        log.warning("ticket queued in outbox", incident=incident.id, error=message)
+        hint = "" if isinstance(exc, TrackerUnavailable) else " Fix the setting named above, then"
+        return TicketOutcome(ticket=None, queued=True,
+                             message=f"ticket queued in the outbox: {message}.{hint} "
+                                     "`rollback-pm ticket flush` sends it (cron runs it)")
+    return TicketOutcome(ticket=ticket, created=created, comments=comments,
+                         message=f"{'created' if created else 'found'} {ticket.key} {ticket.url}".strip())
+
+
+def notify(ledger: Ledger, tracker: Tracker, incident: Incident, action: str, payload: dict[str, Any]) -> None:
+    """Comment or label on the incident's ticket; raises TrackerError (callers decide to queue)."""
+    ticket = incident.ticket or tracker.find(incident.unique_label)
+    if ticket is None:
+        raise TrackerError(f"incident {incident.id} has no ticket yet; run `rollback-pm ticket open {incident.id}`")
+    if action == "comment":
+        tracker.comment(ticket, payload["text"])
+    elif action == "label":
+        tracker.add_label(ticket, payload["label"])
+    else:
+        raise TrackerError(f"unknown outbox action {action!r}")
+
+
+@dataclass
+class FlushResult:
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def flush(ledger: Ledger, tracker: Tracker, *, deadline_hours: float = 24.0) -> FlushResult:
+    """Send the outbox in order. An incident whose entry fails keeps its later entries queued."""
+    result = FlushResult()
+    blocked: set[str] = set()
+    for entry in ledger.pending_outbox():
+        iid = entry["incident_id"]
+        if iid in blocked:
+            continue
+        incident = ledger.get(iid)
+        try:
+            if entry["action"] == "open":
+                outcome = open_ticket(ledger, tracker, incident, deadline_hours=deadline_hours,
+                                      queue_on_failure=False)
+                done = f"{iid}: {outcome.message}"
+            else:
+                notify(ledger, tracker, incident, entry["action"], json.loads(entry["payload"]))
+                done = f"{iid}: {entry['action']} sent"
+        except TrackerError as exc:
+            message = mask(str(exc))
+            ledger.outbox_failed(entry["id"], message)
+            result.failed.append(f"{iid}: {entry['action']}: {message}")
+            blocked.add(iid)
+            continue
+        ledger.outbox_done(entry["id"])
+        result.sent.append(done)
+    return result
+
+
+def refresh_status(ledger: Ledger, tracker: Tracker, incident: Incident) -> TicketRef:
+    """Read the ticket's state back from the tracker (the source of truth) and cache it."""
+    ticket = incident.ticket
+    if ticket is None:
+        raise TrackerError(f"incident {incident.id} has no ticket yet; run `rollback-pm ticket open {incident.id}`")
+    status = tracker.status(ticket)
+    updated = TicketRef(tracker=ticket.tracker, key=ticket.key, url=ticket.url, status=status)
+    ledger.set_ticket(incident.id, updated)
+    return updated

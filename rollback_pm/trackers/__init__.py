@@ -1,0 +1,65 @@
+"""Tracker backends by name. Heavy backends are imported only when chosen."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rollback_pm.errors import ConfigError
+from rollback_pm.trackers.base import TicketSpec, Tracker
+
+__all__ = ["TicketSpec", "Tracker", "make_tracker", "NAMES"]
+
+
+def _file(settings: Any) -> Tracker:
+    from rollback_pm.trackers.file import FileTracker
+
+    return FileTracker(settings.state_dir)
+
+
+def _none(settings: Any) -> Tracker:
+    from rollback_pm.trackers.none import NoneTracker
+
+    return NoneTracker()
+
+
+def _need(settings: Any, *names: str) -> None:
+    missing = [n for n in names if not getattr(settings, n)]
+    if missing:
+        flags = ", ".join(f"--{n.replace('_', '-')} / ROLLBACK_PM_{n.upper()}" for n in missing)
+        raise ConfigError(f"tracker {settings.tracker} needs {flags}")
+
+
+def _jira(settings: Any) -> Tracker:
+    from rollback_pm.trackers.jira import JiraTracker
+
+    _need(settings, "tracker_url", "jira_project", "tracker_token")
+    return JiraTracker(settings.tracker_url, settings.jira_project, settings.tracker_token,
+                       email=settings.jira_email, api_version=settings.jira_api,
+                       issue_type=settings.jira_issue_type)
+
+
+def _forge(settings: Any) -> Tracker:
+    from rollback_pm.trackers.gitea import GiteaTracker
+
+    _need(settings, "tracker_url", "forge_repo", "tracker_token")
+    kind = settings.tracker if settings.tracker in ("gitea", "forgejo") else "gitea"
+    return GiteaTracker(settings.tracker_url, settings.forge_repo, settings.tracker_token, kind=kind)
+
+
+_REGISTRY: dict[str, Callable[[Any], Tracker]] = {
+    "file": _file,
+    "none": _none,
+    "jira": _jira,
+    "gitea": _forge,
+    "forgejo": _forge,
+}
+NAMES = tuple(_REGISTRY)
+
+
+def make_tracker(settings: Any) -> Tracker:
+    """The backend named by settings.tracker, configured from settings."""
+    try:
+        factory = _REGISTRY[settings.tracker]
+    except KeyError:
+        raise ConfigError(f"unknown tracker {settings.tracker!r}; choose one of {', '.join(NAMES)}") from None
+    return factory(settings)

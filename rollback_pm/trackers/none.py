@@ -1,0 +1,30 @@
+"""`--tracker none`: record the incident and draft, open no ticket anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rollback_pm.models import TicketRef
+from rollback_pm.trackers.base import TicketSpec
+
+
+class NoneTracker:
+    name = "none"
+
+    def find(self, unique_label: str) -> TicketRef | None:
+        return None
+
+    def create(self, spec: TicketSpec) -> TicketRef:
+        return TicketRef(tracker=self.name, key="-", url="", status="open")
+
+    def comment(self, ticket: TicketRef, text: str) -> None:
+        return None
+
+    def add_label(self, ticket: TicketRef, label: str) -> None:
+        return None
+
+    def attach(self, ticket: TicketRef, path: Path) -> None:
+        return None
+
+    def status(self, ticket: TicketRef) -> str:
+        return ticket.status

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Makes this machine ready for rollback-pm's demo and tests, installing only what is
+# missing: Debian packages (docker.io, busybox-static, git, python3-venv), a venv with
+# the package, and a running dockerd. Safe to run again; quiet when all is there.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${ROLLBACK_PM_VENV:-$ROOT/.venv}
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else say "need root to run: $*"; exit 1; fi
+}
+
+python_ok() {
+  command -v python3 >/dev/null 2>&1 &&
+    python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1
+}
+
+pkgs=()
+command -v dockerd >/dev/null 2>&1 || pkgs+=(docker.io)
+command -v docker >/dev/null 2>&1 || pkgs+=(docker.io)
+[ -x /bin/busybox ] || pkgs+=(busybox-static)
+command -v git >/dev/null 2>&1 || pkgs+=(git)
+python_ok || pkgs+=(python3 python3-venv)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  say "installing Debian packages: ${pkgs[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+
+# The venv is rebuilt only when setup.cfg changes.
+stamp="$VENV/.rollback-pm-setup.sha256"
+want=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "creating venv $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+  "$VENV/bin/pip" install -q -e "$ROOT[test]"
+  echo "$want" >"$stamp"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  if [ -n "${DOCKER_HOST:-}" ]; then
+    say "DOCKER_HOST=$DOCKER_HOST does not answer; unset it to use a local dockerd"; exit 1
+  fi
+  say "starting dockerd (log: /var/log/rollback-pm-dockerd.log)"
+  as_root sh -c 'nohup setsid dockerd --iptables=false --bridge=none >/var/log/rollback-pm-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { say "dockerd did not start; see /var/log/rollback-pm-dockerd.log"; exit 1; }
+fi
