@@ -543,7 +543,7 @@ def write_draft(
 
 
 def _free_path(drafts_dir: Path, filename: str, incident_id: str) -> Path:
-    """``filename`` unless another incident's draft (or a file we did not write) holds it."""
+    """``filename`` unless another incident's draft (by its marker) holds it."""
     path = drafts_dir / filename
     stem, suffix = os.path.splitext(filename)
     n = 1
@@ -552,8 +552,8 @@ def _free_path(drafts_dir: Path, filename: str, incident_id: str) -> Path:
         if current is None:
             return path
         match = _MARKER_ID.search(current[:4096].decode("utf-8", "replace"))
-        if match and match.group(1) == marker_id(incident_id):
-            return path
+        if not match or match.group(1) == marker_id(incident_id):
+            return path  # ours, or unmarked (maybe a human dropped the marker): the edit check decides
         n += 1
         path = drafts_dir / f"{stem}-{n}{suffix}"
 

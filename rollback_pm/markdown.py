@@ -72,13 +72,13 @@ def _escape_inline(text: str) -> str:
 
 
 def text(value: Any, todo: str | None = None) -> Md:
-    """Running text on one line: Markdown control characters escaped, newlines -> spaces."""
+    """Running text on one line: Markdown control characters escaped, whitespace runs
+    (newlines included) -> one space."""
     if isinstance(value, Md):
         return Md(" ".join(value.split("\n")))
     if _missing(value):
         return _placeholder(todo)
-    flat = " ".join(clean(value).replace("\t", " ").split("\n")).strip()
-    return Md(_escape_inline(flat))
+    return Md(_escape_inline(" ".join(clean(value).split())))
 
 
 def cell(value: Any, todo: str | None = None) -> Md:
@@ -88,12 +88,38 @@ def cell(value: Any, todo: str | None = None) -> Md:
     elif _missing(value):
         return _placeholder(todo)
     else:
-        lines = [text(line) for line in clean(value).replace("\t", " ").strip().split("\n")]
+        lines = [text(line) for line in clean(value).strip().split("\n")]
         return Md("<br>".join(lines))
-    # Md may hold code spans: a pipe in a table must be escaped even there (GFM), but an
-    # already escaped one (odd number of backslashes before it) must stay as it is.
-    md = re.sub(r"(?<!\\)((?:\\\\)*)\|", r"\1\\|", md)
-    return Md(md.replace("\n", "<br>"))
+    return Md(_escape_pipes(md).replace("\n", "<br>"))
+
+
+def _escape_pipes(md: str) -> str:
+    """Escape the pipes of Markdown for a GFM table cell. The table splits rows on every
+    pipe without a backslash before it, code spans included; so inside a code span (where
+    backslashes are literal) every pipe gets one, outside only the bare ones do."""
+    out: list[str] = []
+    i, n = 0, len(md)
+    while i < n:
+        c = md[i]
+        if c == "\\" and i + 1 < n:
+            out.append(md[i : i + 2])  # an escape pair, "\\|" included, stays as it is
+            i += 2
+        elif c == "`":
+            j = i
+            while j < n and md[j] == "`":
+                j += 1
+            fence = md[i:j]
+            close = re.compile(rf"(?<!`){fence}(?!`)").search(md, j)
+            if close is None:
+                out.append(fence)
+                i = j
+            else:
+                out.append(fence + md[j : close.start()].replace("|", "\\|") + fence)
+                i = close.end()
+        else:
+            out.append("\\|" if c == "|" else c)
+            i += 1
+    return "".join(out)
 
 
 def code(value: Any, todo: str | None = None) -> Md:
