@@ -247,7 +247,8 @@ def _seed_placeholders(text: str) -> list[str]:
         if body in ("", "x", "X") or body.isdigit() or body.startswith("^"):
             continue  # checkbox, citation, footnote
         found.append(m.group(0))
-    return found
+    unique = list(dict.fromkeys(found))
+    return [f for f in unique if not any(f != g and f in g for g in unique)]  # "YYYY-MM-DD" in "<YYYY-MM-DD>"
 
 
 def _has_placeholder(text: str) -> bool:
