@@ -160,6 +160,11 @@ def _image_revision(settings: Settings, result: HookResult) -> str | None:
         return None
 
 
+def _not(deploy_sha: str, revision: str | None) -> str | None:
+    """A label that still names the failed deploy says nothing about what was restored."""
+    return None if revision and revision.lower() == deploy_sha else revision
+
+
 def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, pkey: str,
             result: HookResult, now: datetime) -> Incident:
     warnings: list[str] = []
@@ -169,7 +174,7 @@ def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, p
     else:
         resolution = shas.resolve_rollback_sha(
             explicit=None,
-            image_revision=_image_revision(settings, result),
+            image_revision=_not(deploy_sha, _image_revision(settings, result)),
             last_good=ledger.last_good(service, settings.environment),
             ci_prev=settings.prev_sha,
         )
