@@ -265,7 +265,7 @@ def _notify(ledger: Ledger, tracker: Tracker, check: Check, *, now: datetime, we
             notice.result, notice.detail = "failed", mask(str(exc))
             # cli prints it as a degraded line; a warning log here would say it twice
             log.info("notification not delivered", incident=incident.id, kind=kind, channel=channel,
-                        error=notice.detail)
+                     error=notice.detail)
             continue
         ledger.record_notification(incident.id, kind, channel)
         log.info("notification sent", incident=incident.id, kind=kind, channel=channel)

@@ -374,13 +374,13 @@ def test_tracker_down_is_degraded_and_the_next_run_recovers(tmp_path):
 
 def test_no_escalation_on_a_guess_while_the_tracker_is_down(tmp_path, webhook):
     endpoint = webhook()
-    world = World(tmp_path, f'webhook_url = "{endpoint.url}"\n')
+    world = World(tmp_path)
     incident = world.incident()
     iid = incident.id
     tickets = world.state / "tickets"
     tickets.rename(world.state / "tickets.away")
     tickets.write_text("not a directory")
-    down = world.run("--json", at=hm(25))
+    down = world.run("--json", "--webhook", endpoint.url, at=hm(25))
     assert down.exit_code == 1  # overdue by the last known status; the degraded line says it is a guess
     [row] = json.loads(down.stdout)["incidents"]
     assert (row["state"], row["checked"]) == ("overdue", False)
@@ -390,7 +390,7 @@ def test_no_escalation_on_a_guess_while_the_tracker_is_down(tmp_path, webhook):
     assert endpoint.posts == [] and world.notifications() == []
     tickets.unlink()
     (world.state / "tickets.away").rename(tickets)
-    up = world.run("--quiet", at=hm(25, 15))
+    up = world.run("--quiet", "--webhook", endpoint.url, at=hm(25, 15))
     assert up.exit_code == 1 and up.stderr == ""
     assert len(up.stdout.splitlines()) == 3 and len(endpoint.posts) == 1
 
@@ -543,3 +543,12 @@ def test_two_concurrent_processes_notify_once(tmp_path, webhook):
     assert len(ticket["comments"]) == 1 and "postmortem-overdue" in ticket["labels"]
     assert world.notifications() == [(iid, "overdue", "ticket-comment"), (iid, "overdue", "ticket-label"),
                                      (iid, "overdue", "webhook")]
+
+
+def test_webhook_url_stays_out_of_debug_logs(tmp_path, webhook):
+    failing = webhook(status=503, retry_after="0")
+    world = World(tmp_path, f'webhook_url = "{failing.url}"\n')
+    world.incident()
+    result = world.run("--json", at=hm(25), log_level="debug")
+    assert "webhook attempt failed" in result.stderr and "host=127.0.0.1" in result.stderr
+    assert "s3cr3t" not in result.output and "B0002" not in result.output
