@@ -264,6 +264,19 @@ def test_draft_completion_without_lint(tmp_path):
         assert draft_complete(str(path), now=T0)[0] is False
 
 
+def test_placeholder_fallback_when_lint_is_not_installed(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rollback_pm.lint", None)  # what `import` sees without the module
+    finished = tmp_path / "done.md"
+    finished.write_text(FINISHED)
+    assert draft_complete(str(finished), now=T0) == (True, "draft has no placeholder left")
+    line = len(FINISHED.splitlines()) + 2
+    for placeholder, found in (("[TODO: impact]", "[TODO"), ("YYYY-MM-DD", "YYYY-MM-DD"), ("`<full sha>`", "<full sha>")):
+        path = tmp_path / "todo.md"
+        path.write_text(FINISHED + f"\n| Field | {placeholder} |\n")
+        assert draft_complete(str(path), now=T0) == (False, f"draft has a placeholder at line {line}: {found}")
+    assert draft_complete(str(tmp_path / "missing.md"), now=T0) == (False, "draft unreadable: No such file or directory")
+
+
 # -- notifications --------------------------------------------------------------------------
 
 def test_due_soon_warns_once(tmp_path):
