@@ -240,7 +240,7 @@ def ticket_flush(ctx: click.Context, **flags: Any) -> None:
 
     settings = settings_from(ctx, flags)
     with Ledger(settings.state_dir) as ledger:
-        result = flush(ledger, make_tracker(settings), deadline_hours=settings.deadline_hours)
+        result = flush(ledger, make_tracker(settings), deadline_hours=settings.deadline_for)
     for line in result.sent:
         click.echo(f"sent {line}")
     for line in result.failed:

@@ -303,7 +303,7 @@ def check_deadlines(ledger: Ledger, tracker: Tracker, *, now: datetime, settings
     """Flush the outbox (so a tracker outage during the rollback heals), then check every open incident."""
     result = CheckResult(now=now, dry_run=dry_run)
     if not dry_run:
-        result.flushed = flush(ledger, tracker, deadline_hours=settings.deadline_hours)
+        result.flushed = flush(ledger, tracker, deadline_hours=settings.deadline_for)
     webhooks: dict[str, Webhook] = {}
     for incident in ledger.list(status="open"):
         env = incident.environment
