@@ -14,7 +14,7 @@ import re
 import tempfile
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def build_context(
         )
         if not any("CI_PREV_COMMIT_SHA" in w for w in warnings):
             warnings.insert(0, note)
-    multi_day = len({e.ts.date() for e in events}) > 1
+    multi_day = len({_utc(e.ts).date() for e in events}) > 1
     return {
         "incident": incident,
         "tool": {"name": "rollback-pm", "version": __version__},
@@ -160,7 +160,7 @@ def build_context(
             {
                 "ts": e.ts,
                 "iso": iso(e.ts),
-                "time": e.ts.strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
+                "time": _utc(e.ts).strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
                 "text": e.text,
                 "source": e.source,
             }
@@ -280,8 +280,6 @@ def _bundle_time(bundle: str) -> datetime | None:
     match = re.match(r"(\d{8}T\d{6}Z)", bundle)
     if not match:
         return None
-    from datetime import timezone
-
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
@@ -356,7 +354,11 @@ def _minutes(a: datetime | None, b: datetime | None) -> int | None:
 
 
 def _hhmm(ts: datetime | None) -> str | None:
-    return ts.strftime("%H:%M") if ts else None
+    return _utc(ts).strftime("%H:%M") if ts else None
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.astimezone(timezone.utc) if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def _step_order(s: SmokeStep) -> tuple:
@@ -374,7 +376,7 @@ def _filters() -> dict[str, Any]:
         **markdown.FILTERS,
         "or_todo": or_todo,
         "iso": lambda v: iso(v) if isinstance(v, datetime) else v,
-        "hhmm": lambda v: v.strftime("%H:%M") if isinstance(v, datetime) else v,
+        "hhmm": lambda v: _hhmm(v) if isinstance(v, datetime) else v,
         "mmss": mmss,
         "sha7": lambda v: v[:7] if v else v,
         "human_duration": human_duration,
