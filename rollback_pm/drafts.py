@@ -450,6 +450,19 @@ def render(
     seq: int = 1,
 ) -> str:
     name, tmpl = resolve_template(template)
+    return _render(name, tmpl, incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
+
+
+def _render(
+    name: str,
+    tmpl: jinja2.Template,
+    incident: Incident,
+    *,
+    now: datetime,
+    timeline: list[TimelineEvent] | None,
+    deadline_hours: float,
+    seq: int,
+) -> str:
     builtin = name if name in TEMPLATE_NAMES else None
     context = build_context(incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq, template=builtin)
     try:
@@ -460,8 +473,28 @@ def render(
         ) from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {name}: {exc}") from exc
-    text = re.sub(r"\n{3,}", "\n\n", text)  # conditional blocks leave blank runs
-    return text.rstrip("\n") + "\n"
+    return _fold_blank_lines(text).rstrip("\n") + "\n"
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _fold_blank_lines(text: str) -> str:
+    """Conditional blocks leave runs of blank lines: keep one, but never inside a code block
+    (a log excerpt is evidence and stays as it was)."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        if fence is None:
+            match = _FENCE.match(line)
+            if match:
+                fence = match.group(1)
+            elif not line.strip() and out and not out[-1].strip():
+                continue
+        elif line.strip().startswith(fence) and set(line.strip()) == {fence[0]}:
+            fence = None
+        out.append(line)
+    return "\n".join(out)
 
 
 def draft_filename(incident: Incident, template: str = "azaion", *, seq: int = 1) -> str:
@@ -516,9 +549,9 @@ def write_draft(
     as facts change), else to ``drafts_dir/draft_filename()``; a file there that belongs
     to another incident gets a numbered name instead.
     """
-    text = render(incident, template, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
+    name, tmpl = resolve_template(template)
+    text = _render(name, tmpl, incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
     digest = sha256_text(text)
-    name, _ = resolve_template(template)
     if previous_path is not None and Path(previous_path).parent.is_dir():
         path = Path(previous_path)
     else:
