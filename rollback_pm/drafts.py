@@ -14,7 +14,7 @@ import re
 import tempfile
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def build_context(
         )
         if not any("CI_PREV_COMMIT_SHA" in w for w in warnings):
             warnings.insert(0, note)
-    multi_day = len({e.ts.date() for e in events}) > 1
+    multi_day = len({_utc(e.ts).date() for e in events}) > 1
     return {
         "incident": incident,
         "tool": {"name": "rollback-pm", "version": __version__},
@@ -160,7 +160,7 @@ def build_context(
             {
                 "ts": e.ts,
                 "iso": iso(e.ts),
-                "time": e.ts.strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
+                "time": _utc(e.ts).strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
                 "text": e.text,
                 "source": e.source,
             }
@@ -280,8 +280,6 @@ def _bundle_time(bundle: str) -> datetime | None:
     match = re.match(r"(\d{8}T\d{6}Z)", bundle)
     if not match:
         return None
-    from datetime import timezone
-
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
@@ -356,7 +354,11 @@ def _minutes(a: datetime | None, b: datetime | None) -> int | None:
 
 
 def _hhmm(ts: datetime | None) -> str | None:
-    return ts.strftime("%H:%M") if ts else None
+    return _utc(ts).strftime("%H:%M") if ts else None
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.astimezone(timezone.utc) if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def _step_order(s: SmokeStep) -> tuple:
@@ -374,7 +376,7 @@ def _filters() -> dict[str, Any]:
         **markdown.FILTERS,
         "or_todo": or_todo,
         "iso": lambda v: iso(v) if isinstance(v, datetime) else v,
-        "hhmm": lambda v: v.strftime("%H:%M") if isinstance(v, datetime) else v,
+        "hhmm": lambda v: _hhmm(v) if isinstance(v, datetime) else v,
         "mmss": mmss,
         "sha7": lambda v: v[:7] if v else v,
         "human_duration": human_duration,
@@ -448,6 +450,19 @@ def render(
     seq: int = 1,
 ) -> str:
     name, tmpl = resolve_template(template)
+    return _render(name, tmpl, incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
+
+
+def _render(
+    name: str,
+    tmpl: jinja2.Template,
+    incident: Incident,
+    *,
+    now: datetime,
+    timeline: list[TimelineEvent] | None,
+    deadline_hours: float,
+    seq: int,
+) -> str:
     builtin = name if name in TEMPLATE_NAMES else None
     context = build_context(incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq, template=builtin)
     try:
@@ -458,8 +473,28 @@ def render(
         ) from exc
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {name}: {exc}") from exc
-    text = re.sub(r"\n{3,}", "\n\n", text)  # conditional blocks leave blank runs
-    return text.rstrip("\n") + "\n"
+    return _fold_blank_lines(text).rstrip("\n") + "\n"
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _fold_blank_lines(text: str) -> str:
+    """Conditional blocks leave runs of blank lines: keep one, but never inside a code block
+    (a log excerpt is evidence and stays as it was)."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        if fence is None:
+            match = _FENCE.match(line)
+            if match:
+                fence = match.group(1)
+            elif not line.strip() and out and not out[-1].strip():
+                continue
+        elif line.strip().startswith(fence) and set(line.strip()) == {fence[0]}:
+            fence = None
+        out.append(line)
+    return "\n".join(out)
 
 
 def draft_filename(incident: Incident, template: str = "azaion", *, seq: int = 1) -> str:
@@ -514,9 +549,9 @@ def write_draft(
     as facts change), else to ``drafts_dir/draft_filename()``; a file there that belongs
     to another incident gets a numbered name instead.
     """
-    text = render(incident, template, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
+    name, tmpl = resolve_template(template)
+    text = _render(name, tmpl, incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
     digest = sha256_text(text)
-    name, _ = resolve_template(template)
     if previous_path is not None and Path(previous_path).parent.is_dir():
         path = Path(previous_path)
     else:

@@ -316,6 +316,14 @@ def test_hostile_values_do_not_break_tables_or_fences(template):
     assert all("not ours" not in f.message for f in lint.lint_text(text, now=NOW))
 
 
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_log_excerpt_is_kept_byte_for_byte_blank_lines_included(template):
+    incident = fx.rich_incident()
+    excerpt = "first\n\n\n\n  indented\n\ttab\n\nlast"
+    incident.smoke_steps[2].log_excerpt = excerpt
+    assert ("log", excerpt + "\n") in fences(drafts.render(incident, template, now=NOW))
+
+
 def test_hostile_timeline_event_stays_on_one_line_inside_the_fence():
     text = drafts.render(fx.hostile_incident(), "azaion", now=NOW)
     timeline = next(content for info, content in fences(text) if info == "text")
