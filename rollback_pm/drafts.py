@@ -22,6 +22,7 @@ import jinja2
 
 from rollback_pm import __version__, markdown
 from rollback_pm.errors import DraftEditedError, DraftError, TemplateError
+from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
 from rollback_pm.markdown import PLACEHOLDER_RE, todo
 from rollback_pm.models import ContainerState, Incident, SmokeStep, TimelineEvent
@@ -73,14 +74,15 @@ def build_context(
     ``seq`` is the NNN of INC-YYYY-MM-DD-NNN: the incident's number that day (1 unless known).
     ``template`` (the built-in's name) goes into the hidden marker comment that lint reads.
     """
-    events = timeline if timeline is not None else simple_timeline(incident)
+    events = timeline if timeline is not None else build_timeline(incident)
     failed = incident.failed_step
     day = incident_day(incident, now)
     start = incident.started_at
     detected = incident.detected_at
     mitigated = incident.mitigated_at
     impact_start = start or detected
-    deadline_base = detected or mitigated or incident.created_at or start or now
+    # The same clock as tickets and check-deadlines: mitigation + deadline_hours.
+    deadline_base = mitigated or detected or incident.created_at or start or now
     deadline = deadline_base + timedelta(hours=deadline_hours)
     impact_seconds = _seconds(impact_start, mitigated)
     containers = [container_context(c) for c in incident.containers]
@@ -241,46 +243,6 @@ def _signal_hint(code: int) -> str:
 
 def _evidence(e: Any) -> dict[str, Any]:
     return {"path": e.path, "kind": e.kind, "sha256": e.sha256, "bytes": e.bytes, "bundle": e.bundle}
-
-
-def simple_timeline(incident: Incident) -> list[TimelineEvent]:
-    """A small automatic timeline until facts.timeline.build_timeline is wired in."""
-    events: list[TimelineEvent] = []
-    if incident.started_at:
-        events.append(
-            TimelineEvent(incident.started_at, f"Deploy {incident.deploy_sha[:7]} went live on {incident.environment}", "pipeline")
-        )
-    for s in incident.smoke_steps:
-        if s.ts is None:
-            continue
-        label = f"Smoke step {s.step} ({s.name})" if s.step is not None else f"Smoke step {s.name}"
-        text = f"{label} {s.status}" + (f": {s.message}" if s.message and s.failed else "")
-        events.append(TimelineEvent(s.ts, text, s.source or "smoke report"))
-    for c in incident.containers:
-        if c.finished_at and (c.exit_code or c.oom_killed):
-            what = f"Container {c.name} exited with code {c.exit_code}" + (" (OOM-killed)" if c.oom_killed else "")
-            events.append(TimelineEvent(c.finished_at, what, "container state"))
-    if incident.detected_at:
-        events.append(TimelineEvent(incident.detected_at, f"Incident detected ({incident.detected_by})", "rollback-pm"))
-    bundles: dict[str, str] = {}
-    for e in incident.evidence:
-        bundles.setdefault(e.bundle, e.path)
-    for bundle in bundles:
-        ts = _bundle_time(bundle)
-        if ts:
-            events.append(TimelineEvent(ts, f"Evidence collected (bundle rollback-{bundle})", "evidence collection"))
-    if incident.mitigated_at:
-        target = incident.rollback_sha[:7] if incident.rollback_sha else "the previous version"
-        events.append(TimelineEvent(incident.mitigated_at, f"Rolled back to {target}", "pipeline"))
-    events.extend(incident.events)
-    return sorted(events, key=lambda e: e.ts)  # stable: equal times keep the order above
-
-
-def _bundle_time(bundle: str) -> datetime | None:
-    match = re.match(r"(\d{8}T\d{6}Z)", bundle)
-    if not match:
-        return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
 def _marker(incident: Incident, deadline: datetime, template: str | None) -> str:

@@ -238,6 +238,7 @@ def write_incident_draft(settings: Settings, ledger: Ledger, incident: Incident,
         incident, drafts_dir=directory, template=template, previous_sha256=previous_sha,
         previous_path=Path(previous_path) if previous_path else None, force=force, now=now,
         timeline=timeline.build_timeline(incident),
+        deadline_hours=settings.deadline_for(incident.environment) or 24.0,
     )
     ledger.set_draft(incident.id, draft.path, draft.sha256, template)
     return draft

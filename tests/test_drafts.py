@@ -195,15 +195,18 @@ def test_every_known_fact_is_in_the_draft(template):
     assert "**Warning:** Evidence for container annotations-worker-1 is missing" in text
     containers = next(t for t in tables(text) if t[0][0] == "Container")
     assert containers[1][:6] == ["annotations-api-1", "registry.example.com/annotations:c7b297d", "restarting", "137", "yes", "7"]
-    assert text.startswith("<!-- rollback-pm incident=7f3a9c2e1b4d template=%s deadline=2026-05-14T08:44:31Z -->\n" % template)
+    assert text.startswith("<!-- rollback-pm incident=7f3a9c2e1b4d template=%s deadline=2026-05-14T08:47:21Z -->\n" % template)
 
 
 def test_azaion_timeline_repair_and_appendix():
     text = drafts.render(fx.rich_incident(), "azaion", now=NOW)
     timeline = next(content for info, content in fences(text) if info == "text").splitlines()
-    assert timeline[0] == "08:40  Deploy c7b297d went live on production  (source: pipeline)"
-    assert "08:44  Smoke step 3 (GET /health returns 200) failed: HTTP 502 from annotations-api after 30s  (source: smoke.jsonl)" in timeline
-    assert timeline[-2] == "08:47  Rolled back to 3c7fed0  (source: pipeline)"
+    assert timeline[0] == "08:40  deploy c7b297d of annotations-api went live in production  (source: pipeline)"
+    assert ('08:44  smoke step 3 "GET /health returns 200" failed: HTTP 502 from annotations-api after 30s  '
+            "(source: smoke report smoke.jsonl)") in timeline
+    assert ("08:43  annotations-api-1 crash loop: restarted 7 times, OOM-killed, last exit code 137  "
+            "(source: container state)") in timeline
+    assert timeline[-2] == "08:47  mitigated: rolled back to 3c7fed0  (source: pipeline)"
     assert PLACEHOLDER_RE.fullmatch(timeline[-1])
     assert f"- Mitigation: Rolled back to `{fx.ROLLBACK_SHA}` at 2026-05-13T08:47:21Z." in text
     prevention = table_after(text, "Prevention")

@@ -215,10 +215,10 @@ def test_tracker_keys_accepted():
 
 def test_fresh_draft_past_its_deadline_is_overdue_on_the_marker_line():
     text = drafts.render(fx.rich_incident(), "azaion", now=NOW)
-    late = NOW + timedelta(hours=24)  # the marker's deadline is 2026-05-14T08:44:31Z
+    late = NOW + timedelta(hours=24)  # the marker's deadline: mitigation + 24h
     findings = lint.lint_text(text, now=late)
     assert (findings[0].line, findings[0].rule) == (1, "overdue")
-    assert findings[0].message == "postmortem is past its deadline (2026-05-14T08:44:31Z) and not finished"
+    assert findings[0].message == "postmortem is past its deadline (2026-05-14T08:47:21Z) and not finished"
     assert "overdue" not in {f.rule for f in lint.lint_text(text, now=NOW)}
     # a deadline given by the caller (the ledger) wins over the marker
     assert "overdue" not in {f.rule for f in lint.lint_text(text, now=late, deadline=late + timedelta(hours=1))}
