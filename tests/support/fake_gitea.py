@@ -19,7 +19,13 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from tests.support import SPECS
-from tests.support.specserver import Request, Response, Spec, SpecServer, load_spec_document
+from tests.support.specserver import (
+    Request,
+    Response,
+    Spec,
+    SpecServer,
+    load_spec_document,
+)
 
 GREEDY = ("filepath", "head", "branch")  # the forges route these as wildcards (they contain '/')
 # Gitea's default [attachment] ALLOWED_TYPES
@@ -41,7 +47,8 @@ class FakeGitea:
     """``with FakeGitea(kind="forgejo") as forge: GiteaTracker(forge.url, forge.repo, forge.token, kind=...)``"""
 
     def __init__(self, *, kind: str = "gitea", owner: str = "acme", repo: str = "shop",
-                 token: str = "forge-Secret-Token-0xBEEF", collaborators: tuple[str, ...] = ("oncall", "alice")) -> None:
+                 token: str = "forge-Secret-Token-0xBEEF",
+                 collaborators: tuple[str, ...] = ("oncall", "alice")) -> None:
         self.kind = kind
         self.owner, self.name = owner, repo
         self.token = token
@@ -334,7 +341,8 @@ class FakeGitea:
         if base not in self.branches:
             return self._not_found()
         if body.get("new_branch") and target in self.branches:
-            return Response(422, {"message": f"branch already exists [name: {target}]", "url": f"{self.url}/api/swagger"})
+            return Response(422, {"message": f"branch already exists [name: {target}]",
+                                  "url": f"{self.url}/api/swagger"})
         try:
             data = base64.b64decode(body.get("content", ""), validate=True)
         except (binascii.Error, ValueError):

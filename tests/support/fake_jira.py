@@ -23,7 +23,13 @@ from typing import Any
 import jsonschema
 
 from tests.support import SPECS
-from tests.support.specserver import Request, Response, Spec, SpecServer, load_spec_document
+from tests.support.specserver import (
+    Request,
+    Response,
+    Spec,
+    SpecServer,
+    load_spec_document,
+)
 
 STATUSES = {
     "To Do": {"id": "10000", "key": "new", "name": "To Do", "colorName": "blue-gray"},
@@ -103,7 +109,7 @@ def adf_validator() -> jsonschema.Draft7Validator:
             kinds = [node_types(alt) for alt in alternatives]
             if all(kinds):
                 by_type: dict[str, list[Any]] = {}
-                for alt, types in zip(alternatives, kinds):
+                for alt, types in zip(alternatives, kinds, strict=True):
                     for t in sorted(types):  # type: ignore[arg-type]
                         by_type.setdefault(t, []).append(alt)
                 rest = {k: v for k, v in node.items() if k != "anyOf"}
@@ -210,7 +216,8 @@ class FakeJira:
 
     def _status(self, name: str) -> dict[str, Any]:
         category = STATUSES[name]
-        return {"id": category["id"], "name": name, "self": f"{self.url}/rest/api/{self.api_version}/status/{category['id']}",
+        return {"id": category["id"], "name": name,
+                "self": f"{self.url}/rest/api/{self.api_version}/status/{category['id']}",
                 "statusCategory": {"id": 2 if category["key"] == "new" else 3 if category["key"] == "done" else 4,
                                    "key": category["key"], "name": category["name"],
                                    "colorName": category["colorName"]}}
@@ -398,7 +405,8 @@ class FakeJira:
                 elif field == "status":
                     ok &= value.lower() == f["status"]["name"].lower()
                 elif field == "statuscategory":
-                    ok &= value.lower() in (f["status"]["statusCategory"]["key"], f["status"]["statusCategory"]["name"].lower())
+                    category = f["status"]["statusCategory"]
+                    ok &= value.lower() in (category["key"], category["name"].lower())
             if ok:
                 hits.append(issue)
         order_field = (order.split() or ["created"])[0].lower()
@@ -459,10 +467,11 @@ class FakeJira:
         created = []
         for part in files:
             attachment_id = str(30000 + sum(len(i["attachments"]) for i in self.issues.values()) + 1)
-            attachment = {"id": attachment_id, "self": f"{self.url}/rest/api/{self.api_version}/attachment/{attachment_id}",
+            api = f"{self.url}/rest/api/{self.api_version}"
+            attachment = {"id": attachment_id, "self": f"{api}/attachment/{attachment_id}",
                           "filename": part.filename, "size": len(part.data), "created": _now(),
                           "mimeType": part.content_type or "application/octet-stream",
-                          "content": f"{self.url}/rest/api/{self.api_version}/attachment/content/{attachment_id}"}
+                          "content": f"{api}/attachment/content/{attachment_id}"}
             issue["attachments"].append(attachment)
             issue["attachment_data"][attachment_id] = part.data
             created.append(attachment)

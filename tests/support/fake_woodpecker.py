@@ -14,7 +14,13 @@ from functools import lru_cache
 from typing import Any
 
 from tests.support import SPECS
-from tests.support.specserver import Request, Response, Spec, SpecServer, load_spec_document
+from tests.support.specserver import (
+    Request,
+    Response,
+    Spec,
+    SpecServer,
+    load_spec_document,
+)
 
 LOGS = "/repos/{repo_id}/logs/{pipeline_number}/{step_id}"
 
