@@ -132,7 +132,8 @@ class GiteaTracker:
 
                 resp = self.http.request("POST", f"{self.repo_path}/labels",
                                          json={"name": name, "color": label_color(name)}, confirm=created)
-                known[name] = resp.value if isinstance(resp, Confirmed) else resp.json()["id"]
+                known[name] = resp.value if isinstance(resp, Confirmed) else self.http.decode(
+                    resp, "POST", f"{self.repo_path}/labels")["id"]
             ids.append(known[name])
         return ids
 
@@ -185,7 +186,7 @@ class GiteaTracker:
                 return resp.value
         if resp.status_code == 422:
             raise TrackerError(mask(f"{self.name} refused to create the issue in {self.repo}: {error_text(resp)}"))
-        return self._ref(resp.json())
+        return self._ref(self.http.decode(resp, "POST", path))
 
     def comment(self, ticket: TicketRef, text: str) -> None:
         path = f"{self._issue_path(ticket)}/comments"

@@ -174,7 +174,17 @@ class HttpClient:
     # -- requests
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
-        return json_of(self.request("GET", path, **kwargs))
+        return self.decode(self.request("GET", path, **kwargs), "GET", path)
+
+    def decode(self, resp: requests.Response, method: str, path: str) -> Any:
+        """The JSON of an answer; an HTML or other non-JSON page (a login page, a proxy, the
+        wrong URL) is an error naming the URL setting, never mistaken for 'no results'."""
+        data = json_of(resp)
+        if data is None and resp.content.strip():
+            kind = resp.headers.get("Content-Type", "no content type").split(";")[0]
+            raise self.errors.other(mask(f"{self.service} answered {method} {path} with {kind}, not JSON: check "
+                                         f"{self.not_found_hint}"))
+        return data
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
                 files: Any = None, headers: dict[str, str] | None = None, not_found_hint: str | None = None,

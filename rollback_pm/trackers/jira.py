@@ -133,13 +133,13 @@ class JiraTracker:
         jql = f"project = {_jql_string(self.project)} AND labels = {_jql_string(label)} ORDER BY created ASC"
         params = {"jql": jql, "fields": "status,labels", "maxResults": 10}
         resp = self.http.request("GET", self.search_path, params=params, allow=(400,))
-        data = json_of(resp) or {}
         if resp.status_code == 400:
             detail = error_text(resp)
             if "project" in detail.lower():
                 raise TrackerNotFoundError(mask(f"jira cannot search project {self.project}: {detail}. "
                                                 f"Check {self.project_hint}"))
             raise TrackerError(mask(f"jira rejected the search {jql!r}: {detail}"))
+        data = self.http.decode(resp, "GET", self.search_path) or {}
         for issue in data.get("issues") or []:
             if label in (issue.get("fields") or {}).get("labels", []):
                 return self._ref(issue)
@@ -185,7 +185,7 @@ class JiraTracker:
             if isinstance(resp, Confirmed):
                 return resp.value
             if resp.status_code != 400:
-                key = (json_of(resp) or {}).get("key")
+                key = (self.http.decode(resp, "POST", path) or {}).get("key")
                 if not key:
                     raise TrackerError(f"jira answered {resp.status_code} to POST {path} without an issue key")
                 return TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}", status="open")

@@ -193,3 +193,13 @@ def test_token_never_leaks(jira, clock, logs, spec, tmp_path):
 def test_userinfo_is_stripped_from_the_url():
     assert strip_userinfo("https://bot:pa55word@git.example.com:3000/x") == "https://git.example.com:3000/x"
     assert strip_userinfo("https://git.example.com") == "https://git.example.com"
+
+
+def test_html_page_is_an_error_not_an_empty_result(jira, clock):
+    # A login page or proxy answering 200 must not read as "no ticket yet" (-> a duplicate).
+    jira.server.inject("GET", ".*/search.*", status=200, body="<html><body>Log in</body></html>",
+                       headers={"Content-Type": "text/html"})
+    tracker = JiraTracker(jira.url, jira.project, jira.token, email=jira.email if jira.api_version == 3 else None,
+                          api_version=jira.api_version, sleep=clock.sleep, clock=clock.monotonic)
+    with pytest.raises(TrackerError, match="with text/html, not JSON: check the Jira URL"):
+        tracker.find("rollback-pm-x")
