@@ -116,12 +116,15 @@ class HttpClient:
 
     ``auth_hint``: the setting(s) to fix on 401/403, e.g. "ROLLBACK_PM_TRACKER_TOKEN / --token-file".
     ``not_found_hint``: the setting(s) to fix on 404 (a call can pass a more precise one).
+    ``confirm_delay_s``: the least wait before checking whether a lost request took effect
+    (search indexes, Jira's especially, lag a moment behind a create).
     ``sleep`` and ``clock`` are injectable so tests can honour Retry-After without waiting.
     """
 
     def __init__(self, base_url: str, *, service: str, authorization: str | None = None,
                  secrets: tuple[str | None, ...] = (), timeout: float = 10.0, retry_budget_s: float = 60.0,
                  max_attempts: int = 5, backoff_s: float = 0.5, backoff_cap_s: float = 8.0,
+                 confirm_delay_s: float = 2.0,
                  auth_hint: str = "ROLLBACK_PM_TRACKER_TOKEN / --token-file",
                  not_found_hint: str = "ROLLBACK_PM_TRACKER_URL / --tracker-url",
                  errors: ErrorKinds = ErrorKinds(), sleep: Callable[[float], None] = time.sleep,
@@ -138,6 +141,7 @@ class HttpClient:
         self.max_attempts = max(1, int(max_attempts))
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s
+        self.confirm_delay_s = confirm_delay_s
         self.auth_hint = auth_hint
         self.not_found_hint = not_found_hint
         self.errors = errors
@@ -232,25 +236,33 @@ class HttpClient:
                     reason = f"answered {resp.status_code} {resp.reason or ''}".rstrip()
                     if retry_after is not None:
                         reason += f" (Retry-After {retry_after:g}s)"
-                if not idempotent and sent:
-                    if confirm is None:
-                        raise self._unavailable(method, path, attempt, reason + "; not resent because it may "
-                                                "have taken effect")
-                    log.warning("tracker answer lost; checking whether the request took effect",
-                                tracker=self.service, method=method, path=path, reason=reason)
-                    found = confirm()
+                wait = retry_after if retry_after is not None else min(self.backoff_cap_s,
+                                                                        self.backoff_s * 2 ** (attempt - 1))
+                lost = not idempotent and sent  # the server may have acted on it
+                if lost and confirm is None:
+                    raise self._unavailable(method, path, attempt, reason + "; not resent because it may "
+                                            "have taken effect")
+                if lost:
+                    # Give the tracker's search index time to show what it just did, then look.
+                    wait = max(wait, self.confirm_delay_s)
+                can_retry = attempt < self.max_attempts and self.clock() + wait < deadline
+                if lost and not can_retry:
+                    found = confirm()  # type: ignore[misc]
                     if found is not None:
                         return Confirmed(found)
                 if attempt >= self.max_attempts:
                     raise self._unavailable(method, path, attempt, reason)
-                wait = retry_after if retry_after is not None else min(self.backoff_cap_s,
-                                                                        self.backoff_s * 2 ** (attempt - 1))
-                if self.clock() + wait >= deadline:
+                if not can_retry:
                     raise self._unavailable(method, path, attempt, reason + f"; waiting {wait:g}s more would "
                                             f"exceed the {self.retry_budget_s:g}s retry budget")
-                log.warning("tracker request failed; retrying", tracker=self.service, method=method, path=path,
-                            reason=reason, attempt=attempt, wait_s=round(wait, 3))
+                log.warning("tracker answer lost; checking whether the request took effect" if lost
+                            else "tracker request failed; retrying", tracker=self.service, method=method,
+                            path=path, reason=reason, attempt=attempt, wait_s=round(wait, 3))
                 self.sleep(wait)
+                if lost:
+                    found = confirm()  # type: ignore[misc]
+                    if found is not None:
+                        return Confirmed(found)
 
     # -- errors
 

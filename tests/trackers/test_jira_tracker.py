@@ -153,6 +153,8 @@ def test_lost_create_answer_is_found_not_duplicated(jira_cloud, spec, clock):
     assert list(jira_cloud.issues) == ["OPS-1"]
     assert len(jira_cloud.server.calls("POST", "/rest/api/3/issue")) == 1
     assert len(jira_cloud.issue("OPS-1")["attachments"]) == 2
+    # The search waited for Jira's index to catch up with the create before looking.
+    assert clock.sleeps == [2.0]
 
 
 def test_create_refused_before_processing_is_resent(jira_cloud, spec, clock):
