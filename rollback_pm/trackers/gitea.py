@@ -159,8 +159,10 @@ class GiteaTracker:
                 "labels": self.label_ids([*spec.labels, label]),
             }
             if spec.due_date:
-                # RFC 3339; the forges keep the date (end of that day, as their UI sets it).
-                payload["due_date"] = f"{spec.due_date.isoformat()}T23:59:59Z"
+                # RFC 3339. The forges show the date in the server's time zone: midday UTC is
+                # the same calendar day from UTC-11 to UTC+11 (23:59Z would show the next day
+                # east of Greenwich).
+                payload["due_date"] = f"{spec.due_date.isoformat()}T12:00:00Z"
             if self.assignees:
                 payload["assignees"] = self.assignees
             ticket = self._create_issue(payload, label)

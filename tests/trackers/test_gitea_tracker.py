@@ -39,7 +39,7 @@ def test_create_full_issue(forge, spec):
     assert issue["title"] == spec.title and issue["body"] == spec.body
     assert forge.label_names(1) == ["postmortem", "rollback", "production", "api", "rollback-pm-abc123"]
     assert {lab["name"]: lab["color"] for lab in forge.labels}["postmortem"] == label_color("postmortem")[1:]
-    assert issue["due_date"] == "2026-05-14T23:59:59Z"
+    assert issue["due_date"] == "2026-05-14T12:00:00Z"
     assert issue["assignees"] == ["oncall"]
     assert [(a["name"], a["size"]) for a in issue["assets"]] == [
         ("postmortem-abc123.md", 30), ("rollback-20260513T084721Z.manifest.json", 30)]
