@@ -36,8 +36,10 @@ want=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "creating venv $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/pip" install -q -e "$ROOT[test]"
+  pip_log="$VENV/pip-install.log"
+  if ! "$VENV/bin/pip" install -e "$ROOT[test]" >"$pip_log" 2>&1; then
+    tail -n 30 "$pip_log" >&2; say "pip install failed (full log: $pip_log)"; exit 1
+  fi
   echo "$want" >"$stamp"
 fi
 

@@ -20,7 +20,7 @@ build_image() {  # tag revision
   local root; root=$(mktemp -d)
   mkdir -p "$root/bin"; cp /bin/busybox "$root/bin/busybox"
   for applet in sh echo sleep date seq; do ln -s busybox "$root/bin/$applet"; done
-  tar -C "$root" -c . | docker import -q --change "LABEL org.opencontainers.image.revision=$2" - "$1" >/dev/null
+  tar -C "$root" -c . | docker import --change "LABEL org.opencontainers.image.revision=$2" - "$1" >/dev/null
   rm -rf "$root"
 }
 build_image rollback-pm-demo/app:bad "$DEPLOY_SHA"
@@ -37,6 +37,7 @@ run_svc() {  # service image script [extra docker args...]
     "$@" "$image" sh -c "$script" >/dev/null
 }
 
+DEPLOYED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 echo "== deploy $DEPLOY_SHA: api crashes on start, web and worker log"
 run_svc api rollback-pm-demo/app:bad \
   'echo "api starting, version bad"; echo "connecting to $DATABASE_URL"; for i in $(seq 1 5); do echo "migration step $i"; done; echo "FATAL: column users.tenant_id does not exist" >&2; exit 1' \
@@ -49,12 +50,11 @@ run_svc worker rollback-pm-demo/app:bad \
 sleep 2
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-DEPLOYED_AT=$(date -u -d '-3 minutes' +%Y-%m-%dT%H:%M:%SZ)
 cat >"$OUT/smoke.jsonl" <<JSON
-{"step": 1, "name": "containers up", "status": "passed", "ts": "$(date -u -d '-150 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": ""}
-{"step": 2, "name": "web responds", "status": "passed", "ts": "$(date -u -d '-140 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": ""}
-{"step": 3, "name": "api health", "status": "failed", "ts": "$(date -u -d '-120 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": "GET /api/health -> 502 Bad Gateway after 30s"}
-{"step": 4, "name": "login flow", "status": "skipped", "ts": "$(date -u -d '-120 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": "previous step failed"}
+{"step": 1, "name": "containers up", "status": "passed", "ts": "$(date -u -d '-2 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": ""}
+{"step": 2, "name": "web responds", "status": "passed", "ts": "$(date -u -d '-1 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": ""}
+{"step": 3, "name": "api health", "status": "failed", "ts": "$(date -u -d 'now' +%Y-%m-%dT%H:%M:%SZ)", "message": "GET /api/health -> 502 Bad Gateway after 30s"}
+{"step": 4, "name": "login flow", "status": "skipped", "ts": "$(date -u -d 'now' +%Y-%m-%dT%H:%M:%SZ)", "message": "previous step failed"}
 JSON
 
 common=(--compose-project "$PROJECT" --service "$PROJECT" --environment production

@@ -1,0 +1,1 @@
+"""Packaged postmortem templates (jinja2), loaded with importlib.resources."""
