@@ -49,7 +49,6 @@ run_svc worker rollback-pm-demo/app:bad \
   -e API_TOKEN='demo-api-token-7f3a9c' -e TOKEN_TTL_SECONDS=300
 sleep 2
 
-now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 cat >"$OUT/smoke.jsonl" <<JSON
 {"step": 1, "name": "containers up", "status": "passed", "ts": "$(date -u -d '-2 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": ""}
 {"step": 2, "name": "web responds", "status": "passed", "ts": "$(date -u -d '-1 seconds' +%Y-%m-%dT%H:%M:%SZ)", "message": ""}

@@ -448,9 +448,9 @@ def test_templates_ship_as_package_data():
     """setup.cfg's package_data glob covers every template file, so a non-editable install has them."""
     cfg = ConfigParser()
     cfg.read(Path(__file__).parents[1] / "setup.cfg")
-    globs = cfg["options.package_data"]["rollback_pm"].split()
-    shipped = sorted(p.name for p in (Path(drafts.__file__).parent / "templates").iterdir())
-    assert shipped and all(any(fnmatch.fnmatch(f"templates/{n}", g) for g in globs) for n in shipped)
+    globs = cfg["options.package_data"]["rollback_pm.templates"].split()
+    shipped = sorted(p.name for p in (Path(drafts.__file__).parent / "templates").iterdir() if p.suffix == ".j2")
+    assert shipped and all(any(fnmatch.fnmatch(n, g) for g in globs) for n in shipped)
     assert {f"{t}.md.j2" for t in TEMPLATES} <= set(shipped)
 
 
