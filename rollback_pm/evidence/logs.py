@@ -181,73 +181,67 @@ def json_file_records(paths: list[Path], *, since: datetime | None, deadline: fl
 
 @dataclass
 class Spool:
-    """One container's redacted records on disk, keeping at most ``cap`` newest bytes.
+    """One container's redacted records on disk, keeping at most ``cap`` newest log bytes.
 
-    Chunks of ``chunk_size`` are dropped oldest first, so disk use stays near the cap and
-    memory holds one line at a time.
+    The cap counts log payload (the line and its newline, as ``docker logs`` prints it).
+    Chunks are dropped oldest first while the rest still hold ``cap`` bytes, so disk use
+    stays near the cap and memory holds one line at a time.
     """
 
     directory: Path
     cap: int
-    chunk_size: int = 8 * 1024 * 1024
     original_bytes: int = 0
     records: int = 0
-    _chunks: list[tuple[Path, int]] = field(default_factory=list)
+    _chunks: list[list[Any]] = field(default_factory=list)  # [path, payload bytes]
     _handle: Any = None
-    _size: int = 0
+    _written: int = 0
+
+    @property
+    def chunk_size(self) -> int:
+        return min(8 * 1024 * 1024, max(64 * 1024, self.cap // 4))
 
     def add(self, ts: str, stream: str, text: str) -> None:
-        data = f"{ts}\t{stream}\t{text}\n".encode("utf-8", "replace")
-        payload = len(text.encode("utf-8", "replace")) + 1
+        line = text.encode("utf-8", "replace")
+        payload = len(line) + 1
         self.original_bytes += payload
         self.records += 1
-        if self._handle is None or self._size >= self.chunk_size:
+        if self._handle is None or self._written >= self.chunk_size:
             self._rotate()
+        data = f"{ts}\t{stream}\t".encode() + line + b"\n"
         self._handle.write(data)
-        self._size += len(data)
-        self._trim()
+        self._written += len(data)
+        self._chunks[-1][1] += payload
+        while len(self._chunks) > 1 and sum(c[1] for c in self._chunks[1:]) >= self.cap:
+            Path(self._chunks.pop(0)[0]).unlink(missing_ok=True)
 
     def _rotate(self) -> None:
         if self._handle is not None:
             self._handle.close()
-            self._chunks[-1] = (self._chunks[-1][0], self._size)
         fd, name = tempfile.mkstemp(prefix=".spool-", dir=self.directory)
         self._handle = os.fdopen(fd, "wb")
-        self._chunks.append((Path(name), 0))
-        self._size = 0
-
-    def _trim(self) -> None:
-        sizes = [s for _, s in self._chunks[:-1]] + [self._size]
-        while len(self._chunks) > 1 and sum(sizes) - sizes[0] >= self.cap:
-            path, _ = self._chunks.pop(0)
-            path.unlink(missing_ok=True)
-            sizes.pop(0)
+        self._chunks.append([name, 0])
+        self._written = 0
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
-            self._chunks[-1] = (self._chunks[-1][0], self._size)
             self._handle = None
 
     def lines(self) -> Iterator[tuple[str, str, str]]:
-        """The kept records, oldest first, dropping the oldest beyond the cap."""
+        """The kept records, oldest first: the newest ``cap`` payload bytes."""
         self.close()
-        total = sum(s for _, s in self._chunks)
-        skip = max(0, total - self.cap)
-        for path, _ in self._chunks:
-            with open(path, "rb") as handle:
+        skip = max(0, sum(c[1] for c in self._chunks) - self.cap)
+        for name, _ in self._chunks:
+            with open(name, "rb") as handle:
                 for raw in handle:
+                    ts, stream, text = raw.decode("utf-8", "replace")[:-1].split("\t", 2)
                     if skip > 0:
-                        skip -= len(raw)
+                        skip -= len(text.encode("utf-8", "replace")) + 1
                         continue
-                    ts, stream, text = raw.decode("utf-8", "replace").rstrip("\n").split("\t", 2)
                     yield ts, stream, text
-
-    def kept_bytes(self) -> int:
-        return sum(len(t.encode("utf-8", "replace")) + 1 for _, _, t in self.lines())
 
     def discard(self) -> None:
         self.close()
-        for path, _ in self._chunks:
-            path.unlink(missing_ok=True)
+        for name, _ in self._chunks:
+            Path(name).unlink(missing_ok=True)
         self._chunks.clear()
