@@ -26,6 +26,8 @@ RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # --- the plugin image ------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
+# Re-declared: an ARG before the first FROM is visible inside a stage only this way.
+ARG PYTHON_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -50,6 +52,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && git config --system --add safe.directory '*'
 
@@ -58,7 +61,7 @@ RUN apt-get update \
 # classic builder has no RUN --mount to avoid it.)
 COPY --from=build /wheels /tmp/wheels
 RUN python -m pip install --no-cache-dir --no-index --find-links /tmp/wheels /tmp/wheels/rollback_pm-*.whl \
- && python -m pip uninstall --yes pip \
+ && python -m pip uninstall --yes pip setuptools wheel \
  && rm -rf /tmp/wheels /root/.cache \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin rollback-pm \

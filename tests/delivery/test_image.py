@@ -10,7 +10,9 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -41,30 +43,52 @@ def test_plugin_image_builds_and_runs_as_its_user():
                     "to run this test")
 
     tag = f"rpm-delivery-plugin:{uuid.uuid4().hex[:12]}"
-    # The build stage fetches the dependencies' wheels from the package index: host network.
-    build = subprocess.run(["docker", "build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base}",
-                            "--build-arg", "VERSION=test", "-t", tag, str(ROOT)],
-                           capture_output=True, text=True, timeout=1200)
+    tags = [f"{tag}-build", tag]
     try:
-        assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
-        config = json.loads(docker("image", "inspect", tag).stdout)[0]["Config"]
-        assert config["User"] == "10001:10001"
-        assert config["Entrypoint"] == ["/usr/local/bin/plugin-entrypoint"]
-        assert config["Labels"]["org.opencontainers.image.version"] == "test"
-        assert config["Labels"]["org.opencontainers.image.base.name"] == base
-
-        from rollback_pm import __version__
-
-        version = docker("run", "--rm", "--network", "none", "--entrypoint", "rollback-pm", tag, "--version")
-        assert version.stdout == f"rollback-pm, version {__version__}\n", version.stderr
-
-        inside = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
-                        "id -u; command -v on-rollback git; command -v pip gcc cc; ls -A /tmp /root/.cache 2>/dev/null;"
-                        " python -c 'import rollback_pm' && echo importable")
-        assert inside.stdout.split() == ["10001", "/usr/local/bin/on-rollback", "/usr/bin/git", "importable"]
-
-        unknown = docker("run", "--rm", "--network", "none", "-e", "PLUGIN_COMMAND=deploy", tag)
-        assert unknown.returncode == 2
-        assert "unknown command 'deploy'" in unknown.stderr
+        # The build stage is tagged too (then reused from the cache), so that nothing of this
+        # build is left dangling. It fetches the dependencies' wheels from the package index.
+        for target, name in (("build", tags[0]), (None, tags[1])):
+            build = subprocess.run(["docker", "build", "--force-rm", "--network", "host",
+                                    "--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", "VERSION=test",
+                                    *(["--target", target] if target else []), "-t", name, str(ROOT)],
+                                   capture_output=True, text=True, timeout=1200)
+            assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+        check_image(tag, base)
     finally:
-        docker("rmi", "-f", tag)
+        docker("rmi", "-f", *tags)
+
+
+def check_image(tag: str, base: str) -> None:
+    from rollback_pm import __version__
+
+    config = json.loads(docker("image", "inspect", tag).stdout)[0]["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["/usr/local/bin/plugin-entrypoint"]
+    assert config["Labels"]["org.opencontainers.image.version"] == "test"
+    assert config["Labels"]["org.opencontainers.image.base.name"] == base
+
+    version = docker("run", "--rm", "--network", "none", "--entrypoint", "rollback-pm", tag, "--version")
+    assert version.stdout == f"rollback-pm, version {__version__}\n", version.stderr
+
+    inside = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
+                    "id -u; for t in on-rollback git pip gcc cc; do command -v $t; done; ls -A /tmp;"
+                    " ls -A /root/.cache 2>/dev/null; python -c 'import rollback_pm' && echo importable")
+    assert inside.stdout.split() == ["10001", "/usr/local/bin/on-rollback", "/usr/bin/git", "importable"]
+
+    unknown = docker("run", "--rm", "--network", "none", "-e", "PLUGIN_COMMAND=deploy", tag)
+    assert unknown.returncode == 2
+    assert "unknown command 'deploy'" in unknown.stderr
+
+    # Started as root with the docker socket mounted: the hook runs as 10001 in the socket's group.
+    gid = os.stat("/var/run/docker.sock").st_gid
+    with tempfile.TemporaryDirectory(prefix="rpm-delivery-") as rec:
+        os.chmod(rec, 0o755)
+        probe = Path(rec) / "probe"
+        probe.write_text('#!/bin/sh\necho "$*"; id -u; id -G\n')
+        probe.chmod(0o755)
+        dropped = docker("run", "--rm", "--network", "none", "--user", "0", "-v",
+                         "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{rec}:/probe:ro",
+                         "-e", "ROLLBACK_PM_BIN=/probe/probe", "-e", "PLUGIN_PHASE=collect", tag)
+    assert dropped.returncode == 0, dropped.stderr
+    assert dropped.stdout.splitlines() == ["hook --phase collect", "10001", f"10001 {gid}"]
+    assert "may not use it" not in dropped.stderr
