@@ -240,7 +240,7 @@ def ticket_flush(ctx: click.Context, **flags: Any) -> None:
 
     settings = settings_from(ctx, flags)
     with Ledger(settings.state_dir) as ledger:
-        result = flush(ledger, make_tracker(settings), deadline_hours=settings.deadline_hours)
+        result = flush(ledger, make_tracker(settings), deadline_hours=settings.deadline_for)
     for line in result.sent:
         click.echo(f"sent {line}")
     for line in result.failed:
@@ -367,6 +367,48 @@ def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
     with Ledger(settings.state_dir) as ledger:
         ledger.mark_good(settings.service, settings.environment, good)
     click.echo(f"last good {settings.service} {settings.environment}: {good}")
+
+
+@cli.command("check-deadlines")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (id, service, env, due, state, ticket, draft, owner).")
+@click.option("--now", default=None, help="Judge the clock as of this time (ISO 8601), for tests and dry runs.")
+@click.option("--dry-run", is_flag=True, help="Send nothing, change nothing; say what would be sent.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only what this run did (for cron mail).")
+@click.option("--hours", type=float, default=None, help="Same as --deadline-hours.")
+@click.option("--webhook", default=None, help="Same as --webhook-url (prefer the env or config file: "
+                                               "a flag is visible in ps).")
+@setting_options(*(n for n in TICKETS if n != "open_pr"), "warn_before", "webhook_url")
+@click.pass_context
+def check_deadlines(ctx: click.Context, as_json: bool, now: str | None, dry_run: bool, quiet: bool,
+                    hours: float | None, webhook: str | None, **flags: Any) -> None:
+    """Warn before, and escalate once after, the postmortem deadline (run by cron).
+
+    Flushes the ticket outbox, then for every open incident: done when its draft passes
+    lint or its ticket is resolved; else ok, due-soon (warning comment on the ticket) or
+    overdue (comment, postmortem-overdue label, webhook), each sent once. Exit 0 nothing
+    overdue, 1 something overdue, 3 the check was degraded (says which incidents).
+    """
+    from rollback_pm import deadlines
+
+    if hours is not None:
+        flags["deadline_hours"] = hours
+    if webhook is not None:
+        flags["webhook_url"] = webhook
+    settings = settings_from(ctx, flags)
+    result = deadlines.run_check(settings, now=parse_ts(now, "--now"), dry_run=dry_run)
+    if result is None:  # another run holds the lock and does the work
+        return
+    if as_json:
+        click.echo(json.dumps(deadlines.as_json(result), indent=2))
+    else:
+        lines = deadlines.event_lines(result)
+        if not quiet:
+            lines = deadlines.table_lines(result) + lines
+        for line in lines:
+            click.echo(line)
+    for line in result.degraded:
+        click.echo(f"rollback-pm: degraded: {line}", err=True)
+    ctx.exit(result.exit_code)
 
 
 @cli.group("config")

@@ -185,6 +185,10 @@ class Settings:
             return _convert(BY_NAME[name], env_table[name], f"config [environments.{environment}]")
         return self._values[name]
 
+    def deadline_for(self, environment: str) -> float:
+        """Hours after mitigation a postmortem in this environment is due (0: no deadline)."""
+        return float(self.for_environment("deadline_hours", environment) or 0.0)
+
     def rows(self) -> list[tuple[str, str, str]]:
         """(name, shown value, source) with secrets masked, for `config show`."""
         rows = []

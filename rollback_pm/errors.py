@@ -90,6 +90,10 @@ class TrackerUnavailable(TrackerError):
     """The tracker is down or rate-limiting past our retry budget; safe to queue."""
 
 
+class WebhookError(RollbackPmError):
+    """The chat webhook did not accept a notification. Messages never contain its URL."""
+
+
 class WoodpeckerError(RollbackPmError):
     """The Woodpecker API failed."""
 

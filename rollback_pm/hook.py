@@ -29,9 +29,9 @@ from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collec
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
 from rollback_pm.ledger import Ledger, pending_key
 from rollback_pm.log import get_logger
-from rollback_pm.models import ContainerState, Incident, SmokeStep, TimelineEvent
+from rollback_pm.models import ContainerState, Incident, SmokeStep
 from rollback_pm.tickets import TicketOutcome, open_ticket
-from rollback_pm.timeutil import parse_since, parse_stamp, parse_ts, utcnow
+from rollback_pm.timeutil import parse_since, parse_ts, utcnow
 from rollback_pm.trackers import make_tracker
 
 log = get_logger(__name__)
@@ -172,6 +172,7 @@ def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, p
             image_revision=_image_revision(settings, result),
             last_good=ledger.last_good(service, settings.environment),
             ci_prev=settings.prev_sha,
+            deploy_sha=deploy_sha,
         )
     warnings += resolution.warnings
     steps, deployed_at = _smoke_steps(settings, warnings, result)
@@ -181,8 +182,6 @@ def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, p
         states += [ContainerState(**{k: (parse_ts(v) if k in ("started_at", "finished_at") else v)
                                      for k, v in c.items()}) for c in facts.get("containers", [])]
     evidence = pending_files + (result.bundle.files if result.bundle else [])
-    events = [TimelineEvent(ts=parse_stamp(f.bundle), text=f"evidence collected: {Path(f.path).name}",
-                            source="evidence collection") for f in evidence if f.kind == "log"]
     failed = [s for s in steps if s.failed and s.ts]
     repo_dir = settings.repo_dir or (Path.cwd() if os.environ.get("CI") else None)
     commits, files, note = ([], [], None)
@@ -210,7 +209,6 @@ def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, p
         owner=settings.owner,
         smoke_steps=steps,
         evidence=evidence,
-        events=events,
         containers=states,
         commits=commits,
         changed_files=files,
@@ -240,6 +238,7 @@ def write_incident_draft(settings: Settings, ledger: Ledger, incident: Incident,
         incident, drafts_dir=directory, template=template, previous_sha256=previous_sha,
         previous_path=Path(previous_path) if previous_path else None, force=force, now=now,
         timeline=timeline.build_timeline(incident),
+        deadline_hours=settings.deadline_for(incident.environment) or 24.0,
     )
     ledger.set_draft(incident.id, draft.path, draft.sha256, template)
     return draft

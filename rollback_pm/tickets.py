@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rollback_pm.errors import TrackerError, TrackerUnavailable
 from rollback_pm.ledger import Ledger
@@ -170,8 +170,12 @@ class FlushResult:
     failed: list[str] = field(default_factory=list)
 
 
-def flush(ledger: Ledger, tracker: Tracker, *, deadline_hours: float = 24.0) -> FlushResult:
-    """Send the outbox in order. An incident whose entry fails keeps its later entries queued."""
+def flush(ledger: Ledger, tracker: Tracker, *,
+          deadline_hours: Callable[[str], float] = lambda environment: 24.0) -> FlushResult:
+    """Send the outbox in order. An incident whose entry fails keeps its later entries queued.
+
+    ``deadline_hours`` maps an environment to its deadline (environments may differ).
+    """
     result = FlushResult()
     blocked: set[str] = set()
     for entry in ledger.pending_outbox():
@@ -181,7 +185,8 @@ def flush(ledger: Ledger, tracker: Tracker, *, deadline_hours: float = 24.0) -> 
         incident = ledger.get(iid)
         try:
             if entry["action"] == "open":
-                outcome = open_ticket(ledger, tracker, incident, deadline_hours=deadline_hours,
+                outcome = open_ticket(ledger, tracker, incident,
+                                      deadline_hours=deadline_hours(incident.environment),
                                       queue_on_failure=False)
                 done = f"{iid}: {outcome.message}"
             else:

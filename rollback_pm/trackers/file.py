@@ -36,8 +36,12 @@ class FileTracker:
             raise TrackerError(f"ticket file {self._path(key)} cannot be read: {exc}") from None
 
     def _save(self, key: str, data: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-        write_atomic(self._path(key), json.dumps(data, indent=2, sort_keys=True) + "\n")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+            write_atomic(self._path(key), json.dumps(data, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise TrackerError(f"ticket file {self._path(key)} cannot be written ({exc.strerror}); "
+                               "make the state dir's tickets/ a writable directory") from None
 
     def _ref(self, key: str, data: dict[str, Any]) -> TicketRef:
         return TicketRef(tracker=self.name, key=key, url=self._path(key).resolve().as_uri(),

@@ -1,0 +1,410 @@
+"""The 24-hour clock: warn before the postmortem deadline, escalate once after it.
+
+Cron runs ``check_deadlines`` every few minutes, so it must be quiet when all is well,
+loud exactly once when something is late, and safe to overlap:
+
+- A non-blocking file lock on the state dir: a run that finds another one running
+  does nothing (the other run does the work).
+- Each notification (incident, kind, channel) is recorded in the ledger only *after*
+  it was delivered; a failed one is simply attempted again by the next run. Deadline
+  notices are deliberately not queued in the ticket outbox: an outbox entry freezes
+  the text and the decision at failure time, while the next run recomputes both (a
+  warning that could not be delivered before the postmortem was finished or became
+  overdue is then no longer sent at all). The notifications table is the memory.
+- The one unavoidable gap: a crash between delivery and the ledger write means the
+  next run sends that notification again (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
+
+from rollback_pm.config import Settings, parse_duration
+from rollback_pm.errors import (
+    EXIT_DEGRADED,
+    EXIT_FAILED,
+    EXIT_OK,
+    LedgerError,
+    TrackerError,
+    UsageError,
+    WebhookError,
+)
+from rollback_pm.ledger import Ledger
+from rollback_pm.log import get_logger, mask
+from rollback_pm.models import Incident, TicketRef
+from rollback_pm.tickets import FlushResult, flush, notify, refresh_status
+from rollback_pm.timeutil import iso, utcnow
+from rollback_pm.trackers import make_tracker
+from rollback_pm.trackers.base import Tracker
+from rollback_pm.webhook import Webhook
+
+log = get_logger(__name__)
+
+STATES = ("ok", "due-soon", "overdue", "done")
+OVERDUE_LABEL = "postmortem-overdue"
+LOCK_NAME = "check-deadlines.lock"
+# Until `rollback_pm.lint` exists, "complete" means none of the template's placeholders is left.
+_PLACEHOLDER = re.compile(r"\[TODO|YYYY-MM-DD|<full sha>")
+
+
+# -- the clock ------------------------------------------------------------------------------
+
+def due_at(incident: Incident, hours: float | None) -> datetime | None:
+    """Mitigation + hours; None when this environment has no deadline (0 or unset).
+
+    An incident without a mitigation time counts from when it was recorded.
+    """
+    if not hours or hours <= 0:
+        return None
+    start = incident.mitigated_at or incident.created_at
+    return start + timedelta(hours=hours) if start else None
+
+
+def clock_state(now: datetime, due: datetime | None, warn_before: float) -> str:
+    """ok, due-soon or overdue. Due at 24:00 means still on time at 24:00, overdue after it."""
+    if due is None:
+        return "ok"
+    if now > due:
+        return "overdue"
+    if now >= due - timedelta(seconds=warn_before):
+        return "due-soon"
+    return "ok"
+
+
+def draft_complete(path: str | None, *, now: datetime) -> tuple[bool, str]:
+    """Whether the postmortem draft is finished, and why (or why not).
+
+    Uses ``rollback_pm.lint`` when it is installed; only when that module does not exist
+    falls back to "no placeholder left". The deadline is not passed to lint on purpose:
+    a postmortem finished late is still finished, and lateness is this module's job.
+    """
+    if not path:
+        return False, "no draft recorded"
+    try:
+        from rollback_pm.lint import lint_file
+    except ImportError as exc:
+        if exc.name != "rollback_pm.lint":  # lint exists but is broken: a bug to see, not to hide
+            raise
+        return _no_placeholders(Path(path))
+    try:
+        findings = lint_file(Path(path), now=now)
+    except UsageError as exc:
+        return False, f"draft unreadable: {exc}"
+    if findings:
+        first = findings[0]
+        return False, f"draft has {len(findings)} lint finding(s), first at line {first.line}: {first.rule}"
+    return True, "draft passes lint"
+
+
+def _no_placeholders(path: Path) -> tuple[bool, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return False, f"draft unreadable: {getattr(exc, 'strerror', None) or exc}"
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _PLACEHOLDER.search(line)
+        if match:
+            return False, f"draft has a placeholder at line {number}: {match.group(0)}"
+    return True, "draft has no placeholder left"
+
+
+def span(delta: timedelta) -> str:
+    """3h59m, 26h00m: whole minutes, hours not folded into days (deadlines are in hours)."""
+    minutes = int(abs(delta.total_seconds()) // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+# -- one run --------------------------------------------------------------------------------
+
+@dataclass
+class Notice:
+    kind: str  # due-soon | overdue
+    channel: str  # ticket-comment | ticket-label | webhook
+    target: str  # ticket key or webhook host
+    result: str  # sent | failed | would-send | deferred
+    detail: str = ""
+
+    def describe(self) -> str:
+        what = {"ticket-comment": "comment", "ticket-label": f"label {OVERDUE_LABEL}", "webhook": "webhook"}
+        return f"{self.kind} {what[self.channel]} to {self.target}"
+
+
+@dataclass
+class Check:
+    """One open incident as this run saw it."""
+
+    incident: Incident
+    hours: float
+    due: datetime | None
+    state: str
+    reason: str
+    unchecked: str | None = None  # why the tracker could not be asked; state then uses the cache
+    newly_done: bool = False
+    notices: list[Notice] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    now: datetime
+    dry_run: bool
+    checks: list[Check] = field(default_factory=list)
+    flushed: FlushResult | None = None
+
+    @property
+    def overdue(self) -> list[Check]:
+        return [c for c in self.checks if c.state == "overdue"]
+
+    @property
+    def degraded(self) -> list[str]:
+        """What this run could not do, each saying what happens next."""
+        lines = [f"outbox: still queued {line}; the next run retries" for line in
+                 (self.flushed.failed if self.flushed else [])]
+        for c in self.checks:
+            i = c.incident
+            if c.unchecked:
+                lines.append(f"could not check {i.id} ({i.service} {i.environment}): {c.unchecked}; "
+                             f"its state uses the last known ticket status, notifications wait for the next run")
+            for n in c.notices:
+                if n.result == "failed":
+                    lines.append(f"{i.id}: {n.describe()} not delivered: {n.detail}")
+        return lines
+
+    @property
+    def exit_code(self) -> int:
+        # Overdue wins over degraded: a known-late postmortem is the louder fact, and the
+        # degraded lines are printed either way.
+        if self.overdue:
+            return EXIT_FAILED
+        return EXIT_DEGRADED if self.degraded else EXIT_OK
+
+
+def check_incident(ledger: Ledger, tracker: Tracker, incident: Incident, *, now: datetime, hours: float,
+                   warn_before: float, webhook: Webhook | None, dry_run: bool = False) -> Check:
+    """Decide one incident's state, send what is owed for it, record what was delivered."""
+    due = due_at(incident, hours)
+    complete, reason = draft_complete(incident.draft_path, now=now)
+    unchecked = None
+    if not complete and incident.ticket is not None:
+        status, unchecked = _ticket_status(ledger, tracker, incident, incident.ticket, dry_run)
+        if status == "resolved":
+            complete, reason = True, f"ticket {incident.ticket.key} resolved"
+    if complete:
+        check = Check(incident, hours, due, "done", reason, unchecked)
+        if not dry_run:
+            ledger.set_status(incident.id, "done")
+            check.newly_done = True
+            log.info("postmortem done", incident=incident.id, reason=reason)
+        return check
+    state = clock_state(now, due, warn_before)
+    if due is None:
+        reason = "no deadline in this environment" if not hours or hours <= 0 else "no mitigation time known"
+    elif state == "overdue":
+        reason = f"overdue by {span(now - due)}; {reason}"
+    else:
+        reason = f"due in {span(due - now)}; {reason}"
+    check = Check(incident, hours, due, state, reason, unchecked)
+    if state in ("due-soon", "overdue"):
+        _notify(ledger, tracker, check, now=now, webhook=webhook, dry_run=dry_run)
+    return check
+
+
+def _ticket_status(ledger: Ledger, tracker: Tracker, incident: Incident, ticket: TicketRef,
+                   dry_run: bool) -> tuple[str, str | None]:
+    """(status, problem): the tracker's answer (cached in the ledger), or the cache and why."""
+    if tracker.name == "none":
+        return ticket.status, None
+    if ticket.tracker != tracker.name:
+        return ticket.status, (f"ticket {ticket.key} is on tracker {ticket.tracker}, but the configured "
+                               f"tracker is {tracker.name}")
+    try:
+        if dry_run:
+            return tracker.status(ticket), None
+        return refresh_status(ledger, tracker, incident).status, None
+    except TrackerError as exc:
+        return ticket.status, f"ticket {ticket.key} status not readable: {mask(str(exc))}"
+
+
+def _notify(ledger: Ledger, tracker: Tracker, check: Check, *, now: datetime, webhook: Webhook | None,
+            dry_run: bool) -> None:
+    incident = check.incident
+    kind = check.state
+    target = incident.ticket.key if incident.ticket else "the ticket"
+    plan: list[tuple[str, str, Callable[[], None]]] = []
+    if tracker.name != "none":
+        text = (_warning_text if kind == "due-soon" else _overdue_text)(check, now)
+        plan.append(("ticket-comment", target,
+                     lambda: notify(ledger, tracker, incident, "comment", {"text": text})))
+        if kind == "overdue":
+            plan.append(("ticket-label", target,
+                         lambda: notify(ledger, tracker, incident, "label", {"label": OVERDUE_LABEL})))
+    if kind == "overdue" and webhook is not None:
+        message = _webhook_text(check, now)
+        plan.append(("webhook", webhook.host, lambda: webhook.post(message)))
+    for channel, where, send in plan:
+        if ledger.notified(incident.id, kind, channel):
+            continue
+        notice = Notice(kind, channel, where, "sent")
+        check.notices.append(notice)
+        if check.unchecked:
+            # The ticket may already be resolved: never escalate on a guess.
+            notice.result, notice.detail = "deferred", "the ticket's status could not be read"
+            continue
+        if dry_run:
+            notice.result = "would-send"
+            continue
+        try:
+            send()
+        except (TrackerError, WebhookError) as exc:
+            notice.result, notice.detail = "failed", mask(str(exc))
+            # cli prints it as a degraded line; a warning log here would say it twice
+            log.info("notification not delivered", incident=incident.id, kind=kind, channel=channel,
+                     error=notice.detail)
+            continue
+        ledger.record_notification(incident.id, kind, channel)
+        log.info("notification sent", incident=incident.id, kind=kind, channel=channel)
+
+
+def _draft_hint(check: Check) -> str:
+    draft = check.incident.draft_path
+    where = f"the draft `{draft}`" if draft else "the postmortem"
+    return f"It counts as done when {where} passes `rollback-pm lint` or this ticket is resolved."
+
+
+def _warning_text(check: Check, now: datetime) -> str:
+    assert check.due is not None
+    return (f"Postmortem due in {span(check.due - now)}, by {iso(check.due)} "
+            f"({check.hours:g}h after mitigation). {_draft_hint(check)}")
+
+
+def _overdue_text(check: Check, now: datetime) -> str:
+    assert check.due is not None
+    return (f"Postmortem overdue: it was due {iso(check.due)} ({check.hours:g}h after mitigation), "
+            f"{span(now - check.due)} ago. {_draft_hint(check)}")
+
+
+def _webhook_text(check: Check, now: datetime) -> str:
+    assert check.due is not None
+    i = check.incident
+    ticket = f"{i.ticket.key} {i.ticket.url}".strip() if i.ticket else "none yet"
+    return (f"Postmortem overdue: {i.service} {i.environment} rollback of {i.deploy_sha[:7]} "
+            f"(incident {i.id}) was due {iso(check.due)}, {span(now - check.due)} ago. "
+            f"Owner: {i.owner or 'unassigned'}. Ticket: {ticket}. Draft: {i.draft_path or 'none'}.")
+
+
+def check_deadlines(ledger: Ledger, tracker: Tracker, *, now: datetime, settings: Settings,
+                    dry_run: bool = False) -> CheckResult:
+    """Flush the outbox (so a tracker outage during the rollback heals), then check every open incident."""
+    result = CheckResult(now=now, dry_run=dry_run)
+    if not dry_run:
+        result.flushed = flush(ledger, tracker, deadline_hours=settings.deadline_for)
+    webhooks: dict[str, Webhook] = {}
+    for incident in ledger.list(status="open"):
+        env = incident.environment
+        url = settings.for_environment("webhook_url", env)
+        if url and url not in webhooks:
+            webhooks[url] = Webhook(url)
+        result.checks.append(check_incident(
+            ledger, tracker, incident, now=now,
+            hours=settings.for_environment("deadline_hours", env) or 0.0,
+            # the option's default is the text "4h"; only given values arrive converted
+            warn_before=parse_duration(settings.for_environment("warn_before", env), "warn_before"),
+            webhook=webhooks.get(url) if url else None, dry_run=dry_run,
+        ))
+    result.checks.sort(key=lambda c: (c.due is None, c.due or now, c.incident.id))
+    return result
+
+
+def run_check(settings: Settings, *, now: datetime | None = None, dry_run: bool = False) -> CheckResult | None:
+    """The `check-deadlines` command. None when another run holds the state dir's lock."""
+    now = now or utcnow()
+    state_dir = Path(settings.state_dir)
+    if dry_run:  # reads only: needs no lock, and must not be silenced by a running cron job
+        return _run(settings, state_dir, now, dry_run=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:
+        raise LedgerError(f"state dir {state_dir} cannot be created ({exc.strerror}); "
+                          "set --state-dir or ROLLBACK_PM_STATE_DIR to a writable directory") from None
+    lock = FileLock(str(state_dir / LOCK_NAME))
+    try:
+        lock.acquire(blocking=False)
+    except FileLockTimeout:
+        log.debug("another check-deadlines run holds the lock; leaving the work to it",
+                  lock=str(state_dir / LOCK_NAME))
+        return None
+    try:
+        return _run(settings, state_dir, now, dry_run=False)
+    finally:
+        lock.release()
+
+
+def _run(settings: Settings, state_dir: Path, now: datetime, *, dry_run: bool) -> CheckResult:
+    with Ledger(state_dir) as ledger:
+        return check_deadlines(ledger, make_tracker(settings), now=now, settings=settings, dry_run=dry_run)
+
+
+# -- output ---------------------------------------------------------------------------------
+
+def table_lines(result: CheckResult) -> list[str]:
+    if not result.checks:
+        return ["no open incidents"]
+    lines = [f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DUE':<20}  {'LEFT':>7}  {'STATE':<8} "
+             f"{'TICKET':<16} OWNER"]
+    for c in result.checks:
+        i = c.incident
+        left = "-"
+        if c.due is not None and c.state != "done":
+            left = ("-" if result.now > c.due else "") + span(c.due - result.now)
+        state = c.state + ("?" if c.unchecked else "")
+        lines.append(f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {iso(c.due) or '-':<20}  "
+                     f"{left:>7}  {state:<8} {(i.ticket.key if i.ticket else '-')[:16]:<16} {i.owner or '-'}")
+    if any(c.unchecked for c in result.checks):
+        lines.append("?: the tracker could not be asked; state from the last known ticket status")
+    return lines
+
+
+def event_lines(result: CheckResult) -> list[str]:
+    """What this run did (or, with --dry-run, would do): the lines cron should mail."""
+    lines = [f"outbox: sent {line}" for line in (result.flushed.sent if result.flushed else [])]
+    for c in result.checks:
+        if c.state == "done":
+            lines.append(f"{c.incident.id}: {'done' if c.newly_done else 'would mark done'} ({c.reason})")
+        for n in c.notices:
+            if n.result == "sent":
+                lines.append(f"{c.incident.id}: sent {n.describe()}")
+            elif n.result == "would-send":
+                lines.append(f"{c.incident.id}: would send {n.describe()}")
+    return lines
+
+
+def as_json(result: CheckResult) -> dict[str, Any]:
+    return {
+        "now": iso(result.now),
+        "dry_run": result.dry_run,
+        "incidents": [{
+            "id": c.incident.id,
+            "service": c.incident.service,
+            "env": c.incident.environment,
+            "due": iso(c.due),
+            "state": c.state,
+            "reason": c.reason,
+            "checked": c.unchecked is None,
+            "ticket": c.incident.ticket.key if c.incident.ticket else None,
+            "ticket_url": c.incident.ticket.url if c.incident.ticket else None,
+            "draft": c.incident.draft_path,
+            "owner": c.incident.owner,
+            "notifications": [{"kind": n.kind, "channel": n.channel, "result": n.result,
+                               **({"detail": n.detail} if n.detail else {})} for n in c.notices],
+        } for c in result.checks],
+        "outbox": {"sent": result.flushed.sent if result.flushed else [],
+                   "failed": result.flushed.failed if result.flushed else []},
+        "degraded": result.degraded,
+        "exit_code": result.exit_code,
+    }

@@ -1,0 +1,5 @@
+"""The rollback's facts: smoke reports, SHAs, container state, timeline, suspect changes.
+
+Each module is pure (no ledger, no CLI): it turns inputs the pipeline already has into
+the models in ``rollback_pm.models``. Only ``woodpecker`` talks to a server.
+"""

@@ -1,0 +1,276 @@
+"""Gitea / Forgejo backend: the issue on the forge Woodpecker builds from.
+
+Both forges share the API (Forgejo forked Gitea): ``Authorization: token …``, labels that
+must exist in the repository and are passed by id when an issue is created, ``due_date``,
+issue assets for attachments. Optionally the draft is committed to ``postmortem/<id>`` and
+a pull request opened, so the on-call engineer edits it in place.
+
+Searching by label has a trap: both forges drop label names they do not know from the
+filter, so a search for a label that does not exist yet returns *every* issue. Results are
+therefore always checked for the label before one is taken as the incident's ticket.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from rollback_pm.errors import ConfigError, TrackerError
+from rollback_pm.log import get_logger, mask
+from rollback_pm.models import TicketRef
+from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.http import (
+    Confirmed,
+    HttpClient,
+    error_text,
+    json_of,
+    segment,
+    strip_userinfo,
+)
+
+log = get_logger(__name__)
+
+PAGE = 50  # the forges' maximum page size (API.MAX_RESPONSE_ITEMS default)
+MAX_PAGES = 200
+LABEL_COLORS = {"postmortem": "#b60205", "rollback": "#d93f0b"}
+TOKEN_HINT = "ROLLBACK_PM_TRACKER_TOKEN / --token-file"
+
+
+def label_color(name: str) -> str:
+    """A stable colour per label name (fixed ones for the common labels)."""
+    return LABEL_COLORS.get(name) or "#" + hashlib.sha256(name.encode()).hexdigest()[:6]
+
+
+class GiteaTracker:
+    """Tickets as issues on a Gitea or Forgejo repository (``repo`` is owner/name)."""
+
+    def __init__(self, url: str, repo: str, token: str, kind: str = "gitea",
+                 assignees: tuple[str, ...] | list[str] = (),
+                 timeout: float = 10.0, retry_budget_s: float = 60.0, *, max_attempts: int = 5,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        if kind not in ("gitea", "forgejo"):
+            raise ConfigError(f"forge type must be gitea or forgejo, not {kind!r}: fix ROLLBACK_PM_TRACKER / "
+                              "ROLLBACK_PM_FORGE_TYPE")
+        owner, _, name = (repo or "").strip().strip("/").partition("/")
+        if not owner or not name or "/" in name:
+            raise ConfigError(f"the forge repository must be owner/name, not {repo!r}: fix ROLLBACK_PM_FORGE_REPO / "
+                              "--forge-repo (default: CI_REPO)")
+        if not url:
+            raise ConfigError(f"the {kind} tracker needs the forge URL: set ROLLBACK_PM_TRACKER_URL / --tracker-url "
+                              "(default: CI_FORGE_URL)")
+        if not token:
+            raise ConfigError(f"the {kind} tracker needs a token: set {TOKEN_HINT}")
+        self.name = kind
+        self.repo = f"{owner}/{name}"
+        base = strip_userinfo(url).rstrip("/")
+        if base.endswith("/api/v1"):
+            base = base[: -len("/api/v1")]
+        self.web_url = base
+        self.assignees = list(assignees)
+        self.repo_hint = (f"the repository (ROLLBACK_PM_FORGE_REPO / --forge-repo, now {self.repo}; default CI_REPO) "
+                          f"and the forge URL (ROLLBACK_PM_TRACKER_URL / --tracker-url, now {base}; default "
+                          "CI_FORGE_URL)")
+        self.http = HttpClient(base + "/api/v1", service=kind, authorization=f"token {token}", secrets=(token,),
+                               timeout=timeout, retry_budget_s=retry_budget_s, max_attempts=max_attempts,
+                               auth_hint=f"{TOKEN_HINT} (a {kind} access token with issue and repository write scope)",
+                               not_found_hint=self.repo_hint, sleep=sleep, clock=clock)
+        self.repo_path = f"/repos/{segment(owner)}/{segment(name)}"
+        self.last_warnings: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"GiteaTracker({self.name} {self.web_url} repo={self.repo})"
+
+    # -- helpers
+
+    def _number(self, ticket: TicketRef) -> int:
+        try:
+            return int(ticket.key.rsplit("#", 1)[-1])
+        except ValueError:
+            raise TrackerError(f"{ticket.key!r} is not a {self.name} issue key (owner/name#number)") from None
+
+    def _issue_path(self, ticket: TicketRef) -> str:
+        return f"{self.repo_path}/issues/{self._number(ticket)}"
+
+    def _ticket_hint(self, ticket: TicketRef) -> str:
+        return f"that issue {ticket.key} still exists ({self.repo_hint})"
+
+    def _ref(self, issue: dict[str, Any]) -> TicketRef:
+        number = issue["number"]
+        url = issue.get("html_url") or f"{self.web_url}/{self.repo}/issues/{number}"
+        return TicketRef(tracker=self.name, key=f"{self.repo}#{number}", url=url,
+                         status="resolved" if issue.get("state") == "closed" else "open")
+
+    def _warn(self, message: str) -> None:
+        message = mask(message)
+        self.last_warnings.append(message)
+        log.warning(f"{self.name} ticket incomplete", detail=message)
+
+    def _labels(self) -> dict[str, int]:
+        """Every label of the repository, name -> id (paged)."""
+        labels: dict[str, int] = {}
+        for page in range(1, MAX_PAGES + 1):
+            batch = self.http.get_json(f"{self.repo_path}/labels", params={"page": page, "limit": PAGE}) or []
+            for item in batch:
+                labels.setdefault(item["name"], item["id"])
+            if len(batch) < PAGE:
+                break
+        return labels
+
+    def label_ids(self, names: list[str]) -> list[int]:
+        """Ids for these label names, creating the missing ones."""
+        wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+        known = self._labels()
+        ids = []
+        for name in wanted:
+            if name not in known:
+
+                def created(name: str = name) -> int | None:
+                    return self._labels().get(name)
+
+                resp = self.http.request("POST", f"{self.repo_path}/labels",
+                                         json={"name": name, "color": label_color(name)}, confirm=created)
+                known[name] = resp.value if isinstance(resp, Confirmed) else self.http.decode(
+                    resp, "POST", f"{self.repo_path}/labels")["id"]
+            ids.append(known[name])
+        return ids
+
+    # -- Tracker protocol
+
+    def find(self, unique_label: str) -> TicketRef | None:
+        label = unique_label.strip()
+        issues = self.http.get_json(f"{self.repo_path}/issues",
+                                    params={"state": "all", "type": "issues", "labels": label, "limit": PAGE}) or []
+        # Unknown label names are dropped from the forge's filter: check every hit.
+        mine = [i for i in issues if any(lab.get("name") == label for lab in i.get("labels") or [])]
+        if not mine:
+            return None
+        return self._ref(min(mine, key=lambda i: i["number"]))
+
+    def create(self, spec: TicketSpec) -> TicketRef:
+        self.last_warnings = []
+        label = spec.unique_label.strip()
+        with self.http.budget():
+            payload: dict[str, Any] = {
+                "title": " ".join(spec.title.split())[:255],
+                "body": spec.body,
+                "labels": self.label_ids([*spec.labels, label]),
+            }
+            if spec.due_date:
+                # RFC 3339. The forges show the date in the server's time zone: midday UTC is
+                # the same calendar day from UTC-11 to UTC+11 (23:59Z would show the next day
+                # east of Greenwich).
+                payload["due_date"] = f"{spec.due_date.isoformat()}T12:00:00Z"
+            if self.assignees:
+                payload["assignees"] = self.assignees
+            ticket = self._create_issue(payload, label)
+            log.info(f"{self.name} issue created", key=ticket.key)
+            for path in spec.attachments:
+                try:
+                    self.attach(ticket, Path(path))
+                except TrackerError as exc:
+                    self._warn(f"{ticket.key}: {Path(path).name} was not attached: {exc}")
+        return ticket
+
+    def _create_issue(self, payload: dict[str, Any], label: str) -> TicketRef:
+        path = f"{self.repo_path}/issues"
+        resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
+        if isinstance(resp, Confirmed):
+            return resp.value
+        if resp.status_code == 422 and "assignees" in payload:
+            self._warn(f"{self.repo}: assignees {', '.join(self.assignees)} were refused ({error_text(resp)}); "
+                       "created the issue unassigned (check the assignees setting)")
+            payload = {k: v for k, v in payload.items() if k != "assignees"}
+            resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
+            if isinstance(resp, Confirmed):
+                return resp.value
+        if resp.status_code == 422:
+            raise TrackerError(mask(f"{self.name} refused to create the issue in {self.repo}: {error_text(resp)}"))
+        return self._ref(self.http.decode(resp, "POST", path))
+
+    def comment(self, ticket: TicketRef, text: str) -> None:
+        path = f"{self._issue_path(ticket)}/comments"
+
+        def posted() -> bool | None:
+            comments = self.http.get_json(path) or []
+            return True if any((c.get("body") or "").strip() == text.strip() for c in comments) else None
+
+        self.http.request("POST", path, json={"body": text}, confirm=posted, not_found_hint=self._ticket_hint(ticket))
+
+    def add_label(self, ticket: TicketRef, label: str) -> None:
+        with self.http.budget():
+            ids = self.label_ids([label])
+            # Adding labels is naturally idempotent: safe to resend.
+            self.http.request("POST", f"{self._issue_path(ticket)}/labels", json={"labels": ids}, idempotent=True,
+                              not_found_hint=self._ticket_hint(ticket))
+
+    def attach(self, ticket: TicketRef, path: Path) -> None:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TrackerError(f"cannot attach {path}: {exc.strerror}") from None
+        assets = f"{self._issue_path(ticket)}/assets"
+
+        def uploaded() -> bool | None:
+            found = any(a.get("name") == path.name and a.get("size") == len(data)
+                        for a in self.http.get_json(assets) or [])
+            return True if found else None
+
+        resp = self.http.request("POST", assets, params={"name": path.name},
+                                 files={"attachment": (path.name, data, "application/octet-stream")},
+                                 confirm=uploaded, allow=(400, 413, 422), not_found_hint=self._ticket_hint(ticket))
+        if not isinstance(resp, Confirmed) and resp.status_code >= 400:
+            raise TrackerError(mask(f"{self.name} refused the attachment {path.name} ({resp.status_code}): "
+                                    f"{error_text(resp)}"))
+
+    def status(self, ticket: TicketRef) -> str:
+        issue = self.http.get_json(self._issue_path(ticket), not_found_hint=self._ticket_hint(ticket)) or {}
+        return "resolved" if issue.get("state") == "closed" else "open"
+
+    # -- --open-pr
+
+    def open_pr(self, branch: str, path: str, content: str, title: str, body: str) -> str:
+        """Commit ``content`` to ``path`` on ``branch`` (made from the default branch) and
+        open a pull request; returns its URL. A re-run finds the branch, file and pull request
+        it made before and never overwrites edits already pushed to the branch."""
+        with self.http.budget():
+            repo = self.http.get_json(self.repo_path) or {}
+            base = repo.get("default_branch") or "main"
+            pr_path = f"{self.repo_path}/pulls/{segment(base)}/{segment(branch, '/')}"
+            existing = self.http.request("GET", pr_path, allow=(404,))
+            if existing.status_code == 200:
+                return (json_of(existing) or {}).get("html_url", "")
+            file_path = f"{self.repo_path}/contents/{segment(path.lstrip('/'), '/')}"
+            encoded = base64.b64encode(content.encode("utf-8")).decode()
+            branch_exists = self.http.request("GET", f"{self.repo_path}/branches/{segment(branch, '/')}",
+                                              allow=(404,)).status_code == 200
+
+            def committed() -> bool | None:
+                resp = self.http.request("GET", file_path, params={"ref": branch}, allow=(404,))
+                return True if resp.status_code == 200 else None
+
+            if not branch_exists:
+                self.http.request("POST", file_path, confirm=committed, json={
+                    "content": encoded, "message": title, "branch": base, "new_branch": branch})
+            elif committed() is None:
+                self.http.request("POST", file_path, confirm=committed, json={
+                    "content": encoded, "message": title, "branch": branch})
+
+            def opened() -> dict[str, Any] | None:
+                resp = self.http.request("GET", pr_path, allow=(404,))
+                return json_of(resp) if resp.status_code == 200 else None
+
+            resp = self.http.request("POST", f"{self.repo_path}/pulls", allow=(409,), confirm=opened,
+                                     json={"base": base, "head": branch, "title": title, "body": body})
+            if isinstance(resp, Confirmed):
+                return resp.value.get("html_url", "")
+            if resp.status_code == 409:
+                found = opened()
+                if found is None:
+                    raise TrackerError(mask(f"{self.name} refused the pull request {branch} -> {base}: "
+                                            f"{error_text(resp)}"))
+                return found.get("html_url", "")
+            return (json_of(resp) or {}).get("html_url", "")

@@ -1,0 +1,269 @@
+"""Jira backend: Cloud (REST v3: ADF bodies, email + API token) and Data Center / Server
+(REST v2: wiki-markup bodies, bearer personal access token).
+
+The ticket is found by the incident's unique label with JQL (Cloud: /search/jql, since the
+classic /search is gone there; Data Center: /rest/api/2/search). A create whose answer is
+lost is confirmed by searching again before it is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from rollback_pm.errors import ConfigError, TrackerError, TrackerNotFoundError
+from rollback_pm.log import get_logger, mask
+from rollback_pm.models import TicketRef
+from rollback_pm.trackers import markup
+from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.http import (
+    Confirmed,
+    HttpClient,
+    error_text,
+    json_of,
+    segment,
+    strip_userinfo,
+)
+
+log = get_logger(__name__)
+
+DEFAULT_PRIORITIES = {"Critical": "Highest", "High": "High", "Medium": "Medium", "Low": "Low"}
+# Fields a project's create screen may lack (or whose value its scheme may not know): the
+# ticket matters more than they do, so creation is retried once without them.
+OPTIONAL_FIELDS = frozenset({"priority", "duedate", "components"})
+TOKEN_HINT = "ROLLBACK_PM_TRACKER_TOKEN / --token-file"
+EMAIL_HINT = "ROLLBACK_PM_JIRA_EMAIL / --jira-email"
+
+
+def clean_label(label: str) -> str:
+    """Jira labels cannot contain spaces and are at most 255 characters."""
+    return re.sub(r"\s+", "-", label.strip())[:255]
+
+
+def one_line(title: str, limit: int = 255) -> str:
+    """Jira summaries are one line of at most 255 characters."""
+    text = " ".join(title.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _jql_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class JiraTracker:
+    """Tickets as Jira issues. ``api_version`` None means 3 for ``*.atlassian.net``, else 2."""
+
+    name = "jira"
+
+    def __init__(self, url: str, project: str, token: str, email: str | None = None, api_version: int | None = None,
+                 issue_type: str = "Task", priority_map: dict[str, str] | None = None,
+                 components: tuple[str, ...] | list[str] = (), timeout: float = 10.0, retry_budget_s: float = 60.0,
+                 *, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not url or not project:
+            raise ConfigError("the jira tracker needs ROLLBACK_PM_TRACKER_URL / --tracker-url and "
+                              "ROLLBACK_PM_JIRA_PROJECT / --jira-project")
+        if not token:
+            raise ConfigError(f"the jira tracker needs a token: set {TOKEN_HINT}")
+        self.base_url = strip_userinfo(url).rstrip("/")
+        self.cloud = (urlsplit(self.base_url).hostname or "").endswith(".atlassian.net")
+        self.api_version = int(api_version) if api_version else (3 if self.cloud else 2)
+        if self.api_version not in (2, 3):
+            raise ConfigError(f"jira API version must be 2 or 3, not {api_version!r}: fix ROLLBACK_PM_JIRA_API / "
+                              "--jira-api")
+        if self.api_version == 3 and not email:
+            raise ConfigError("Jira Cloud (REST v3) signs in with the account email and an API token: "
+                              f"set {EMAIL_HINT}")
+        self.project = project
+        self.issue_type = issue_type or "Task"
+        self.priority_map = dict(DEFAULT_PRIORITIES if priority_map is None else priority_map)
+        self.components = tuple(components)
+        self.api = f"/rest/api/{self.api_version}"
+        # Cloud's classic /search is gone; Data Center has no /search/jql.
+        self.search_path = f"{self.api}/search/jql" if self.cloud or self.api_version == 3 else f"{self.api}/search"
+        if email:
+            credentials = base64.b64encode(f"{email}:{token}".encode()).decode()
+            authorization, auth_hint = f"Basic {credentials}", f"{TOKEN_HINT} and {EMAIL_HINT}"
+        else:
+            authorization, auth_hint = f"Bearer {token}", f"{TOKEN_HINT} (a Data Center personal access token)"
+        self.project_hint = (f"the Jira URL (ROLLBACK_PM_TRACKER_URL / --tracker-url, now {self.base_url}) and the "
+                             f"project key (ROLLBACK_PM_JIRA_PROJECT / --jira-project, now {project})")
+        self.http = HttpClient(self.base_url, service="jira", authorization=authorization, secrets=(token,),
+                               timeout=timeout, retry_budget_s=retry_budget_s, max_attempts=max_attempts,
+                               auth_hint=auth_hint, not_found_hint=self.project_hint, sleep=sleep, clock=clock)
+        self.last_warnings: list[str] = []  # what create() could not do (attachments, link, fields)
+
+    def __repr__(self) -> str:
+        return f"JiraTracker({self.base_url} project={self.project} api=v{self.api_version})"
+
+    # -- helpers
+
+    def _rich(self, text: str) -> Any:
+        text = markup.truncate(text)
+        return markup.to_adf(text) if self.api_version == 3 else markup.to_wiki(text)
+
+    def _plain(self, body: Any) -> str:
+        return markup.adf_text(body) if isinstance(body, dict) else " ".join(str(body or "").split())
+
+    def _issue_path(self, ticket: TicketRef) -> str:
+        return f"{self.api}/issue/{segment(ticket.key)}"
+
+    def _ticket_hint(self, ticket: TicketRef) -> str:
+        return f"that issue {ticket.key} still exists and the account can see it ({self.project_hint})"
+
+    def _ref(self, issue: dict[str, Any]) -> TicketRef:
+        key = issue["key"]
+        return TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}",
+                         status=_status(issue.get("fields", {})))
+
+    def _warn(self, message: str) -> None:
+        message = mask(message)
+        self.last_warnings.append(message)
+        log.warning("jira ticket incomplete", detail=message)
+
+    # -- Tracker protocol
+
+    def find(self, unique_label: str) -> TicketRef | None:
+        label = clean_label(unique_label)
+        jql = f"project = {_jql_string(self.project)} AND labels = {_jql_string(label)} ORDER BY created ASC"
+        params = {"jql": jql, "fields": "status,labels", "maxResults": 10}
+        resp = self.http.request("GET", self.search_path, params=params, allow=(400,))
+        if resp.status_code == 400:
+            detail = error_text(resp)
+            if "project" in detail.lower():
+                raise TrackerNotFoundError(mask(f"jira cannot search project {self.project}: {detail}. "
+                                                f"Check {self.project_hint}"))
+            raise TrackerError(mask(f"jira rejected the search {jql!r}: {detail}"))
+        data = self.http.decode(resp, "GET", self.search_path) or {}
+        for issue in data.get("issues") or []:
+            if label in (issue.get("fields") or {}).get("labels", []):
+                return self._ref(issue)
+        return None
+
+    def create(self, spec: TicketSpec) -> TicketRef:
+        self.last_warnings = []
+        labels = list(dict.fromkeys(clean_label(x) for x in [*spec.labels, spec.unique_label] if x.strip()))
+        fields: dict[str, Any] = {
+            "project": {"key": self.project},
+            "summary": one_line(spec.title),
+            "issuetype": {"name": self.issue_type},
+            "labels": labels,
+            "description": self._rich(spec.body),
+        }
+        if spec.due_date:
+            fields["duedate"] = spec.due_date.isoformat()
+        priority = self.priority_map.get(spec.severity or "")
+        if priority:
+            fields["priority"] = {"name": priority}
+        if self.components:
+            fields["components"] = [{"name": c} for c in self.components]
+        with self.http.budget():
+            ticket = self._create_issue(fields, clean_label(spec.unique_label))
+            log.info("jira issue created", key=ticket.key)
+            if spec.pipeline_url:
+                try:
+                    self.link(ticket, spec.pipeline_url)
+                except TrackerError as exc:
+                    self._warn(f"{ticket.key}: the pipeline link was not added: {exc}")
+            for path in spec.attachments:
+                try:
+                    self.attach(ticket, Path(path))
+                except TrackerError as exc:
+                    self._warn(f"{ticket.key}: {Path(path).name} was not attached: {exc}")
+        return ticket
+
+    def _create_issue(self, fields: dict[str, Any], label: str) -> TicketRef:
+        path = f"{self.api}/issue"
+        for _ in range(2):
+            resp = self.http.request("POST", path, json={"fields": fields}, allow=(400,),
+                                     confirm=lambda: self.find(label))
+            if isinstance(resp, Confirmed):
+                return resp.value
+            if resp.status_code != 400:
+                key = (self.http.decode(resp, "POST", path) or {}).get("key")
+                if not key:
+                    raise TrackerError(f"jira answered {resp.status_code} to POST {path} without an issue key")
+                return TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}", status="open")
+            errors = (json_of(resp) or {}).get("errors") or {}
+            detail = error_text(resp)
+            if "project" in errors:
+                raise TrackerNotFoundError(mask(f"jira rejected project {self.project}: {detail}. "
+                                                f"Check {self.project_hint}"))
+            if "issuetype" in errors:
+                raise TrackerNotFoundError(mask(f"jira has no issue type {self.issue_type!r} in project "
+                                                f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
+                                                "--jira-issue-type"))
+            dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
+            if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
+                raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
+            for name in dropped:
+                fields.pop(name)
+            self._warn(f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
+                       "created the issue without "
+                       + ("it" if len(dropped) == 1 else "them")
+                       + " (check the priority map / components settings)")
+        raise TrackerError(f"jira refused to create the issue in {self.project}")
+
+    def comment(self, ticket: TicketRef, text: str) -> None:
+        body = self._rich(text)
+        expected = self._plain(body)
+
+        def posted() -> bool | None:
+            page = self.http.get_json(f"{self._issue_path(ticket)}/comment",
+                                      params={"orderBy": "-created", "maxResults": 20}) or {}
+            return True if any(self._plain(c.get("body")) == expected for c in page.get("comments", [])) else None
+
+        self.http.request("POST", f"{self._issue_path(ticket)}/comment", json={"body": body}, confirm=posted,
+                          not_found_hint=self._ticket_hint(ticket))
+
+    def add_label(self, ticket: TicketRef, label: str) -> None:
+        self.http.request("PUT", self._issue_path(ticket),
+                          json={"update": {"labels": [{"add": clean_label(label)}]}},
+                          not_found_hint=self._ticket_hint(ticket))
+
+    def attach(self, ticket: TicketRef, path: Path) -> None:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TrackerError(f"cannot attach {path}: {exc.strerror}") from None
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+        def uploaded() -> bool | None:
+            issue = self.http.get_json(self._issue_path(ticket), params={"fields": "attachment"}) or {}
+            found = any(a.get("filename") == path.name and a.get("size") == len(data)
+                        for a in (issue.get("fields") or {}).get("attachment") or [])
+            return True if found else None
+
+        self.http.request("POST", f"{self._issue_path(ticket)}/attachments",
+                          files={"file": (path.name, data, content_type)},
+                          headers={"X-Atlassian-Token": "no-check"}, confirm=uploaded,
+                          not_found_hint=self._ticket_hint(ticket))
+
+    def status(self, ticket: TicketRef) -> str:
+        issue = self.http.get_json(self._issue_path(ticket), params={"fields": "status"},
+                                   not_found_hint=self._ticket_hint(ticket)) or {}
+        return _status(issue.get("fields") or {})
+
+    # -- extra
+
+    def link(self, ticket: TicketRef, url: str, title: str = "Woodpecker pipeline") -> None:
+        """A remote link to the pipeline (idempotent: keyed by a global id)."""
+        payload = {
+            "globalId": f"rollback-pm:pipeline:{url}",
+            "application": {"type": "org.woodpecker-ci", "name": "Woodpecker CI"},
+            "relationship": "rolled back by",
+            "object": {"url": url, "title": title, "summary": "The pipeline whose deploy was rolled back"},
+        }
+        self.http.request("POST", f"{self._issue_path(ticket)}/remotelink", json=payload, idempotent=True,
+                          not_found_hint=self._ticket_hint(ticket))
+
+
+def _status(fields: dict[str, Any]) -> str:
+    category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
+    return "resolved" if category == "done" else "open"
