@@ -86,3 +86,43 @@ def test_installed_on_rollback_runs_the_rollback_pm_beside_it(installed, tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: rollback-pm hook [OPTIONS]")
     assert "--phase [both|collect|finalize]" in result.stdout
+
+
+RENDER_ALL = r'''
+import json, sys
+from datetime import datetime, timezone
+import importlib.resources as resources
+import jinja2
+from rollback_pm import drafts
+from rollback_pm.models import Commit, EvidenceFile, Incident, SmokeStep
+
+t = lambda m: datetime(2026, 5, 13, 8, m, tzinfo=timezone.utc)
+incident = Incident(
+    id="3f2a9c1b7d4e", service="shop", environment="production", deploy_sha="a" * 40, rollback_sha="b" * 40,
+    rollback_sha_source="image-label", pipeline_number="42", pipeline_url="https://ci.example.com/repos/7/pipeline/42",
+    repo="acme/shop", started_at=t(40), detected_at=t(47), mitigated_at=t(55), severity="High",
+    detected_by="smoke test", owner="@ana",
+    smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=t(47), message="502 Bad Gateway")],
+    evidence=[EvidenceFile(path="/var/log/azaion/rollback-20260513T085500Z.log", kind="log", sha256="c" * 64,
+                           bytes=2048, bundle="20260513T085500Z")],
+    commits=[Commit(sha="a" * 40, author="Ana", subject="feat: tenant column migration", date=t(30))],
+)
+packaged = sorted(p.name for p in (resources.files("rollback_pm") / "templates").iterdir() if p.name.endswith(".j2"))
+env = jinja2.Environment(loader=jinja2.PackageLoader("rollback_pm", "templates"))
+parsed = [env.parse(env.loader.get_source(env, name)[0]) and name for name in packaged]  # partials parse too
+out = {name: drafts.render(incident, name, now=t(58)) for name in drafts.TEMPLATE_NAMES}
+print(json.dumps({"packaged": packaged, "parsed": parsed, "rendered": out}))
+'''
+
+
+def test_installed_templates_all_render(installed, tmp_path):
+    _, env_dir = installed
+    result = subprocess.run([str(env_dir / "bin" / "python"), "-c", RENDER_ALL], env={"PATH": SYSTEM_PATH},
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["packaged"] == found["parsed"] == sorted(source_templates())
+    assert set(found["rendered"]) == {"azaion", "blameless", "sev", "finance"}
+    for name, text in found["rendered"].items():
+        assert "a" * 7 in text and "api health" in text, name
+        assert "{{" not in text and "{%" not in text, name
