@@ -57,7 +57,7 @@ RUN apt-get update \
  && git config --system --add safe.directory '*'
 
 # Install offline from the build stage's wheels, then drop pip: nothing in the final image
-# can build or fetch packages. (The wheels' COPY layer stays in the image history: the
+# can build or fetch packages. (The wheels' COPY layer, about 2 MB, stays in the history: the
 # classic builder has no RUN --mount to avoid it.)
 COPY --from=build /wheels /tmp/wheels
 RUN python -m pip install --no-cache-dir --no-index --find-links /tmp/wheels /tmp/wheels/rollback_pm-*.whl \
