@@ -1,0 +1,93 @@
+"""Shared helpers for the delivery tests: the hooks, the Dockerfile, the docs, the wheel.
+
+The hook scripts are run the way a deploy script or Woodpecker runs them: as processes,
+with an environment built from scratch, against a `rollback-pm` command on PATH that is
+this checkout (``python -m rollback_pm``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = ROOT / "hooks"
+ON_ROLLBACK = HOOKS / "on-rollback"
+ENTRYPOINT = HOOKS / "plugin-entrypoint"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def write_exe(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def make_rollback_pm(directory: Path) -> Path:
+    """A `rollback-pm` command that runs this checkout with the test's Python."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_exe(directory / "rollback-pm",
+                     f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m rollback_pm "$@"\n')
+
+
+def make_recorder(directory: Path) -> Path:
+    """Stands in for rollback-pm where a test is about the calling script, not rollback-pm:
+    records its arguments, stdin and identity, then exits $FAKE_RC or hangs when FAKE_HANG=1."""
+    return write_exe(directory / "fake-rollback-pm", """#!/bin/sh
+rec=${FAKE_RECORD:?}
+printf '%s\\n' "$@" >"$rec.args"
+cat >"$rec.stdin"
+id -u >"$rec.uid"
+id -G >"$rec.groups"
+sed -n 's/^NoNewPrivs:[[:space:]]*//p' /proc/self/status >"$rec.nnp"
+echo $$ >"$rec.pid"
+if [ "${FAKE_HANG:-0}" = 1 ]; then exec sleep 300; fi
+echo "fake rollback-pm: exit ${FAKE_RC:-0}" >&2
+exit "${FAKE_RC:-0}"
+""")
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def needs_modules(*names: str) -> pytest.MarkDecorator:
+    """Skip, with the reason shown, until the branches providing these modules are merged."""
+    missing = [n for n in names if not _importable(n)]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (not merged into this branch yet)")
+
+
+def needs_root() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs the hooks as another uid with setpriv")
+
+
+@pytest.fixture(scope="session")
+def rpm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding this checkout's `rollback-pm`."""
+    directory = tmp_path_factory.mktemp("bin")
+    make_rollback_pm(directory)
+    return directory
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A world-readable temp dir, for processes that drop to another uid."""
+    directory = Path(tempfile.mkdtemp(prefix="rpm-delivery-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def world_readable(path: Path) -> None:
+    path.chmod(path.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
