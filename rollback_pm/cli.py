@@ -82,6 +82,7 @@ def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
 
     Exit codes: 0 done, 1 failed, 2 usage or bad input, 3 done but degraded.
     """
+    configure()  # stderr, warnings only, until the command's settings say otherwise
     ctx.obj = {"config": config, "flags": flags}
 
 

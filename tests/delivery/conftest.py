@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
 import stat
 import sys
 import tempfile
@@ -70,6 +71,19 @@ def needs_modules(*names: str) -> pytest.MarkDecorator:
 
 def needs_root() -> pytest.MarkDecorator:
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs the hooks as another uid with setpriv")
+
+
+def python_usable_by(uid: int) -> pytest.MarkDecorator:
+    """Skip, with the reason shown, when the test's Python cannot run as ``uid``
+    (a pyenv or venv under /root, mode 0700, is not reachable by other users)."""
+    if os.geteuid() != 0:
+        return pytest.mark.skipif(True, reason="needs root: runs the hooks as another uid with setpriv")
+    # Through a shell, as the entrypoint does: setpriv's own exec still holds root's capabilities.
+    probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                            "sh", "-c", f'exec "{sys.executable}" -c "import rollback_pm"'],
+                           env={"PYTHONPATH": str(ROOT), "PATH": SYSTEM_PATH}, capture_output=True)
+    return pytest.mark.skipif(probe.returncode != 0,
+                              reason=f"{sys.executable} or {ROOT} is not usable by uid {uid} on this machine")
 
 
 @pytest.fixture(scope="session")

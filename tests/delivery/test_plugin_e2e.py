@@ -21,7 +21,7 @@ from typing import Iterator
 
 import pytest
 
-from .conftest import ENTRYPOINT, SYSTEM_PATH, make_rollback_pm, needs_modules, needs_root
+from .conftest import ENTRYPOINT, SYSTEM_PATH, make_rollback_pm, needs_modules, python_usable_by
 
 pytestmark = [pytest.mark.docker,
               needs_modules("rollback_pm.evidence", "rollback_pm.facts", "rollback_pm.drafts")]
@@ -210,7 +210,7 @@ def test_plugin_collects_records_drafts_and_files_the_ticket(rpm_dir, tmp_path, 
     assert [p.name for p in (state / "tickets").glob("*.json")] == [ticket_file.name]
 
 
-@needs_root()
+@python_usable_by(65534)
 def test_plugin_started_as_root_collects_as_its_user_through_the_socket_group(service):
     """What `backend_options: docker: user: "0"` does: the entrypoint joins the socket's group
     and drops to the plugin user, which can then read the containers."""
