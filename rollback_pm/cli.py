@@ -86,14 +86,15 @@ def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
     ctx.obj = {"config": config, "flags": flags}
 
 
-SELECTION = ("label", "name", "compose_project", "container")
+SELECTION = ("label", "name", "compose_project", "container", "all_states")
 COLLECTION = ("since", "max_bytes_per_container", "max_total_bytes", "timeout", "min_free_mb",
               "evidence_dir", "docker_host")
 FACTS = ("service", "environment", "deploy_sha", "rollback_sha", "pipeline_number", "pipeline_url", "repo",
          "deployed_at", "mitigated_at", "severity", "detected_by", "deploy_ticket", "owner", "smoke_report",
          "smoke_format", "smoke_step_pattern", "repo_dir", "woodpecker_url")
 TICKETS = ("tracker", "tracker_url", "token_file", "jira_email", "jira_project", "jira_api",
-           "jira_issue_type", "forge_repo", "open_pr", "deadline_hours")
+           "jira_issue_type", "jira_components", "jira_priorities", "forge_repo", "forge_assignees",
+           "tracker_timeout", "tracker_retry_budget", "open_pr", "deadline_hours")
 
 
 @cli.command()

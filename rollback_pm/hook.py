@@ -22,13 +22,15 @@ from rollback_pm.errors import (
     DockerUnavailable,
     DraftEditedError,
     RollbackPmError,
+    TrackerError,
     UsageError,
     WoodpeckerError,
 )
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
 from rollback_pm.ledger import Ledger, pending_key
-from rollback_pm.log import get_logger
+from rollback_pm.evidence.redact import LineRedactor, Redactor
+from rollback_pm.log import get_logger, known_secrets
 from rollback_pm.models import ContainerState, Incident, SmokeStep
 from rollback_pm.tickets import TicketOutcome, open_ticket
 from rollback_pm.timeutil import parse_since, parse_ts, utcnow
@@ -47,12 +49,14 @@ class HookResult:
     draft: drafts.DraftResult | None = None
     draft_note: str | None = None
     ticket: TicketOutcome | None = None
+    pull_request: str | None = None
     degraded: list[str] = field(default_factory=list)
 
 
 def selection_from(settings: Settings) -> Selection:
     selection = Selection(labels=list(settings.label), name_regex=settings.name,
-                          compose_project=settings.compose_project, containers=list(settings.container))
+                          compose_project=settings.compose_project, containers=list(settings.container),
+                          all_states=settings.all_states)
     if not (selection.labels or selection.name_regex or selection.compose_project or selection.containers):
         raise UsageError("no containers selected: give --label K=V, --name REGEX, --compose-project P "
                          "or --container ID (or the matching ROLLBACK_PM_* / PLUGIN_* settings)")
@@ -123,6 +127,8 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
                                     deadline_hours=settings.for_environment("deadline_hours", incident.environment))
         if result.ticket.queued:
             result.degraded.append(result.ticket.message)
+        if settings.open_pr and result.draft is not None:
+            _open_pr(tracker, ledger, ledger.get(incident.id), result)
         result.incident = ledger.get(incident.id)
     return result
 
@@ -135,7 +141,13 @@ def _smoke_steps(settings: Settings, warnings: list[str], result: HookResult) ->
 
         try:
             client = WoodpeckerClient(settings.woodpecker_url, settings.woodpecker_token)
-            return client.smoke_steps(settings.repo, int(settings.pipeline_number), settings.smoke_step_pattern)
+            steps, deployed_at = client.smoke_steps(settings.repo, int(settings.pipeline_number),
+                                                    settings.smoke_step_pattern)
+            # Step logs are container output too: the same redaction as the evidence.
+            redactor = LineRedactor(Redactor(set(known_secrets())))
+            for step in steps:
+                step.log_excerpt = "\n".join(redactor.line(x) for x in step.log_excerpt.splitlines())
+            return steps, deployed_at
         except WoodpeckerError as exc:
             result.degraded.append(f"smoke steps not read from Woodpecker: {exc}")
     return [], None
@@ -219,6 +231,28 @@ def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, p
     return stored
 
 
+def _open_pr(tracker: Any, ledger: Ledger, incident: Incident, result: HookResult) -> None:
+    """Commit the draft to postmortem/<id> and open a pull request, once per incident."""
+    if not hasattr(tracker, "open_pr"):
+        result.degraded.append(f"--open-pr needs a gitea or forgejo tracker, not {tracker.name}")
+        return
+    if ledger.notified(incident.id, "pull-request", "forge"):
+        return
+    draft = result.draft
+    assert draft is not None
+    try:
+        url = tracker.open_pr(branch=f"postmortem/{incident.id}", path=f"_docs/06_metrics/{draft.path.name}",
+                              content=draft.path.read_text(encoding="utf-8"),
+                              title=f"Postmortem: {incident.service} {incident.environment} rollback",
+                              body=f"The postmortem draft for incident `{incident.id}`"
+                                   + (f" ({incident.ticket.key})" if incident.ticket else "") + ".")
+    except TrackerError as exc:
+        result.degraded.append(f"pull request not opened: {exc}")
+        return
+    ledger.record_notification(incident.id, "pull-request", "forge")
+    result.pull_request = url
+
+
 def drafts_dir(settings: Settings) -> Path:
     if settings.drafts_dir:
         return Path(settings.drafts_dir)
@@ -277,6 +311,8 @@ def summary_lines(result: HookResult) -> list[str]:
             lines.append(f"ticket: {result.ticket.ticket.key} {result.ticket.ticket.url}".rstrip())
         elif result.ticket.message:
             lines.append(f"ticket: {result.ticket.message}")
+    if result.pull_request:
+        lines.append(f"pull request: {result.pull_request}")
     for reason in result.degraded:
         lines.append(f"degraded: {reason}")
     return lines

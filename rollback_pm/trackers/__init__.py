@@ -33,9 +33,17 @@ def _jira(settings: Any) -> Tracker:
     from rollback_pm.trackers.jira import JiraTracker
 
     _need(settings, "tracker_url", "jira_project", "tracker_token")
+    priorities = {}
+    for pair in settings.jira_priorities:
+        severity, sep, priority = pair.partition("=")
+        if not sep or not severity.strip() or not priority.strip():
+            raise ConfigError(f"jira_priorities: {pair!r} is not Severity=Priority (e.g. Critical=Highest)")
+        priorities[severity.strip().capitalize()] = priority.strip()
     return JiraTracker(settings.tracker_url, settings.jira_project, settings.tracker_token,
                        email=settings.jira_email, api_version=settings.jira_api,
-                       issue_type=settings.jira_issue_type)
+                       issue_type=settings.jira_issue_type, priority_map=priorities or None,
+                       components=tuple(settings.jira_components), timeout=settings.tracker_timeout,
+                       retry_budget_s=settings.tracker_retry_budget)
 
 
 def _forge(settings: Any) -> Tracker:
@@ -43,7 +51,9 @@ def _forge(settings: Any) -> Tracker:
 
     _need(settings, "tracker_url", "forge_repo", "tracker_token")
     kind = settings.tracker if settings.tracker in ("gitea", "forgejo") else "gitea"
-    return GiteaTracker(settings.tracker_url, settings.forge_repo, settings.tracker_token, kind=kind)
+    return GiteaTracker(settings.tracker_url, settings.forge_repo, settings.tracker_token, kind=kind,
+                        assignees=tuple(settings.forge_assignees), timeout=settings.tracker_timeout,
+                        retry_budget_s=settings.tracker_retry_budget)
 
 
 _REGISTRY: dict[str, Callable[[Any], Tracker]] = {

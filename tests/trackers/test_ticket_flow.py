@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-tickets = pytest.importorskip("rollback_pm.tickets", reason="the ticket service (rollback_pm.tickets) is on main")
+from rollback_pm import tickets  # noqa: E402
 from rollback_pm.ledger import Ledger  # noqa: E402
 from rollback_pm.models import EvidenceFile, Incident, SmokeStep  # noqa: E402
 from rollback_pm.trackers.gitea import GiteaTracker  # noqa: E402
