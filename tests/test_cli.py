@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -91,3 +92,34 @@ def test_bad_config_value_is_exit_2(run):
 def test_flush_with_an_empty_outbox(run):
     result = run("ticket", "flush")
     assert (result.exit_code, result.output) == (0, "outbox empty\n")
+
+
+def test_draft_refuses_human_edits_unless_forced(run, tmp_path):
+    with Ledger(tmp_path / "state") as ledger:
+        stored, _ = ledger.upsert_incident(incident(tmp_path))
+    drafts_dir = tmp_path / "drafts"
+    first = run("draft", stored.id, "--drafts-dir", str(drafts_dir))
+    assert first.exit_code == 0
+    path = drafts_dir / "postmortem_2026-05-13_api-api-health.md"
+    assert first.output == f"{path} (created)\n"
+    again = run("draft", stored.id, "--drafts-dir", str(drafts_dir))
+    assert (again.exit_code, again.output) == (0, f"{path} (unchanged)\n")
+    path.write_text(path.read_text() + "\nRoot cause: the migration.\n")
+    refused = run("draft", stored.id, "--drafts-dir", str(drafts_dir))
+    assert refused.exit_code == 2
+    assert "--force" in refused.output and str(path) in refused.output
+    assert path.read_text().endswith("Root cause: the migration.\n")
+    forced = run("draft", stored.id, "--drafts-dir", str(drafts_dir), "--force")
+    assert forced.exit_code == 0
+    assert forced.output == f"{path} (forced)\nprevious version kept as {path}.bak\n"
+    assert Path(f"{path}.bak").read_text().endswith("Root cause: the migration.\n")
+
+
+def test_draft_with_another_template(run, tmp_path):
+    with Ledger(tmp_path / "state") as ledger:
+        stored, _ = ledger.upsert_incident(incident(tmp_path))
+    result = run("draft", stored.id, "--drafts-dir", str(tmp_path / "d"), "--template", "finance")
+    assert result.exit_code == 0
+    assert result.output.strip().split("/")[-1].startswith("POST-MORTEM-2026-05-13-")
+    unknown = run("draft", stored.id, "--drafts-dir", str(tmp_path / "d"), "--template", "nope")
+    assert unknown.exit_code == 2 and "azaion" in unknown.output
