@@ -8,9 +8,7 @@ cap), and no retry on other answers, which mean the URL or payload needs fixing.
 
 from __future__ import annotations
 
-import email.utils
 import time
-from datetime import datetime, timezone
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -19,6 +17,7 @@ import requests
 from rollback_pm import __version__
 from rollback_pm.errors import ConfigError, WebhookError
 from rollback_pm.log import get_logger, mask, register_secret
+from rollback_pm.trackers.http import parse_retry_after
 
 log = get_logger(__name__)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -73,7 +72,7 @@ class Webhook:
                 if response.status_code not in RETRY_STATUS:
                     raise WebhookError(f"webhook at {self.host} refused the message: {problem}; "
                                        "check the webhook_url setting")
-                hinted = _retry_after(response.headers.get("Retry-After"))
+                hinted = parse_retry_after(response.headers.get("Retry-After"))
                 if hinted is not None:
                     if hinted > self.max_wait:
                         problem += f", Retry-After {hinted:g}s is past the {self.max_wait:g}s cap"
@@ -92,17 +91,3 @@ def _body_hint(response: requests.Response) -> str:
     return f" ({mask(text)})" if text else ""
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
