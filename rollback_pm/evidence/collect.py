@@ -34,6 +34,7 @@ from rollback_pm.timeutil import iso, stamp, utcnow
 
 log = get_logger(__name__)
 MIB = 1024 * 1024
+BUDGET_ERROR = "time budget ran out while reading logs (kept what was read)"
 
 
 @dataclass
@@ -199,21 +200,25 @@ def collect(selection: Selection, options: CollectOptions, *, client: Any = None
         def work(doc: dict[str, Any] = doc, spool: Spool = spool, res: ContainerResult = res) -> None:
             with gate:
                 try:
+                    if clock() > deadline:
+                        raise Deadline()
                     _read_container(client, doc, spool, redactor, options, deadline, res, clock)
-                    res.ok = True
+                    res.ok = not spool.frozen
                 except Deadline:
-                    res.error = "time budget ran out while reading logs (kept what was read)"
+                    res.error = res.error or BUDGET_ERROR
                 except Exception as exc:
-                    res.error = f"logs failed: {type(exc).__name__}: {exc}"
+                    res.error = res.error or f"logs failed: {type(exc).__name__}: {exc}"
 
         thread = threading.Thread(target=work, daemon=True, name=f"logs-{res.name}")
         thread.start()
         threads.append(thread)
     for thread in threads:
         thread.join(max(0.0, deadline - clock()))
-    for thread, (_, _, res) in zip(threads, spools):
+    for thread, (_, spool, res) in zip(threads, spools):
         if thread.is_alive():
-            res.error = res.error or "time budget ran out while reading logs (kept what was read)"
+            spool.freeze()
+            res.ok = False
+            res.error = res.error or BUDGET_ERROR
             result.partial = True
 
     writers: list[_Writer] = []

@@ -15,6 +15,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -195,12 +196,27 @@ class Spool:
     _chunks: list[list[Any]] = field(default_factory=list)  # [path, payload bytes]
     _handle: Any = None
     _written: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    frozen: bool = False
+
+    def freeze(self) -> None:
+        """Stop taking records (the time budget ran out); a reader thread still running
+        gets Deadline on its next record instead of writing into a spool being merged."""
+        with self._lock:
+            self.frozen = True
+            self.close()
 
     @property
     def chunk_size(self) -> int:
         return min(8 * 1024 * 1024, max(64 * 1024, self.cap // 4))
 
     def add(self, ts: str, stream: str, text: str) -> None:
+        with self._lock:
+            if self.frozen:
+                raise Deadline()
+            self._add(ts, stream, text)
+
+    def _add(self, ts: str, stream: str, text: str) -> None:
         line = text.encode("utf-8", "replace")
         payload = len(line) + 1
         self.original_bytes += payload
