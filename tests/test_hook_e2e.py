@@ -125,3 +125,24 @@ def test_docker_unreachable_is_exit_1_naming_docker_host(tmp_path):
     assert result.returncode == 1
     assert "DOCKER_HOST" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_two_hooks_at_once_make_one_incident_and_one_ticket(tmp_path, project):
+    name, _ = project
+    smoke = tmp_path / "smoke.jsonl"
+    smoke.write_text('{"step": 3, "name": "api health", "status": "failed", "ts": "2026-05-13T08:46:00Z"}\n')
+    (tmp_path / "none.toml").write_text("")
+    cmd = [sys.executable, "-m", "rollback_pm", "--state-dir", str(tmp_path / "state"), "hook",
+           "--compose-project", name, "--service", "shop", "--deploy-sha", DEPLOY, "--rollback-sha", GOOD,
+           "--pipeline-number", "8", "--smoke-report", str(smoke), "--evidence-dir", str(tmp_path / "evidence"),
+           "--drafts-dir", str(tmp_path / "drafts")]
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ROLLBACK_PM_CONFIG": str(tmp_path / "none.toml")}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    with Ledger(tmp_path / "state") as ledger:
+        [incident] = ledger.list()
+        assert len({e.bundle for e in incident.evidence}) == 2
+    assert len(list((tmp_path / "state" / "tickets").glob("*.json"))) == 1
+    assert len(list((tmp_path / "drafts").glob("*.md"))) == 1

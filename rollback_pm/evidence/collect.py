@@ -102,14 +102,23 @@ def prepare_dir(directory: Path, min_free_mb: int) -> Path:
     return directory
 
 
-def _bundle_base(directory: Path, now: datetime) -> str:
+def _bundle_base(directory: Path, now: datetime) -> tuple[str, Path]:
+    """A bundle id no other run (even one started the same second) uses: the id is
+    reserved by a hidden lock file created exclusively, dropped once the bundle is written."""
     base = stamp(now)
     candidate, n = base, 0
-    while any(os.path.lexists(directory / f"rollback-{candidate}{s}")
-              for s in (".log", ".inspect.json", ".manifest.json")):
+    while True:
+        taken = any(os.path.lexists(directory / f"rollback-{candidate}{s}")
+                    for s in (".log", ".inspect.json", ".manifest.json"))
+        if not taken:
+            reservation = directory / f".rollback-{candidate}.reserved"
+            try:
+                os.close(os.open(reservation, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o640))
+                return candidate, reservation
+            except FileExistsError:
+                pass
         n += 1
         candidate = f"{base}-{n}"
-    return candidate
 
 
 class _Writer:
@@ -172,7 +181,16 @@ def collect(selection: Selection, options: CollectOptions, *, client: Any = None
     directory = prepare_dir(options.evidence_dir, options.min_free_mb)
     client = client or docker_client()
     summaries = select_containers(client, selection)
-    bundle = _bundle_base(directory, now)
+    bundle, reservation = _bundle_base(directory, now)
+    try:
+        return _collect(client, summaries, selection, options, directory, bundle, now, started, deadline, clock)
+    finally:
+        reservation.unlink(missing_ok=True)
+
+
+def _collect(client: Any, summaries: list[dict[str, Any]], selection: Selection, options: CollectOptions,
+             directory: Path, bundle: str, now: datetime, started: float, deadline: float,
+             clock: Callable[[], float]) -> BundleResult:
     result = BundleResult(bundle_id=bundle)
 
     docs: list[dict[str, Any]] = []
