@@ -23,6 +23,10 @@ from rollback_pm.timeutil import iso, parse_since, parse_ts, to_jsonable, utcnow
 log = get_logger(__name__)
 
 
+_METAVARS = {"int": "N", "float": "NUMBER", "bytes": "SIZE", "path": "PATH", "duration": "DURATION",
+             "list": "VALUE"}
+
+
 def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add `--<name>` flags for these options, straight from the option table."""
 
@@ -30,7 +34,8 @@ def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...,
         for name in reversed(names):
             option = BY_NAME[name]
             flag = f"--{name.replace('_', '-')}"
-            kwargs: dict[str, Any] = {"default": None, "help": option.help, "show_envvar": False}
+            kwargs: dict[str, Any] = {"default": None, "help": option.help, "show_envvar": False,
+                                      "metavar": _METAVARS.get(option.kind, "TEXT")}
             if option.kind == "list":
                 kwargs.update(multiple=True, default=())
             elif option.kind == "bool":
