@@ -1,8 +1,29 @@
-"""Evidence: select containers, stream their logs, inspect, redact, write the bundle."""
+"""Evidence collection: select containers, stream their logs, inspect, redact, write a bundle.
+
+Public interface (used by the CLI and the hook)::
+
+    client = docker_client()                       # DockerUnavailable if the engine is down
+    select_containers(client, Selection(labels=["app=web"]))  # NoContainersMatched
+    result = collect(Selection(...), CollectOptions(evidence_dir=Path("/var/log/azaion")))
+    result.files, result.containers, result.degraded
+
+Modules: ``select`` (one list call), ``client`` (engine calls, raw logs stream),
+``lines`` (record -> line format, shared by both read paths), ``files`` (json-file /
+local fast path), ``redact`` (the rules), ``spool`` (newest-bytes ring), ``merge``
+(budgets, timestamp merge), ``evdir`` (atomic files), ``collect`` (orchestration).
+"""
 
 from rollback_pm.evidence.client import docker_client
-from rollback_pm.evidence.collect import BundleResult, CollectOptions, ContainerResult, collect
-from rollback_pm.evidence.select import Selection, select_containers
+from rollback_pm.evidence.collect import collect
+from rollback_pm.evidence.select import select_containers
+from rollback_pm.evidence.types import BundleResult, CollectOptions, ContainerResult, Selection
 
-__all__ = ["BundleResult", "CollectOptions", "ContainerResult", "Selection", "collect", "docker_client",
-           "select_containers"]
+__all__ = [
+    "BundleResult",
+    "CollectOptions",
+    "ContainerResult",
+    "Selection",
+    "collect",
+    "docker_client",
+    "select_containers",
+]

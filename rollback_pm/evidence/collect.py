@@ -1,351 +1,502 @@
-"""Collect one evidence bundle: logs, inspect documents and a manifest, atomically.
+"""``collect``: select, inspect, stream logs, redact, write the bundle, within a deadline.
 
-Each container is read in its own (daemon) thread, at most ``parallel`` at once, into a
-redacted on-disk spool; the spools are then merged in timestamp order into the log file.
-A global deadline yields a partial bundle that says so; one hung or vanished container
-never stops the others.
+Order of work, and why:
+
+1. Check the evidence directory (exists or is created 0750, not a symlink, writable,
+   above the free-space floor) before touching Docker: a full disk is the commonest way
+   to lose evidence and the cheapest to detect.
+2. One list call selects the containers.
+3. Inspect every container (and its image) in parallel, then redact all documents
+   together: secrets found in any container's config are then known before any log
+   line is read, so they are masked in every log.
+4. Stream logs in parallel (``parallel`` workers): the json-file/local files directly
+   when they are readable here, else the Engine API. Each worker formats, redacts and
+   spools its container's lines; memory stays at about one 1 MiB batch per worker.
+5. At the work deadline (the ``timeout`` less a reserve for writing) unfinished workers
+   are frozen where they are; their lines so far still go into the bundle, and they are
+   recorded as failed. A vanished or hung container never stops the others.
+6. Write the log (merged by timestamp), the inspect array and, last, the manifest, each
+   atomically. A bundle without a manifest is incomplete.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-import json
-import os
-import shutil
-import stat
-import tempfile
+import platform
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime, timezone
+from typing import Any
 
-from rollback_pm import __version__
-from rollback_pm.errors import EvidenceDirError
-from rollback_pm.evidence.client import docker_client
-from rollback_pm.evidence.logs import Deadline, Spool, api_records, json_file_paths, json_file_records
-from rollback_pm.evidence.redact import LineRedactor, Redactor
-from rollback_pm.evidence.select import Selection, select_containers
-from rollback_pm.log import get_logger, register_secret
+import docker
+import orjson
+
+import rollback_pm
+from rollback_pm import log as rlog
+from rollback_pm.errors import UsageError
+from rollback_pm.evidence import client as engine
+from rollback_pm.evidence.evdir import MIB, EvidenceDir, temp_name
+from rollback_pm.evidence.files import FastPathUnavailable, ReadStats, open_log_files, read_json_file, read_local
+from rollback_pm.evidence.lines import TS_LEN, ApiDemux, LineBuilder, StreamError
+from rollback_pm.evidence.merge import Source, allowances, write_log
+from rollback_pm.evidence.redact import LogRedactor, redact_documents
+from rollback_pm.evidence.select import container_name, resolve
+from rollback_pm.evidence.spool import Spool, SpoolFrozen
+from rollback_pm.evidence.types import BundleResult, CollectOptions, ContainerResult, Selection
 from rollback_pm.models import EvidenceFile
 from rollback_pm.timeutil import iso, stamp, utcnow
 
-log = get_logger(__name__)
-MIB = 1024 * 1024
-BUDGET_ERROR = "time budget ran out while reading logs (kept what was read)"
+SUFFIXES = (".log", ".inspect.json", ".manifest.json")
+MANIFEST_SCHEMA = 1
+_GRACE = 2.0  # seconds a worker gets past the work deadline to notice it
+
+
+class DeadlineReached(Exception):
+    pass
 
 
 @dataclass
-class CollectOptions:
-    evidence_dir: Path
-    since: datetime | None = None
-    max_bytes_per_container: int = 64 * MIB
-    max_total_bytes: int | None = None
-    timeout: float = 120.0
-    min_free_mb: int = 256
-    parallel: int = 4
-    fast_path: str = "auto"  # auto | never | always
-
-
-@dataclass
-class ContainerResult:
-    name: str
-    id: str
+class _LogOutcome:
     ok: bool = False
     error: str | None = None
-    truncated: bool = False
-    original_bytes: int = 0
-    kept_bytes: int = 0
-    path_used: str = ""  # json-file | api
+    path_used: str = ""
+    log_driver: str = ""
+    notes: list[str] = field(default_factory=list)
+    redaction: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class BundleResult:
-    bundle_id: str
-    files: list[EvidenceFile] = field(default_factory=list)
-    containers: list[ContainerResult] = field(default_factory=list)
-    inspect_docs: list[dict[str, Any]] = field(default_factory=list)
-    image_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    partial: bool = False
-    errors: list[str] = field(default_factory=list)
-    redaction_counts: dict[str, int] = field(default_factory=dict)
+class _Clock:
+    def __init__(self, timeout: float) -> None:
+        self.start = time.monotonic()
+        self.deadline = self.start + timeout
+        reserve = min(10.0, timeout * 0.2)  # time kept back to write the bundle
+        self.work_deadline = self.deadline - reserve
+        self.cancel = threading.Event()
 
-    @property
-    def degraded(self) -> bool:
-        return self.partial or any(not c.ok for c in self.containers)
+    def remaining(self) -> float:
+        return self.work_deadline - time.monotonic()
 
+    def check(self) -> None:
+        if self.cancel.is_set() or time.monotonic() >= self.work_deadline:
+            raise DeadlineReached()
 
-def prepare_dir(directory: Path, min_free_mb: int) -> Path:
-    """Create (0750) or check the evidence dir: a real, writable directory with room."""
-    directory = Path(directory)
-    try:
-        if not os.path.lexists(directory):
-            directory.mkdir(parents=True, mode=0o750)
-        info = os.lstat(directory)
-    except OSError as exc:
-        raise EvidenceDirError(f"evidence dir {directory} cannot be created ({exc.strerror}); "
-                               "choose another with --evidence-dir or fix its parent's permissions") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise EvidenceDirError(f"evidence dir {directory} is a symlink; refusing to follow it. "
-                               "Point --evidence-dir at the real directory")
-    if not stat.S_ISDIR(info.st_mode):
-        raise EvidenceDirError(f"evidence dir {directory} is not a directory; fix --evidence-dir")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise EvidenceDirError(f"evidence dir {directory} is not writable by this user; "
-                               "fix its permissions or choose another with --evidence-dir")
-    free_mb = shutil.disk_usage(directory).free // MIB
-    if free_mb < min_free_mb:
-        raise EvidenceDirError(f"evidence dir {directory} has {free_mb} MiB free, below the floor of "
-                               f"{min_free_mb} MiB; free space or lower --min-free-mb")
-    return directory
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
 
 
-def _bundle_base(directory: Path, now: datetime) -> tuple[str, Path]:
-    """A bundle id no other run (even one started the same second) uses: the id is
-    reserved by a hidden lock file created exclusively, dropped once the bundle is written."""
-    base = stamp(now)
-    candidate, n = base, 0
-    while True:
-        taken = any(os.path.lexists(directory / f"rollback-{candidate}{s}")
-                    for s in (".log", ".inspect.json", ".manifest.json"))
-        if not taken:
-            reservation = directory / f".rollback-{candidate}.reserved"
-            try:
-                os.close(os.open(reservation, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o640))
-                return candidate, reservation
-            except FileExistsError:
-                pass
-        n += 1
-        candidate = f"{base}-{n}"
+def _validate(options: CollectOptions) -> None:
+    if options.fast_path not in ("auto", "never", "always"):
+        raise UsageError(f"fast path {options.fast_path!r} is not one of auto, never, always")
+    if options.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if options.timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    if options.max_bytes_per_container < 0 or (options.max_total_bytes is not None and options.max_total_bytes < 0):
+        raise UsageError("byte caps cannot be negative")
+    if options.min_free_mb < 0:
+        raise UsageError("--min-free-mb cannot be negative")
 
 
-class _Writer:
-    """A temp file in the evidence dir that becomes its final name only when complete."""
-
-    def __init__(self, directory: Path, final: str) -> None:
-        self.final = directory / final
-        fd, name = tempfile.mkstemp(prefix=f".{final}.", suffix=".tmp", dir=directory)
-        os.fchmod(fd, 0o640)
-        self.tmp = Path(name)
-        self.handle = os.fdopen(fd, "wb")
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.handle.write(data)
-        self.sha.update(data)
-        self.size += len(data)
-
-    def commit(self, kind: str, bundle: str) -> EvidenceFile:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.rename(self.tmp, self.final)
-        return EvidenceFile(path=str(self.final), kind=kind, sha256=self.sha.hexdigest(), bytes=self.size,
-                            bundle=bundle)
-
-    def abort(self) -> None:
-        if not self.handle.closed:
-            self.handle.close()
-        self.tmp.unlink(missing_ok=True)
+def _since_text(since: datetime | None) -> str | None:
+    if since is None:
+        return None
+    since = since.astimezone(timezone.utc) if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    return since.strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond:06d}000Z"
 
 
-def _name(doc: dict[str, Any]) -> str:
-    return str(doc.get("Name", "")).lstrip("/") or doc.get("Id", "")[:12]
-
-
-def _read_container(client: Any, doc: dict[str, Any], spool: Spool, redactor: Redactor, options: CollectOptions,
-                    deadline: float, result: ContainerResult, clock: Callable[[], float]) -> None:
-    per_stream: dict[str, LineRedactor] = {}
-    paths = None if options.fast_path == "never" else json_file_paths(doc)
-    if paths is not None:
-        records = json_file_records(paths, since=options.since, deadline=deadline, clock=clock)
-        result.path_used = "json-file"
-    else:
-        records = api_records(client, doc["Id"], tty=bool((doc.get("Config") or {}).get("Tty")),
-                              since=options.since, deadline=deadline, clock=clock)
-        result.path_used = "api"
-    for ts, stream, text in records:
-        redactor_for = per_stream.get(stream) or per_stream.setdefault(stream, LineRedactor(redactor))
-        spool.add(ts, stream, redactor_for.line(text))
-
-
-def collect(selection: Selection, options: CollectOptions, *, client: Any = None,
-            now: datetime | None = None, clock: Callable[[], float] = time.monotonic) -> BundleResult:
-    """Select, read, redact and write one bundle. Raises for bad input; degrades otherwise."""
-    started = clock()
-    deadline = started + options.timeout
-    now = now or utcnow()
-    directory = prepare_dir(options.evidence_dir, options.min_free_mb)
-    client = client or docker_client()
-    summaries = select_containers(client, selection)
-    bundle, reservation = _bundle_base(directory, now)
-    try:
-        return _collect(client, summaries, selection, options, directory, bundle, now, started, deadline, clock)
-    finally:
-        reservation.unlink(missing_ok=True)
-
-
-def _collect(client: Any, summaries: list[dict[str, Any]], selection: Selection, options: CollectOptions,
-             directory: Path, bundle: str, now: datetime, started: float, deadline: float,
-             clock: Callable[[], float]) -> BundleResult:
-    result = BundleResult(bundle_id=bundle)
-
-    docs: list[dict[str, Any]] = []
-    for summary in summaries:
-        try:
-            docs.append(client.inspect_container(summary["Id"]))
-        except Exception as exc:  # vanished between list and inspect
-            name = (summary.get("Names") or [summary["Id"][:12]])[0].lstrip("/")
-            result.containers.append(ContainerResult(name=name, id=summary["Id"], error=f"inspect failed: {exc}"))
-            result.errors.append(f"{name}: inspect failed ({type(exc).__name__})")
-    redactor = Redactor()
-    for doc in docs:
-        redactor.learn(doc)
-    for secret in redactor.secrets:
-        register_secret(secret)
-
-    spools: list[tuple[dict[str, Any], Spool, ContainerResult]] = []
-    threads: list[threading.Thread] = []
-    gate = threading.Semaphore(max(1, options.parallel))
-    for doc in docs:
-        res = ContainerResult(name=_name(doc), id=doc["Id"])
-        spool = Spool(directory, options.max_bytes_per_container)
-        spools.append((doc, spool, res))
-
-        def work(doc: dict[str, Any] = doc, spool: Spool = spool, res: ContainerResult = res) -> None:
-            with gate:
-                try:
-                    if clock() > deadline:
-                        raise Deadline()
-                    _read_container(client, doc, spool, redactor, options, deadline, res, clock)
-                    res.ok = not spool.frozen
-                except Deadline:
-                    res.error = res.error or BUDGET_ERROR
-                except Exception as exc:
-                    res.error = res.error or f"logs failed: {type(exc).__name__}: {exc}"
-
-        thread = threading.Thread(target=work, daemon=True, name=f"logs-{res.name}")
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        thread.join(max(0.0, deadline - clock()))
-    for thread, (_, spool, res) in zip(threads, spools):
-        if thread.is_alive():
-            spool.freeze()
-            res.ok = False
-            res.error = res.error or BUDGET_ERROR
-            result.partial = True
-
-    writers: list[_Writer] = []
-    try:
-        log_writer = _Writer(directory, f"rollback-{bundle}.log")
-        writers.append(log_writer)
-        _merge(spools, log_writer, options.max_total_bytes)
-        inspect_writer = _Writer(directory, f"rollback-{bundle}.inspect.json")
-        writers.append(inspect_writer)
-        result.inspect_docs, result.image_docs = _inspect(client, docs, redactor, result)
-        inspect_writer.write(json.dumps(
-            [dict(doc, RollbackPmImage=result.image_docs.get(doc.get("Image", ""))) for doc in result.inspect_docs],
-            indent=2).encode())
-        result.containers = [res for _, _, res in spools] + result.containers
-        for _, _, res in spools:
-            if not res.ok:
-                result.errors.append(f"{res.name}: {res.error}")
-        result.partial = result.partial or clock() > deadline
-        files = [log_writer.commit("log", bundle), inspect_writer.commit("inspect", bundle)]
-        writers.clear()
-        result.redaction_counts = dict(sorted(redactor.counts.items()))
-        manifest = _manifest(result, files, selection, options, now, clock() - started)
-        manifest_writer = _Writer(directory, f"rollback-{bundle}.manifest.json")
-        writers.append(manifest_writer)
-        manifest_writer.write(json.dumps(manifest, indent=2).encode())
-        files.append(manifest_writer.commit("manifest", bundle))
-        writers.clear()
-        result.files = files
-    finally:
-        for writer in writers:
-            writer.abort()
-        for _, spool, _ in spools:
-            spool.discard()
-    log.info("evidence collected", bundle=bundle, containers=len(result.containers), partial=result.partial)
-    return result
-
-
-def _merge(spools: list[tuple[dict[str, Any], Spool, ContainerResult]], writer: _Writer,
-           max_total: int | None) -> None:
-    """Interleave every container's kept lines by timestamp; with a total cap keep the newest."""
-
-    def keyed(index: int, name: str, spool: Spool, res: ContainerResult):
-        last = ""
-        for ts, stream, text in spool.lines():
-            last = ts or last  # continuation records sort with their line
-            yield last, index, name, stream, ts, text
-
-    def encode(name: str, stream: str, ts: str, text: str) -> bytes:
-        return f"{name} {stream} {ts} {text}\n".encode("utf-8", "replace") if ts else \
-            f"{name} {stream} {text}\n".encode("utf-8", "replace")
-
-    for _, spool, res in spools:
-        res.kept_bytes = 0
-    total = 0
-    if max_total is not None:
-        total = sum(len(encode(res.name, s, t, x)) for _, spool, res in spools for t, s, x in spool.lines())
-    skip = max(0, total - max_total) if max_total is not None else 0
-    streams = [keyed(i, res.name, spool, res) for i, (_, spool, res) in enumerate(spools)]
-    by_index = [res for _, _, res in spools]
-    for _, index, name, stream, ts, text in heapq.merge(*streams, key=lambda r: (r[0], r[1])):
-        data = encode(name, stream, ts, text)
-        if skip > 0:
-            skip -= len(data)
-            continue
-        writer.write(data)
-        by_index[index].kept_bytes += len(text.encode("utf-8", "replace")) + 1
-    for _, spool, res in spools:
-        res.original_bytes = spool.original_bytes
-        res.truncated = res.kept_bytes < res.original_bytes
-
-
-def _inspect(client: Any, docs: list[dict[str, Any]], redactor: Redactor,
-             result: BundleResult) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Redacted inspect documents, fail-closed per document, plus image summaries."""
-    out = []
-    images: dict[str, dict[str, Any]] = {}
-    for doc in docs:
-        try:
-            out.append(redactor.document(doc))
-        except Exception as exc:
-            result.errors.append(f"{_name(doc)}: inspect document not written: redaction failed ({type(exc).__name__})")
-            continue
-        image_id = doc.get("Image", "")
-        if image_id and image_id not in images:
-            try:
-                image = client.inspect_image(image_id)
-                images[image_id] = redactor.document({
-                    "Id": image.get("Id"), "RepoTags": image.get("RepoTags") or [],
-                    "RepoDigests": image.get("RepoDigests") or [], "Created": image.get("Created"),
-                    "Labels": (image.get("Config") or {}).get("Labels") or {},
-                })
-            except Exception as exc:
-                result.errors.append(f"{_name(doc)}: image {image_id[:19]} not inspected ({type(exc).__name__})")
-    return out, images
-
-
-def _manifest(result: BundleResult, files: list[EvidenceFile], selection: Selection, options: CollectOptions,
-              now: datetime, elapsed: float) -> dict[str, Any]:
+def _image_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    config = doc.get("Config") or {}
     return {
-        "bundle": result.bundle_id,
-        "collected_at": iso(now),
-        "tool": {"name": "rollback-pm", "version": __version__},
-        "selection": asdict(selection),
-        "options": {"since": iso(options.since), "max_bytes_per_container": options.max_bytes_per_container,
-                    "max_total_bytes": options.max_total_bytes, "timeout": options.timeout},
-        "files": [{"name": Path(f.path).name, "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in files],
-        "containers": [asdict(c) for c in result.containers],
-        "partial": result.partial,
-        "errors": result.errors,
-        "redactions": result.redaction_counts,
-        "elapsed_seconds": round(elapsed, 3),
+        "Id": doc.get("Id"),
+        "RepoTags": doc.get("RepoTags") or [],
+        "RepoDigests": doc.get("RepoDigests") or [],
+        "Created": doc.get("Created"),
+        "Labels": config.get("Labels") or {},
+    }
+
+
+class _Run:
+    """State of one collection, shared by the worker threads."""
+
+    def __init__(self, selection: Selection, options: CollectOptions, client: docker.APIClient, evdir: EvidenceDir, bundle: str, clock: _Clock) -> None:
+        self.selection = selection
+        self.options = options
+        self.client = client
+        self.evdir = evdir
+        self.bundle = bundle
+        self.clock = clock
+        self.local_engine = engine.is_local_engine(client)
+        self.since = _since_text(options.since)
+        self.floor = options.min_free_mb * MIB
+        self.log = rlog.get_logger("rollback_pm.evidence")
+
+    # --- inspect -----------------------------------------------------------------------
+
+    def inspect(self, ident: str) -> dict[str, Any]:
+        return engine.inspect_container(self.client, ident, timeout=max(0.05, self.clock.remaining()))
+
+    def inspect_image(self, ident: str) -> dict[str, Any]:
+        return _image_summary(engine.inspect_image(self.client, ident, timeout=max(0.05, self.clock.remaining())))
+
+    # --- logs --------------------------------------------------------------------------
+
+    def logs(self, outcome: "_LogOutcome", name: str, ident: str, doc: dict[str, Any], spool: Spool, known: set[str]) -> None:
+        """Worker: fill ``outcome``; the main thread alone copies it into the result."""
+        builder = LineBuilder(name)
+        redactor = LogRedactor(known, head_len=builder.prefix_len + TS_LEN + 1, stream_len=builder.prefix_len - 1)
+        outcome.log_driver = ((doc.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") or ""
+
+        def emit(data: bytes) -> None:
+            if data:
+                spool.write(redactor.batch(data))
+
+        try:
+            files = None
+            if self.options.fast_path != "never":
+                try:
+                    if not self.local_engine:
+                        raise FastPathUnavailable(f"the engine at {engine.engine_location(self.client)} is not on this host")
+                    files = open_log_files(doc)
+                except FastPathUnavailable as exc:
+                    if self.options.fast_path == "always":
+                        raise engine.EngineError(f"fast path not possible: {exc}") from None
+                    outcome.notes.append(f"read through the Engine API: {exc}")
+            if files is not None:
+                outcome.path_used = files.driver
+                stats = ReadStats()
+                try:
+                    reader = read_json_file if files.driver == "json-file" else read_local
+                    reader(files, builder, self.since, emit, self.clock.check, stats)
+                finally:
+                    files.close()
+                if stats.bad_lines:
+                    outcome.notes.append(f"{stats.bad_lines} unreadable log records skipped")
+            else:
+                outcome.path_used = "api"
+                self._api_logs(ident, doc, builder, emit)
+            builder.finish()
+            emit(builder.take())
+            outcome.ok = True
+        except (DeadlineReached, SpoolFrozen):
+            outcome.error = f"deadline reached after {self.clock.elapsed():.1f}s; the log holds what was read until then"
+            self._flush_partial(builder, emit)
+        except engine.ContainerGone:
+            outcome.error = "container vanished (removed) before its logs were read"
+        except (engine.EngineError, StreamError) as exc:
+            if self.clock.remaining() <= 0:
+                outcome.error = f"deadline reached after {self.clock.elapsed():.1f}s ({exc}); the log holds what was read until then"
+            else:
+                outcome.error = str(exc)
+            self._flush_partial(builder, emit)
+        finally:
+            outcome.notes.extend(spool.notes)
+            outcome.redaction = dict(redactor.counts)
+
+    @staticmethod
+    def _flush_partial(builder: LineBuilder, emit: Any) -> None:
+        try:
+            builder.finish()
+            emit(builder.take())
+        except SpoolFrozen:
+            pass
+
+    def _api_logs(self, ident: str, doc: dict[str, Any], builder: LineBuilder, emit: Any) -> None:
+        self.clock.check()
+        tty = bool((doc.get("Config") or {}).get("Tty"))
+        body = engine.LogsBody(self.client, ident, since=self.options.since, timeout=self.clock.remaining())
+        try:
+            demux = ApiDemux(builder, tty)
+            while True:
+                self.clock.check()
+                block = body.read(timeout=self.clock.remaining())
+                if not block:
+                    break
+                demux.feed(block)
+                emit(builder.take())
+            demux.end()
+        finally:
+            body.close()
+
+
+def _result_for(summary: dict[str, Any]) -> ContainerResult:
+    return ContainerResult(
+        name=container_name(summary),
+        id=summary.get("Id", ""),
+        ok=False,
+        error=None,
+        truncated=False,
+        original_bytes=0,
+        kept_bytes=0,
+        path_used="",
+        image=summary.get("Image", ""),
+        state=summary.get("State", ""),
+    )
+
+
+def collect(selection: Selection, options: CollectOptions, *, client: docker.APIClient | None = None, now: datetime | None = None) -> BundleResult:
+    """Collect one evidence bundle. See the module docstring for the order of work.
+
+    Raises EvidenceDirError, DockerUnavailable, NoContainersMatched (or UsageError for
+    bad options). Anything that goes wrong for one container is recorded in the result
+    instead, which is then ``degraded``.
+    """
+    _validate(options)
+    clock = _Clock(options.timeout)
+    now = now or utcnow()
+    logger = rlog.get_logger("rollback_pm.evidence")
+    timings: dict[str, float] = {}
+    evdir = EvidenceDir.open(options.evidence_dir, options.min_free_mb)
+    try:
+        client = client or engine.docker_client(timeout=min(30.0, options.timeout))
+        mark = time.monotonic()
+        summaries, missing = resolve(client, selection, timeout=max(1.0, clock.remaining()))
+        timings["select_s"] = time.monotonic() - mark
+        bundle = evdir.reserve(stamp(now), SUFFIXES)
+        try:
+            return _collect(selection, options, client, evdir, bundle, clock, now, summaries, missing, timings, logger)
+        finally:
+            evdir.release(bundle)
+    finally:
+        evdir.close()
+
+
+def _collect(
+    selection: Selection,
+    options: CollectOptions,
+    client: docker.APIClient,
+    evdir: EvidenceDir,
+    bundle: str,
+    clock: _Clock,
+    now: datetime,
+    summaries: list[dict[str, Any]],
+    missing: list[str],
+    timings: dict[str, float],
+    logger: Any,
+) -> BundleResult:
+    run = _Run(selection, options, client, evdir, bundle, clock)
+    results = [_result_for(s) for s in summaries]
+    errors = [f"--container {ref} matched no container (with the other criteria)" for ref in missing]
+    deadline_hit = False
+    pool = ThreadPoolExecutor(max_workers=min(options.parallel, max(1, len(results))), thread_name_prefix="evidence")
+    spools: list[Spool] = []
+    try:
+        # --- inspect ---------------------------------------------------------------------
+        mark = time.monotonic()
+        inspect_futures = {pool.submit(run.inspect, r.id): r for r in results}
+        done, pending = wait(inspect_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
+        raw_docs: dict[str, dict[str, Any]] = {}
+        for future, result in inspect_futures.items():
+            error = _future_error(future, done, "inspect")
+            if error:
+                result.error = error
+                deadline_hit = deadline_hit or future in pending
+            else:
+                raw_docs[result.id] = future.result()
+        image_ids = sorted({d.get("Image", "") for d in raw_docs.values() if d.get("Image")})
+        image_futures = {pool.submit(run.inspect_image, i): i for i in image_ids}
+        done, pending = wait(image_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
+        raw_images: dict[str, dict[str, Any]] = {}
+        for future, image_id in image_futures.items():
+            error = _future_error(future, done, "image inspect")
+            if error:
+                errors.append(f"image {image_id[:19]}: {error}")
+            else:
+                raw_images[image_id] = future.result()
+        timings["inspect_s"] = time.monotonic() - mark
+
+        # --- redact the documents (all together: a secret found in one is masked in all) --
+        ordered = [r for r in results if r.id in raw_docs]
+        docs_in = [raw_docs[r.id] for r in ordered] + [raw_images[i] for i in raw_images]
+        docs_out, doc_redactor, doc_errors = redact_documents(docs_in)
+        for secret in doc_redactor.found:
+            rlog.register_secret(secret)
+        known = set(doc_redactor.found)
+        inspect_docs: list[dict[str, Any]] = []
+        image_docs: dict[str, dict[str, Any]] = {}
+        for index, image_id in enumerate(raw_images):
+            position = len(ordered) + index
+            if docs_out[position] is not None:
+                image_docs[image_id] = docs_out[position]
+            else:
+                errors.append(f"image {image_id[:19]}: redaction failed ({type(doc_errors[position]).__name__}); summary not written")
+        redacted: dict[str, dict[str, Any]] = {}
+        for index, result in enumerate(ordered):
+            doc = docs_out[index]
+            if doc is None:
+                result.error = f"redaction of its inspect document failed ({type(doc_errors[index]).__name__}); document and logs not written"
+                continue
+            doc = dict(doc)
+            if doc.get("Image") in image_docs:
+                doc["ImageSummary"] = image_docs[doc["Image"]]
+            redacted[result.id] = doc
+            inspect_docs.append(doc)
+
+        # --- logs ------------------------------------------------------------------------
+        mark = time.monotonic()
+        log_futures: dict[Future[None], tuple[ContainerResult, Spool, _LogOutcome]] = {}
+        for index, result in enumerate(results):
+            if result.id not in redacted:
+                continue
+            spool = Spool(evdir, bundle, f"c{index}", options.max_bytes_per_container, run.floor)
+            spools.append(spool)
+            outcome = _LogOutcome()
+            future = pool.submit(run.logs, outcome, result.name, result.id, raw_docs[result.id], spool, known)
+            log_futures[future] = (result, spool, outcome)
+        done, pending = wait(log_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
+        if pending:
+            deadline_hit = True
+            clock.cancel.set()
+        for future, (result, spool, outcome) in log_futures.items():
+            if future in pending:
+                spool.freeze()
+                started = not future.cancel()
+                result.ok = False
+                result.error = (
+                    f"deadline reached after {clock.elapsed():.1f}s; the log holds what was read until then"
+                    if started
+                    else "not collected: the deadline came before its turn (raise --timeout or --parallel)"
+                )
+            elif future.exception() is not None:  # a bug, not an expected failure: record it, keep the others
+                exc = future.exception()
+                result.ok, result.error = False, f"internal error: {type(exc).__name__}: {exc}"
+                logger.error("evidence.worker_failed", container=result.name, error=repr(exc))
+            else:
+                result.ok, result.error = outcome.ok, outcome.error
+            result.path_used, result.log_driver = outcome.path_used, outcome.log_driver
+            result.notes = list(outcome.notes)
+            result.redaction = dict(outcome.redaction)
+        if any(r.error and r.error.startswith("deadline") for r in results):
+            deadline_hit = True
+        timings["logs_s"] = time.monotonic() - mark
+
+        # --- write -----------------------------------------------------------------------
+        mark = time.monotonic()
+        sources: list[Source] = []
+        source_of: dict[str, Source] = {}
+        sizes = [spool.kept for _, spool, _ in log_futures.values()]
+        budgets = allowances(sizes, options.max_bytes_per_container, options.max_total_bytes)
+        for (result, spool, _), budget in zip(log_futures.values(), budgets):
+            source = Source(spool, key_offset=len(result.name.encode()) + 8)
+            source.ranges = spool.plan(budget)
+            sources.append(source)
+            source_of[result.id] = source
+        files: list[EvidenceFile] = []
+        log_name = f"rollback-{bundle}.log"
+        sha, size = write_log(evdir, bundle, log_name, sources)
+        files.append(EvidenceFile(str(evdir.path / log_name), "log", sha, size, bundle))
+        for result, spool, _ in log_futures.values():
+            source = source_of[result.id]
+            result.original_bytes = spool.original
+            result.kept_bytes = source.written
+            result.truncated = source.written < spool.original
+        inspect_name = f"rollback-{bundle}.inspect.json"
+        path, sha, size = evdir.write_atomic(
+            inspect_name, orjson.dumps(inspect_docs, option=orjson.OPT_INDENT_2) + b"\n", temp_name(bundle, "inspect")
+        )
+        files.append(EvidenceFile(str(path), "inspect", sha, size, bundle))
+        timings["merge_write_s"] = time.monotonic() - mark
+
+        counts: dict[str, int] = dict(doc_redactor.counts)
+        for result in results:
+            for rule, count in result.redaction.items():
+                counts[rule] = counts.get(rule, 0) + count
+        for result in results:
+            if result.error:
+                errors.append(f"{result.name}: {result.error}")
+        errors = [rlog.mask(e) for e in errors]
+        for result in results:
+            result.error = rlog.mask(result.error) if result.error else result.error
+        partial = deadline_hit or bool(errors)
+        timings["total_s"] = clock.elapsed()
+        manifest = _manifest(bundle, now, selection, options, files, results, counts, timings, partial, deadline_hit, errors, client)
+        manifest_name = f"rollback-{bundle}.manifest.json"
+        path, sha, size = evdir.write_atomic(
+            manifest_name, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n", temp_name(bundle, "manifest")
+        )
+        files.append(EvidenceFile(str(path), "manifest", sha, size, bundle))
+        logger.info(
+            "evidence.collected",
+            bundle=bundle,
+            directory=str(evdir.path),
+            containers=len(results),
+            failed=sum(1 for r in results if not r.ok),
+            partial=partial,
+            seconds=round(clock.elapsed(), 3),
+        )
+        for result in results:
+            if not result.ok:
+                logger.warning("evidence.container_incomplete", container=result.name, error=result.error)
+        return BundleResult(
+            bundle_id=bundle,
+            files=files,
+            containers=results,
+            inspect_docs=inspect_docs,
+            image_docs=image_docs,
+            partial=partial,
+            errors=errors,
+            redaction_counts=counts,
+            manifest=manifest,
+        )
+    finally:
+        clock.cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for spool in spools:
+            spool.close()
+
+
+def _future_error(future: Future[Any], done: set[Future[Any]], what: str) -> str | None:
+    if future not in done:
+        future.cancel()
+        return f"{what} did not finish before the deadline"
+    exc = future.exception()
+    if exc is None:
+        return None
+    if isinstance(exc, engine.ContainerGone):
+        return f"container vanished (removed) before its {what}"
+    if isinstance(exc, engine.EngineError):
+        return f"{what} failed: {exc}"
+    return f"{what} failed: {type(exc).__name__}: {exc}"
+
+
+def _manifest(
+    bundle: str,
+    now: datetime,
+    selection: Selection,
+    options: CollectOptions,
+    files: list[EvidenceFile],
+    results: list[ContainerResult],
+    counts: dict[str, int],
+    timings: dict[str, float],
+    partial: bool,
+    deadline_hit: bool,
+    errors: list[str],
+    client: docker.APIClient,
+) -> dict[str, Any]:
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "tool": {"name": "rollback-pm", "version": rollback_pm.__version__, "python": platform.python_version()},
+        "bundle": bundle,
+        "created_at": iso(now),
+        "finished_at": iso(utcnow()),
+        "host": platform.node(),
+        "engine": engine.engine_location(client),
+        "selection": selection.to_dict(),
+        "options": {
+            "since": iso(options.since) if options.since else None,
+            "max_bytes_per_container": options.max_bytes_per_container,
+            "max_total_bytes": options.max_total_bytes,
+            "timeout_s": options.timeout,
+            "min_free_mb": options.min_free_mb,
+            "parallel": options.parallel,
+            "fast_path": options.fast_path,
+        },
+        "complete": not partial,
+        "partial": partial,
+        "deadline_reached": deadline_hit,
+        "errors": errors,
+        "files": [{"name": f.path.rsplit("/", 1)[-1], "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in files],
+        "containers": [r.to_dict() for r in results],
+        "redaction": {"counts": dict(sorted(counts.items())), "rules": "see rollback_pm.evidence.redact"},
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }

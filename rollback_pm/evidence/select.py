@@ -1,70 +1,89 @@
-"""Which containers to collect: one list call, then exact matching in Python."""
+"""Container selection: one list call, then exact matching here.
+
+Labels and the compose project go to the engine as label filters (ANDed there). The
+name regex is matched here against the whole name (Docker's ``name`` filter is a
+substring/regex search, so ``web`` would also pick ``web-worker``), and ``--container``
+accepts a full name, a full id or a unique id prefix.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+import docker
+
 from rollback_pm.errors import NoContainersMatched, UsageError
+from rollback_pm.evidence.client import list_containers
+from rollback_pm.evidence.types import Selection
 
-COMPOSE_PROJECT = "com.docker.compose.project"
-
-
-@dataclass
-class Selection:
-    labels: list[str] = field(default_factory=list)  # "K=V" (or "K" for presence), ANDed
-    name_regex: str | None = None  # anchored full-name match
-    compose_project: str | None = None
-    containers: list[str] = field(default_factory=list)  # ids (or prefixes) or names
-    all_states: bool = True
-
-    def describe(self) -> str:
-        parts = [f"label {label}" for label in self.labels]
-        if self.name_regex:
-            parts.append(f"name matching {self.name_regex!r}")
-        if self.compose_project:
-            parts.append(f"compose project {self.compose_project}")
-        parts += [f"container {c}" for c in self.containers]
-        scope = "" if self.all_states else " (running only)"
-        return (", ".join(parts) or "everything") + scope
-
-    def filters(self) -> dict[str, Any]:
-        """Docker-side filters: labels only (exact); names are matched here, anchored."""
-        labels = list(self.labels)
-        if self.compose_project:
-            labels.append(f"{COMPOSE_PROJECT}={self.compose_project}")
-        return {"label": labels} if labels else {}
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 
 
-def _name(container: dict[str, Any]) -> str:
-    names = container.get("Names") or [""]
-    return names[0].lstrip("/")
+def container_name(summary: dict[str, Any]) -> str:
+    names = summary.get("Names") or []
+    return (names[0] if names else summary.get("Id", "")[:12]).lstrip("/")
 
 
-def select_containers(client: Any, selection: Selection) -> list[dict[str, Any]]:
-    """The containers matching every criterion, oldest first (the list call's summaries)."""
+def _label_filters(selection: Selection) -> list[str]:
+    filters = []
     for label in selection.labels:
-        if not label or label.startswith("="):
-            raise UsageError(f"--label {label!r} is not K=V")
+        key = label.split("=", 1)[0]
+        if not key:
+            raise UsageError(f"label selector {label!r} has no key; use --label KEY=VALUE (or KEY)")
+        filters.append(label)
+    if selection.compose_project:
+        filters.append(f"{COMPOSE_PROJECT_LABEL}={selection.compose_project}")
+    return filters
+
+
+def _matches_exact(summary: dict[str, Any], ref: str) -> bool:
+    names = [n.lstrip("/") for n in summary.get("Names") or []]
+    return ref.lstrip("/") in names or summary.get("Id") == ref
+
+
+def resolve(client: docker.APIClient, selection: Selection, timeout: float = 30.0) -> tuple[list[dict[str, Any]], list[str]]:
+    """(matching container summaries sorted by name, --container references that matched nothing)."""
+    if selection.is_empty():
+        raise NoContainersMatched(
+            "no container selection given: pass --label K=V, --name REGEX, --compose-project P or --container ID "
+            "(the hook needs one of them to know which containers failed)"
+        )
     try:
         pattern = re.compile(selection.name_regex) if selection.name_regex else None
     except re.error as exc:
-        raise UsageError(f"--name {selection.name_regex!r} is not a valid regex: {exc}") from None
-    found = client.containers(all=selection.all_states, filters=selection.filters())
-    chosen = []
-    for c in found:
-        name = _name(c)
-        if pattern and not pattern.fullmatch(name):
-            continue
-        if selection.containers and not any(
-            want == name or (len(want) >= 4 and c["Id"].startswith(want)) for want in selection.containers
-        ):
-            continue
-        chosen.append(c)
-    if not chosen:
+        raise UsageError(f"--name {selection.name_regex!r} is not a valid regular expression: {exc}") from None
+    summaries = list_containers(client, all_states=selection.all_states, label_filters=_label_filters(selection), timeout=timeout)
+    missing = []
+    if selection.containers:
+        chosen: set[str] = set()
+        for ref in selection.containers:
+            exact = [s["Id"] for s in summaries if _matches_exact(s, ref)]
+            prefix = [s for s in summaries if len(ref) >= 4 and s.get("Id", "").startswith(ref)]
+            if exact:
+                chosen.update(exact)
+            elif len(prefix) > 1:
+                raise UsageError(
+                    f"--container {ref!r} is ambiguous: it matches {', '.join(container_name(s) for s in prefix)}; give more of the id"
+                )
+            elif prefix:
+                chosen.add(prefix[0]["Id"])
+            else:
+                missing.append(ref)
+        summaries = [s for s in summaries if s.get("Id") in chosen]
+    if pattern is not None:
+        summaries = [s for s in summaries if any(pattern.fullmatch(n.lstrip("/")) for n in s.get("Names") or [])]
+    summaries.sort(key=container_name)
+    if not summaries:
+        states = "" if selection.all_states else " among running containers (exited ones were excluded)"
         raise NoContainersMatched(
-            f"no container matches {selection.describe()} ({len(found)} container(s) looked at); "
-            "check `docker ps -a` and the selection flags (--label, --name, --compose-project, --container)"
+            f"no container matches {selection.describe()}{states}. "
+            "Check with `docker ps -a --format '{{.Names}} {{.Labels}}'`; --name must match the whole name "
+            "(use --name 'web.*' for a prefix), labels are KEY=VALUE and all must match."
         )
-    return sorted(chosen, key=lambda c: (c.get("Created", 0), _name(c)))
+    return summaries, missing
+
+
+def select_containers(client: docker.APIClient, selection: Selection) -> list[dict[str, Any]]:
+    """The container summaries (``docker ps -a`` entries) matching ``selection``; one list call."""
+    return resolve(client, selection)[0]

@@ -1,0 +1,202 @@
+"""Docker log records -> the bundle's line format, the same for every read path.
+
+A record is what Docker stores per write: (stream, timestamp, data). Docker splits a
+long line into 16 KiB "partial" records whose data lacks the trailing newline. The
+bundle has one line per logical line::
+
+    <container name> <stdout|stderr> <RFC 3339 timestamp, 9 fraction digits, UTC> <data>
+
+Partial records are joined onto the first record's line (the later timestamps of the
+same line are dropped), and a joined line longer than LINE_MAX continues on a new line
+with the same prefix and timestamp, so no line in a spool or in memory is unbounded. A
+line still open when the other stream writes, or at the end of the log, is closed with a
+newline. Because both the API path and the file path feed the same records through
+``LineBuilder``, they produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+
+LINE_MAX = 1 << 20
+TS_LEN = 30  # 2026-05-13T08:47:21.123456789Z
+PARTIAL_SIZE = 16 * 1024  # Docker's copier splits lines at this size
+_TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+
+STDOUT, STDERR = 1, 2
+
+
+class StreamError(Exception):
+    """The engine reported an error inside the logs stream."""
+
+
+class LineBuilder:
+    """Accumulates formatted lines for one container; ``take()`` hands out a batch."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        out_prefix = f"{name} stdout ".encode()
+        err_prefix = f"{name} stderr ".encode()
+        # Keyed both by the API's stream byte and by the json-file stream name.
+        self.prefix: dict[object, bytes] = {
+            0: out_prefix,
+            STDOUT: out_prefix,
+            STDERR: err_prefix,
+            "stdout": out_prefix,
+            "stderr": err_prefix,
+        }
+        self.prefix_len = len(out_prefix)  # both prefixes have the same length
+        self.out: list[bytes] = []
+        self.open: object | None = None  # prefix of the line left open by a partial record
+        self.open_ts = b""
+        self.open_len = 0
+        self.records = 0
+
+    def add(self, stream: object, ts: bytes, data: bytes) -> None:
+        """Add one record (general case: partials, long data, stream switches)."""
+        prefix = self.prefix.get(stream, self.prefix[STDOUT])
+        out = self.out
+        self.records += 1
+        if self.open is not None:
+            if prefix is self.open:
+                self._append(prefix, data)
+                return
+            out.append(b"\n")
+            self.open = None
+        out.append(prefix + ts + b" ")
+        self.open, self.open_ts, self.open_len = prefix, ts, 0
+        self._append(prefix, data)
+
+    def _append(self, prefix: bytes, data: bytes) -> None:
+        out = self.out
+        while self.open_len + len(data) > LINE_MAX:
+            room = LINE_MAX - self.open_len
+            out.append(data[:room])
+            out.append(b"\n")
+            out.append(prefix + self.open_ts + b" ")
+            data = data[room:]
+            self.open_len = 0
+        out.append(data)
+        self.open_len += len(data)
+        if data.endswith(b"\n"):
+            self.open = None
+
+    def finish(self) -> None:
+        if self.open is not None:
+            self.out.append(b"\n")
+            self.open = None
+
+    def take(self) -> bytes:
+        if not self.out:
+            return b""
+        data = b"".join(self.out)
+        self.out.clear()
+        return data
+
+
+class ApiDemux:
+    """Splits the engine's multiplexed logs stream (8-byte frame headers) into records.
+
+    With ``timestamps=1`` every frame is one record: ``<ts> <data>``. TTY containers are
+    not multiplexed: records follow each other directly and a partial record is exactly
+    PARTIAL_SIZE bytes, followed by the next record's timestamp.
+    """
+
+    def __init__(self, builder: LineBuilder, tty: bool) -> None:
+        self.builder = builder
+        self.tty = tty
+        self.carry = b""
+
+    def feed(self, body: bytes) -> None:
+        buf = self.carry + body if self.carry else body
+        self.carry = self._feed_tty(buf, False) if self.tty else self._feed_mux(buf)
+
+    def end(self) -> None:
+        if self.tty:
+            if self.carry:
+                self._feed_tty(self.carry, True)
+        elif self.carry:
+            # A frame cut short: keep its bytes rather than drop evidence.
+            if len(self.carry) > 8 + TS_LEN + 1:
+                self._record(self.carry[0], self.carry[8:])
+        self.carry = b""
+        self.builder.finish()
+
+    def _record(self, stream: int, payload: bytes) -> None:
+        if stream == 3:  # stdcopy's in-band error from the daemon
+            raise StreamError(payload.decode("utf-8", "replace").strip())
+        if payload[TS_LEN : TS_LEN + 1] == b" ":
+            self.builder.add(stream, payload[:TS_LEN], payload[TS_LEN + 1 :])
+        else:
+            self.builder.add(stream, self.builder.open_ts or b"0001-01-01T00:00:00.000000000Z", payload)
+
+    def _feed_mux(self, buf: bytes) -> bytes:
+        builder = self.builder
+        out = builder.out
+        prefix = builder.prefix
+        pos, n = 0, len(buf)
+        records = 0
+        while n - pos >= 8:
+            stream = buf[pos]
+            end = pos + 8 + int.from_bytes(buf[pos + 4 : pos + 8], "big")
+            if end > n:
+                break
+            payload = buf[pos + 8 : end]
+            pos = end
+            # Fast path: a complete line with its timestamp, nothing open.
+            if builder.open is None and (stream == 1 or stream == 2) and payload[-1:] == b"\n" and payload[30:31] == b" " and len(payload) <= LINE_MAX:
+                out.append(prefix[stream])
+                out.append(payload)
+                records += 1
+            else:
+                self._record(stream, payload)
+        builder.records += records
+        return buf[pos:]
+
+    def _feed_tty(self, buf: bytes, at_end: bool) -> bytes:
+        pos, n = 0, len(buf)
+        while n - pos > TS_LEN:
+            ts = buf[pos : pos + TS_LEN]
+            start = pos + TS_LEN + 1
+            nl = buf.find(b"\n", start, start + PARTIAL_SIZE)
+            if nl >= 0:
+                self.builder.add(STDOUT, ts, buf[start : nl + 1])
+                pos = nl + 1
+                continue
+            cut = start + PARTIAL_SIZE
+            if n - cut >= TS_LEN + 1:
+                if _TS.match(buf, cut):
+                    end = cut
+                else:  # not Docker's partial split: take up to the next newline
+                    nl = buf.find(b"\n", cut)
+                    if nl < 0 and not at_end:
+                        break
+                    end = n if nl < 0 else nl + 1
+                self.builder.add(STDOUT, ts, buf[start:end])
+                pos = end
+                continue
+            if not at_end:
+                break
+            self.builder.add(STDOUT, ts, buf[start:])
+            pos = n
+        if at_end and pos < n:
+            self.builder.add(STDOUT, self.builder.open_ts or b"0001-01-01T00:00:00.000000000Z", buf[pos:])
+            pos = n
+        return buf[pos:]
+
+
+def normalize_ts(value: str) -> str:
+    """Go's RFC3339Nano (trailing zeros trimmed, any offset) -> fixed 9 digits, UTC, 'Z'."""
+    if value.endswith("Z"):
+        dot = value.find(".", 19)
+        if dot < 0:
+            return value[:19] + ".000000000Z"
+        return value[: dot + 1] + (value[dot + 1 : -1] + "000000000")[:9] + "Z"
+    from datetime import datetime, timezone
+
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?([+-]\d\d:\d\d)$", value)
+    if not match:
+        return value
+    base = datetime.fromisoformat(match.group(1) + match.group(3)).astimezone(timezone.utc)
+    frac = ((match.group(2) or "") + "000000000")[:9]
+    return base.strftime("%Y-%m-%dT%H:%M:%S") + "." + frac + "Z"

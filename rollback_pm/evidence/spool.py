@@ -1,0 +1,166 @@
+"""A per-container ring of spool files that keeps the NEWEST bytes of a log.
+
+Formatted, redacted lines are appended to segment files (hidden temps in the evidence
+directory). Once the segments after the oldest hold at least ``cap`` bytes, the oldest is
+deleted, so disk use stays near ``cap`` + one segment and memory is one batch, whatever
+the log size. ``plan()`` then picks the newest ``allowance`` bytes, starting on a line
+boundary. ``freeze()`` stops a worker that outlived the deadline: what it had written
+stays, later writes are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollback_pm.evidence.evdir import EvidenceDir, temp_name
+
+MIB = 1024 * 1024
+SCAN_BLOCK = 256 * 1024
+
+
+class SpoolFrozen(Exception):
+    """The deadline passed: this spool takes no more data."""
+
+
+@dataclass
+class Segment:
+    name: str
+    fd: int
+    length: int = 0
+    starts_on_line: bool = True
+    hasher: Any = field(default_factory=hashlib.sha256)
+
+
+class Spool:
+    def __init__(self, evdir: EvidenceDir, bundle: str, tag: str, cap: int, floor_bytes: int = 0) -> None:
+        self.evdir = evdir
+        self.bundle = bundle
+        self.tag = tag
+        self.cap = max(0, cap)
+        self.floor_bytes = floor_bytes
+        self.segment_size = max(MIB, self.cap // 4)
+        self.segments: list[Segment] = []
+        self.original = 0  # every byte offered, before the cap
+        self.dropped = False
+        self.frozen = False
+        self.notes: list[str] = []
+        self._count = 0
+        self._ends_on_line = True
+        self._lock = threading.Lock()
+
+    def _new_segment(self) -> Segment:
+        if self.floor_bytes and self.segments and self.evdir.free_bytes() < self.floor_bytes:
+            # Below the floor: stop growing; keep rotating so the newest bytes still win.
+            kept = sum(s.length for s in self.segments)
+            if kept < self.cap:
+                self.cap = kept
+                self.notes.append(f"free space fell below the floor; cap lowered to {kept} bytes")
+        name = temp_name(self.bundle, f"{self.tag}.{self._count}.spool")
+        self._count += 1
+        segment = Segment(name, self.evdir.create(name, readable=True), starts_on_line=self._ends_on_line)
+        self.segments.append(segment)
+        return segment
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._lock:
+            if self.frozen:
+                raise SpoolFrozen()
+            self.original += len(data)
+            if self.cap == 0:
+                self.dropped = True
+                return
+            current = self.segments[-1] if self.segments else None
+            if current is None or current.length >= self.segment_size:
+                current = self._new_segment()
+                self._drop_old()
+            view = memoryview(data)
+            while view:
+                written = os.write(current.fd, view)
+                view = view[written:]
+            current.length += len(data)
+            current.hasher.update(data)
+            self._ends_on_line = data.endswith(b"\n")
+
+    def _drop_old(self) -> None:
+        total = sum(s.length for s in self.segments)
+        while len(self.segments) > 1 and total - self.segments[0].length >= self.cap:
+            old = self.segments.pop(0)
+            total -= old.length
+            os.close(old.fd)
+            self.evdir.unlink(old.name)
+            self.dropped = True
+
+    def freeze(self) -> None:
+        with self._lock:
+            self.frozen = True
+
+    @property
+    def kept(self) -> int:
+        return sum(s.length for s in self.segments)
+
+    def plan(self, allowance: int) -> list[tuple[Segment, int, int]]:
+        """(segment, start, end) ranges holding the newest <= ``allowance`` bytes, from a line start."""
+        with self._lock:
+            self.frozen = True  # planning happens once writing is over
+            segments = [s for s in self.segments if s.length]
+        total = sum(s.length for s in segments)
+        cut = max(0, total - max(0, allowance))
+        if cut == 0 and (not segments or segments[0].starts_on_line):
+            return [(s, 0, s.length) for s in segments]
+        start = self._line_start_at_or_after(segments, cut)
+        ranges = []
+        offset = 0
+        for segment in segments:
+            seg_start, seg_end = offset, offset + segment.length
+            offset = seg_end
+            if seg_end <= start:
+                continue
+            ranges.append((segment, max(0, start - seg_start), segment.length))
+        return ranges
+
+    @staticmethod
+    def _byte_at(segments: list[Segment], position: int) -> bytes:
+        offset = 0
+        for segment in segments:
+            if position < offset + segment.length:
+                return os.pread(segment.fd, 1, position - offset)
+            offset += segment.length
+        return b""
+
+    def _line_start_at_or_after(self, segments: list[Segment], position: int) -> int:
+        if position > 0 and self._byte_at(segments, position - 1) == b"\n":
+            return position
+        offset = 0
+        for segment in segments:
+            seg_end = offset + segment.length
+            if seg_end <= position:
+                offset = seg_end
+                continue
+            local = max(0, position - offset)
+            while local < segment.length:
+                block = os.pread(segment.fd, min(SCAN_BLOCK, segment.length - local), local)
+                if not block:
+                    break
+                newline = block.find(b"\n")
+                if newline >= 0:
+                    return offset + local + newline + 1
+                local += len(block)
+            offset = seg_end
+        return offset  # no line starts after the cut: keep nothing
+
+    def close(self) -> None:
+        with self._lock:
+            self.frozen = True
+            for segment in self.segments:
+                try:
+                    os.close(segment.fd)
+                except OSError:
+                    pass
+                self.evdir.unlink(segment.name)
+            self.segments.clear()
