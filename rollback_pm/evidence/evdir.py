@@ -120,17 +120,17 @@ class EvidenceDir:
 
     def publish(self, temp: str, final: str) -> Path:
         """Give a complete, fsynced temp file its final name; never replaces a file."""
+        taken = f"{self.path / final} appeared while we wrote it; nothing was replaced. Retry."
         try:
             os.link(temp, final, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
             os.unlink(temp, dir_fd=self.fd)
         except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                raise EvidenceDirError(f"{self.path / final} appeared while we wrote it; nothing was replaced. Retry.") from None
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV) or self.exists(final):
+                self.unlink(temp)
+                if exc.errno == errno.EEXIST or self.exists(final):
+                    raise EvidenceDirError(taken) from None
                 raise EvidenceDirError(f"cannot publish {self.path / final}: {exc.strerror}.") from None
-            if self.exists(final):
-                raise EvidenceDirError(f"{self.path / final} appeared while we wrote it; nothing was replaced. Retry.") from None
-            os.rename(temp, final, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            os.rename(temp, final, src_dir_fd=self.fd, dst_dir_fd=self.fd)  # no hard links here
         self.sync()
         return self.path / final
 

@@ -7,8 +7,11 @@ rotation happened in between, we retry, so the set read is one consistent snapsh
 open file stays readable even if Docker renames or deletes it meanwhile).
 
 json-file lines are parsed with orjson (about 4x faster than stdlib json here). The
-local driver stores ``[u32 size][protobuf LogEntry][u32 size]`` records; the four
-LogEntry fields we need are decoded by hand.
+local driver stores ``[u32 size][protobuf LogEntry][u32 size]`` records; the LogEntry
+fields we need are decoded by hand. One deliberate difference from the Engine API: for
+the local driver, Docker 20.10's API drops the newline after the last piece of a line
+longer than 16 KiB (it marks that piece partial too), gluing the next line onto it; we
+read the piece's "last" flag and end the line there.
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ def read_json_file(
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     prefix = builder.prefix
+    pending = builder.pending
     since_b = since.encode() if since else None
     for index, handle in enumerate(files.handles):
         newest = index == len(files.handles) - 1
@@ -148,7 +152,7 @@ def read_json_file(
                 ts_b = ts.encode()
                 if since_b is not None and ts_b < since_b:
                     continue
-                if builder.open is None and data[-1:] == b"\n" and len(data) <= 65536:
+                if not pending and data[-1:] == b"\n" and len(data) <= 65536:
                     out.append(prefix[stream] + ts_b + b" " + data)
                     records += 1
                 else:
@@ -182,9 +186,30 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+def _last_partial(buf: bytes) -> bool:
+    """PartialLogEntryMetadata{1 last bool, 2 id string, 3 ordinal int32}: is this the line's end?"""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        if key & 7 == 0:
+            value, pos = _varint(buf, pos)
+            if key >> 3 == 1:
+                return bool(value)
+        elif key & 7 == 2:
+            size, pos = _varint(buf, pos)
+            pos += size
+        else:
+            raise ValueError("unsupported protobuf wire type")
+    return False
+
+
 def _decode_entry(buf: bytes) -> tuple[str, int, bytes, bool]:
-    """LogEntry{1 source string, 2 time_nano int64, 3 line bytes, 4 partial bool, 5 metadata}."""
-    source, nanos, line, partial = "stdout", 0, b"", False
+    """LogEntry{1 source string, 2 time_nano int64, 3 line bytes, 4 partial bool, 5 metadata}.
+
+    ``partial`` is returned False for the last record of a split line (its metadata says
+    so): that record ends the line.
+    """
+    source, nanos, line, partial, last = "stdout", 0, b"", False, False
     pos, end = 0, len(buf)
     while pos < end:
         key, pos = _varint(buf, pos)
@@ -203,13 +228,15 @@ def _decode_entry(buf: bytes) -> tuple[str, int, bytes, bool]:
                 source = chunk.decode("ascii", "replace")
             elif number == 3:
                 line = chunk
+            elif number == 5:
+                last = _last_partial(chunk)
         elif wire == 1:
             pos += 8
         elif wire == 5:
             pos += 4
         else:
             raise ValueError("unsupported protobuf wire type")
-    return source, nanos, line, partial
+    return source, nanos, line, partial and not last
 
 
 def _local_entries(handle: IO[bytes]) -> Iterator[bytes | None]:

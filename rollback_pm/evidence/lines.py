@@ -8,9 +8,9 @@ bundle has one line per logical line::
 
 Partial records are joined onto the first record's line (the later timestamps of the
 same line are dropped), and a joined line longer than LINE_MAX continues on a new line
-with the same prefix and timestamp, so no line in a spool or in memory is unbounded. A
-line still open when the other stream writes, or at the end of the log, is closed with a
-newline. Because both the API path and the file path feed the same records through
+with the same prefix and timestamp, so no line in a spool or in memory is unbounded.
+Each stream joins its own partials (Docker's stdout and stderr copiers interleave); a
+line still open at the end of the log is closed with a newline. Because both the API path and the file path feed the same records through
 ``LineBuilder``, they produce the same bytes.
 """
 
@@ -31,7 +31,12 @@ class StreamError(Exception):
 
 
 class LineBuilder:
-    """Accumulates formatted lines for one container; ``take()`` hands out a batch."""
+    """Turns records into complete lines for one container; ``take()`` hands out a batch.
+
+    Each stream has at most one open line (a partial record waiting for its end), so a
+    stderr line logged while a long stdout line is still being split does not cut it.
+    ``out`` only ever holds complete lines; open lines are bounded by LINE_MAX.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -47,44 +52,45 @@ class LineBuilder:
         }
         self.prefix_len = len(out_prefix)  # both prefixes have the same length
         self.out: list[bytes] = []
-        self.open: object | None = None  # prefix of the line left open by a partial record
-        self.open_ts = b""
-        self.open_len = 0
+        self.pending: dict[bytes, list] = {}  # prefix -> [timestamp, pieces, length] of its open line
+        self.last_ts = b"0001-01-01T00:00:00.000000000Z"
         self.records = 0
 
     def add(self, stream: object, ts: bytes, data: bytes) -> None:
-        """Add one record (general case: partials, long data, stream switches)."""
+        """Add one record (the general case: partials, long data)."""
         prefix = self.prefix.get(stream, self.prefix[STDOUT])
-        out = self.out
         self.records += 1
-        if self.open is not None:
-            if prefix is self.open:
-                self._append(prefix, data)
+        self.last_ts = ts
+        line = self.pending.get(prefix)
+        if line is None:
+            if data.endswith(b"\n") and len(data) <= LINE_MAX:
+                self.out.append(prefix + ts + b" " + data)
                 return
-            out.append(b"\n")
-            self.open = None
-        out.append(prefix + ts + b" ")
-        self.open, self.open_ts, self.open_len = prefix, ts, 0
-        self._append(prefix, data)
+            line = self.pending[prefix] = [ts, [], 0]
+        self._append(prefix, line, data)
 
-    def _append(self, prefix: bytes, data: bytes) -> None:
-        out = self.out
-        while self.open_len + len(data) > LINE_MAX:
-            room = LINE_MAX - self.open_len
-            out.append(data[:room])
-            out.append(b"\n")
-            out.append(prefix + self.open_ts + b" ")
+    def _append(self, prefix: bytes, line: list, data: bytes) -> None:
+        ts, pieces, length = line
+        complete = data.endswith(b"\n")
+        while length + len(data) - complete > LINE_MAX:
+            room = LINE_MAX - length
+            pieces.append(data[:room])
             data = data[room:]
-            self.open_len = 0
-        out.append(data)
-        self.open_len += len(data)
-        if data.endswith(b"\n"):
-            self.open = None
+            self.out.append(prefix + ts + b" " + b"".join(pieces) + b"\n")
+            pieces.clear()
+            length = 0
+        pieces.append(data)
+        if complete:
+            self.out.append(prefix + ts + b" " + b"".join(pieces))
+            del self.pending[prefix]
+        else:
+            line[2] = length + len(data)
 
     def finish(self) -> None:
-        if self.open is not None:
-            self.out.append(b"\n")
-            self.open = None
+        """The log ended: close the open lines with a newline."""
+        for prefix, (ts, pieces, _) in list(self.pending.items()):
+            self.out.append(prefix + ts + b" " + b"".join(pieces) + b"\n")
+        self.pending.clear()
 
     def take(self) -> bytes:
         if not self.out:
@@ -128,12 +134,13 @@ class ApiDemux:
         if payload[TS_LEN : TS_LEN + 1] == b" ":
             self.builder.add(stream, payload[:TS_LEN], payload[TS_LEN + 1 :])
         else:
-            self.builder.add(stream, self.builder.open_ts or b"0001-01-01T00:00:00.000000000Z", payload)
+            self.builder.add(stream, self.builder.last_ts, payload)
 
     def _feed_mux(self, buf: bytes) -> bytes:
         builder = self.builder
         out = builder.out
         prefix = builder.prefix
+        pending = builder.pending
         pos, n = 0, len(buf)
         records = 0
         while n - pos >= 8:
@@ -144,7 +151,7 @@ class ApiDemux:
             payload = buf[pos + 8 : end]
             pos = end
             # Fast path: a complete line with its timestamp, nothing open.
-            if builder.open is None and (stream == 1 or stream == 2) and payload[-1:] == b"\n" and payload[30:31] == b" " and len(payload) <= LINE_MAX:
+            if not pending and (stream == 1 or stream == 2) and payload[-1:] == b"\n" and payload[30:31] == b" " and len(payload) <= LINE_MAX:
                 out.append(prefix[stream])
                 out.append(payload)
                 records += 1
@@ -180,7 +187,7 @@ class ApiDemux:
             self.builder.add(STDOUT, ts, buf[start:])
             pos = n
         if at_end and pos < n:
-            self.builder.add(STDOUT, self.builder.open_ts or b"0001-01-01T00:00:00.000000000Z", buf[pos:])
+            self.builder.add(STDOUT, self.builder.last_ts, buf[pos:])
             pos = n
         return buf[pos:]
 

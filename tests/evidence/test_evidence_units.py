@@ -1,0 +1,243 @@
+"""The pieces without an engine: line format, stream demux, spool ring, budgets, atomic files."""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+
+import pytest
+
+from rollback_pm.errors import EvidenceDirError
+from rollback_pm.evidence import lines as lines_mod
+from rollback_pm.evidence.evdir import EvidenceDir, temp_name
+from rollback_pm.evidence.lines import ApiDemux, LineBuilder, normalize_ts
+from rollback_pm.evidence.merge import Source, allowances, write_log
+from rollback_pm.evidence.spool import Spool
+
+T1 = b"2026-05-13T08:47:21.000000001Z"
+T2 = b"2026-05-13T08:47:21.000000002Z"
+T3 = b"2026-05-13T08:47:22.500000000Z"
+
+
+def frame(stream: int, payload: bytes) -> bytes:
+    return struct.pack(">BxxxL", stream, len(payload)) + payload
+
+
+def test_builder_joins_partials_per_stream_and_closes_open_lines():
+    b = LineBuilder("web")
+    b.add("stdout", T1, b"hello ")  # a partial record: no newline
+    b.add("stdout", T2, b"world\n")  # continues the same line; its timestamp is dropped
+    b.add("stdout", T2, b"half")
+    b.add("stderr", T3, b"err\n")  # another stream's line does not cut the open stdout line
+    b.add("stdout", T3, b" and more")
+    b.add("stderr", T3, b"no end")
+    b.finish()  # the log ended: open lines are closed
+    assert b.take().decode().splitlines() == [
+        f"web stdout {T1.decode()} hello world",
+        f"web stderr {T3.decode()} err",
+        f"web stdout {T2.decode()} half and more",
+        f"web stderr {T3.decode()} no end",
+    ]
+
+
+def test_builder_splits_lines_longer_than_line_max(monkeypatch):
+    monkeypatch.setattr(lines_mod, "LINE_MAX", 10)
+    b = LineBuilder("w")
+    for _ in range(3):
+        b.add("stdout", T1, b"abcdefgh")
+    b.add("stdout", T2, b"!\n")
+    assert b.take() == (
+        b"w stdout " + T1 + b" abcdefghab\n"
+        b"w stdout " + T1 + b" cdefghabcd\n"
+        b"w stdout " + T1 + b" efgh!\n"
+    )
+
+
+def test_take_hands_out_whole_lines_only():
+    b = LineBuilder("w")
+    b.add("stdout", T1, b"open")
+    assert b.take() == b"" and b.pending  # nothing complete yet
+    b.add("stdout", T2, b" line\n")
+    assert b.take() == b"w stdout " + T1 + b" open line\n"
+
+
+def test_demux_is_independent_of_how_the_stream_is_cut():
+    body = (
+        frame(1, T1 + b" first\n")
+        + frame(2, T2 + b" " + b"x" * 16384)
+        + frame(2, T2 + b" end\n")
+        + frame(1, T3 + b" last no newline")
+    )
+    whole = LineBuilder("c")
+    d = ApiDemux(whole, tty=False)
+    d.feed(body)
+    d.end()
+    expected = whole.take()
+    assert expected == (
+        b"c stdout " + T1 + b" first\n" + b"c stderr " + T2 + b" " + b"x" * 16384 + b"end\n" + b"c stdout " + T3 + b" last no newline\n"
+    )
+    for size in (1, 7, 8, 9, 4096):
+        cut = LineBuilder("c")
+        d = ApiDemux(cut, tty=False)
+        got = b""
+        for i in range(0, len(body), size):
+            d.feed(body[i : i + size])
+            got += cut.take()
+        d.end()
+        assert got + cut.take() == expected, size
+
+
+def test_demux_raises_the_engines_in_band_error():
+    d = ApiDemux(LineBuilder("c"), tty=False)
+    with pytest.raises(lines_mod.StreamError, match="boom"):
+        d.feed(frame(3, b"boom\n"))
+
+
+def test_tty_stream_splits_records_at_docker_partial_size():
+    body = T1 + b" one\r\n" + T2 + b" " + b"c" * 16384 + T2 + b" " + b"c" * 10 + b"\r\n" + T3 + b" end"
+    for size in (len(body), 1000, 3):
+        b = LineBuilder("t")
+        d = ApiDemux(b, tty=True)
+        for i in range(0, len(body), size):
+            d.feed(body[i : i + size])
+        d.end()
+        assert b.take() == (
+            b"t stdout " + T1 + b" one\r\n" + b"t stdout " + T2 + b" " + b"c" * 16394 + b"\r\n" + b"t stdout " + T3 + b" end\n"
+        ), size
+
+
+def test_normalize_ts():
+    assert normalize_ts("2026-05-13T08:47:21.1234Z") == "2026-05-13T08:47:21.123400000Z"
+    assert normalize_ts("2026-05-13T08:47:21Z") == "2026-05-13T08:47:21.000000000Z"
+    assert normalize_ts("2026-05-13T10:47:21.5+02:00") == "2026-05-13T08:47:21.500000000Z"
+
+
+def test_allowances_share_the_total_by_water_filling():
+    assert allowances([100, 50], per_container=80, total=None) == [80, 50]
+    assert allowances([1000, 10, 300], per_container=10_000, total=400) == [195, 10, 195]
+    assert allowances([5, 5], per_container=100, total=100) == [5, 5]
+    assert sum(allowances([7, 9, 11], per_container=100, total=20)) <= 20
+
+
+@pytest.fixture()
+def evdir(tmp_path):
+    d = EvidenceDir.open(tmp_path / "ev", min_free_mb=0)
+    yield d
+    d.close()
+
+
+def _lines(n: int, width: int = 40) -> bytes:
+    return b"".join(f"c stdout {T1.decode()} {i:0{width}d}\n".encode() for i in range(n))
+
+
+def test_spool_ring_keeps_the_newest_lines_with_bounded_disk(evdir, monkeypatch):
+    monkeypatch.setattr("rollback_pm.evidence.spool.MIB", 4096)  # tiny segments
+    spool = Spool(evdir, "b", "c0", cap=20_000)
+    data = _lines(2000)
+    for i in range(0, len(data), 3000):  # batches that end mid-line now and then
+        spool.write(data[i : i + 3000])
+        assert spool.kept <= 20_000 + 2 * (spool.segment_size + 3000)  # cap + about one segment
+    assert spool.original == len(data) and spool.dropped
+    ranges = spool.plan(20_000)
+    kept = b"".join(os.pread(s.fd, end - start, start) for s, start, end in ranges)
+    assert len(kept) <= 20_000 and data.endswith(kept) and kept.startswith(b"c stdout ")
+    assert len(kept) > 20_000 - 100  # all but the one cut line
+    spool.close()
+    assert [n for n in os.listdir(evdir.fd) if n.endswith(".spool.tmp")] == []
+
+
+def test_spool_zero_cap_keeps_nothing_but_counts(evdir):
+    spool = Spool(evdir, "b", "c0", cap=0)
+    spool.write(_lines(10))
+    assert spool.kept == 0 and spool.original == len(_lines(10)) and spool.plan(0) == []
+    spool.close()
+
+
+def test_frozen_spool_refuses_writes(evdir):
+    from rollback_pm.evidence.spool import SpoolFrozen
+
+    spool = Spool(evdir, "b", "c0", cap=1000)
+    spool.write(b"x\n")
+    spool.freeze()
+    with pytest.raises(SpoolFrozen):
+        spool.write(b"y\n")
+    assert spool.kept == 2
+    spool.close()
+
+
+def test_merge_interleaves_by_timestamp_and_single_source_is_published_as_is(evdir):
+    a, b = Spool(evdir, "m", "a", cap=1 << 20), Spool(evdir, "m", "b", cap=1 << 20)
+    a.write(b"a stdout " + T1 + b" one\n" + b"a stdout " + T3 + b" three\n")
+    b.write(b"bb stderr " + T2 + b" two\n")
+    sources = [Source(a, key_offset=len("a stdout ")), Source(b, key_offset=len("bb stderr "))]
+    for s in sources:
+        s.ranges = s.spool.plan(1 << 20)
+    sha, size = write_log(evdir, "m", "merged.log", sources)
+    text = (evdir.path / "merged.log").read_bytes()
+    assert text.splitlines() == [b"a stdout " + T1 + b" one", b"bb stderr " + T2 + b" two", b"a stdout " + T3 + b" three"]
+    assert size == len(text) and [s.written for s in sources] == [a.kept, b.kept] == [44 + 46, 45]
+    single = Spool(evdir, "n", "a", cap=1 << 20)
+    single.write(b"a stdout " + T1 + b" only\n")
+    name = single.segments[0].name
+    source = Source(single, key_offset=9)
+    source.ranges = single.plan(1 << 20)
+    write_log(evdir, "n", "single.log", [source])
+    assert not evdir.exists(name) and (evdir.path / "single.log").read_bytes() == b"a stdout " + T1 + b" only\n"
+    for s in (a, b, single):
+        s.close()
+
+
+def test_evidence_dir_is_created_0750_and_files_0640(tmp_path):
+    os.umask(0o077)
+    try:
+        d = EvidenceDir.open(tmp_path / "new" / "ev", min_free_mb=0)
+    finally:
+        os.umask(0o022)
+    path, sha, size = d.write_atomic("f.json", b"{}\n", temp_name("x", "f"))
+    assert stat.S_IMODE(os.stat(tmp_path / "new" / "ev").st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640 and size == 3
+    with pytest.raises(EvidenceDirError, match="appeared while we wrote it"):
+        d.write_atomic("f.json", b"other\n", temp_name("x", "g"))
+    assert path.read_bytes() == b"{}\n" and sorted(os.listdir(d.path)) == ["f.json"]
+    d.close()
+
+
+def test_evidence_dir_refusals(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(EvidenceDirError, match=r"link is a symlink .*refusing to follow it"):
+        EvidenceDir.open(tmp_path / "link", 0)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(EvidenceDirError, match="exists but is not a directory"):
+        EvidenceDir.open(tmp_path / "file", 0)
+    with pytest.raises(EvidenceDirError, match=r"MiB free, below the 1000000000 MiB floor.*--min-free-mb"):
+        EvidenceDir.open(real, 10**9)
+    d = EvidenceDir.open(real, 0)
+    os.symlink("/etc/passwd", real / "rollback-x.log")
+    with pytest.raises(EvidenceDirError):
+        d.create("rollback-x.log")  # O_EXCL|O_NOFOLLOW: a planted symlink is never written through
+    d.close()
+
+
+def test_bundle_ids_and_stale_temps(tmp_path):
+    d = EvidenceDir.open(tmp_path, 0)
+    first = d.reserve("20260513T084721Z", (".log",))
+    second = d.reserve("20260513T084721Z", (".log",))
+    (tmp_path / "rollback-20260513T084721Z-2.log").write_text("taken")
+    third = d.reserve("20260513T084721Z", (".log",))
+    assert (first, second, third) == ("20260513T084721Z", "20260513T084721Z-1", "20260513T084721Z-3")
+    # A collector that died (its pid is gone) left a lock and temps: the next run removes them.
+    import socket
+    import subprocess
+
+    dead = subprocess.run(["true"]).args and subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / ".rollback-OLD.lock").write_text(f"{dead.pid} {socket.gethostname()}\n")
+    (tmp_path / ".rollback-OLD.c0.0.spool.tmp").write_text("x")
+    (tmp_path / ".rollback-OTHERHOST.lock").write_text(f"{dead.pid} some-other-host\n")
+    d.reserve("20260513T090000Z", (".log",))
+    left = sorted(n for n in os.listdir(tmp_path) if "OLD" in n or "OTHER" in n)
+    assert left == [".rollback-OTHERHOST.lock"]
+    d.close()
