@@ -72,10 +72,19 @@ class _Clock:
         self.deadline = self.start + timeout
         reserve = min(10.0, timeout * 0.2)  # time kept back to write the bundle
         self.work_deadline = self.deadline - reserve
+        self.inspect_deadline = self.work_deadline
         self.cancel = threading.Event()
 
     def remaining(self) -> float:
         return self.work_deadline - time.monotonic()
+
+    def start_inspect(self) -> None:
+        # A hung inspect must not eat the whole budget: logs need most of it.
+        left = self.remaining()
+        self.inspect_deadline = time.monotonic() + min(left, max(5.0, 0.25 * left))
+
+    def inspect_remaining(self) -> float:
+        return min(self.remaining(), self.inspect_deadline - time.monotonic())
 
     def check(self) -> None:
         if self.cancel.is_set() or time.monotonic() >= self.work_deadline:
@@ -134,10 +143,10 @@ class _Run:
     # --- inspect -----------------------------------------------------------------------
 
     def inspect(self, ident: str) -> dict[str, Any]:
-        return engine.inspect_container(self.client, ident, timeout=max(0.05, self.clock.remaining()))
+        return engine.inspect_container(self.client, ident, timeout=max(0.05, self.clock.inspect_remaining()))
 
     def inspect_image(self, ident: str) -> dict[str, Any]:
-        return _image_summary(engine.inspect_image(self.client, ident, timeout=max(0.05, self.clock.remaining())))
+        return _image_summary(engine.inspect_image(self.client, ident, timeout=max(0.05, self.clock.inspect_remaining())))
 
     # --- logs --------------------------------------------------------------------------
 
@@ -283,8 +292,9 @@ def _collect(
     try:
         # --- inspect ---------------------------------------------------------------------
         mark = time.monotonic()
+        clock.start_inspect()
         inspect_futures = {pool.submit(run.inspect, r.id): r for r in results}
-        done, pending = wait(inspect_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
+        done, pending = wait(inspect_futures, timeout=max(0.0, clock.inspect_remaining()) + _GRACE)
         raw_docs: dict[str, dict[str, Any]] = {}
         for future, result in inspect_futures.items():
             error = _future_error(future, done, "inspect")
@@ -295,7 +305,7 @@ def _collect(
                 raw_docs[result.id] = future.result()
         image_ids = sorted({d.get("Image", "") for d in raw_docs.values() if d.get("Image")})
         image_futures = {pool.submit(run.inspect_image, i): i for i in image_ids}
-        done, pending = wait(image_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
+        done, pending = wait(image_futures, timeout=max(0.0, clock.inspect_remaining()) + _GRACE)
         raw_images: dict[str, dict[str, Any]] = {}
         for future, image_id in image_futures.items():
             error = _future_error(future, done, "image inspect")

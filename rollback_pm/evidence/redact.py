@@ -189,8 +189,9 @@ class Redactor:
             self.found.add(value)
             if "\n" in value or "\\n" in value:  # multi-line values (PEM): their lines are secrets too
                 for line in re.split(r"\\n|\n", value):
-                    if len(line.strip()) >= 16:
-                        self.found.add(line.strip())
+                    line = line.strip()
+                    if len(line) >= 16 and not line.startswith("-----"):  # not the PEM markers
+                        self.found.add(line)
 
     def _keyed(self, key: str, value: str) -> bool:
         return bool(value) and value != MASK and _unquote(value) not in ("", MASK) and is_secret_key(key.lstrip("-"))
