@@ -192,6 +192,8 @@ class _Run:
             self._flush_partial(builder, emit)
         except engine.ContainerGone:
             outcome.error = "container vanished (removed) before its logs were read"
+        except OSError as exc:  # the spool could not be written (disk full, I/O error)
+            outcome.error = f"writing its log to {self.evdir.path} failed: {exc.strerror or exc}"
         except (engine.EngineError, StreamError) as exc:
             if self.clock.remaining() <= 0:
                 outcome.error = f"deadline reached after {self.clock.elapsed():.1f}s ({exc}); the log holds what was read until then"
@@ -384,6 +386,12 @@ def _collect(
         mark = time.monotonic()
         sources: list[Source] = []
         source_of: dict[str, Source] = {}
+        for result, spool, _ in log_futures.values():
+            spool.freeze()
+            try:
+                spool.drain()  # the writer threads finish what was handed to them
+            except OSError as exc:
+                result.ok, result.error = False, f"writing its log to {evdir.path} failed: {exc.strerror or exc}"
         sizes = [spool.kept for _, spool, _ in log_futures.values()]
         budgets = allowances(sizes, options.max_bytes_per_container, options.max_total_bytes)
         for (result, spool, _), budget in zip(log_futures.values(), budgets):

@@ -464,8 +464,9 @@ _TRIGGERS = (
 class LogRedactor:
     """Redacts batches of whole bundle lines (``<name> <stream> <ts> <data>``) for one container.
 
-    A batch is first scanned (lower-cased) for every trigger word and known secret in one
-    pass; only the lines that contain one go through the rules, on their data part. A PEM
+    A batch is first scanned for every trigger word (spelt lower, UPPER or Capitalized:
+    ``password``, ``DB_PASSWORD``, ``dbPassword``) and every known secret in one pass;
+    only the lines that contain one go through the rules, on their data part. A PEM
     block spread over several lines is followed per stream until its END marker or a line
     that cannot be part of a key.
     """
@@ -475,8 +476,10 @@ class LogRedactor:
         self.head_len = head_len  # bytes before the data: name, stream, timestamp, spaces
         self.stream_len = stream_len  # bytes identifying the stream: "<name> <stream>"
         self.streams: dict[bytes, LineRedactor] = {}  # per "<name> <stream>": PEM blocks span lines
-        known_low = {v.encode("utf-8", "surrogateescape").lower() for v in self.rules.known}
-        patterns = sorted(known_low | {t.encode() for t in _TRIGGERS}, key=len, reverse=True)
+        known = {v.encode("utf-8", "surrogateescape") for v in self.rules.known}
+        # Lower-casing every batch cost more than the scan: match the usual spellings instead.
+        triggers = {v.encode() for t in _TRIGGERS for v in (t, t.upper(), t.capitalize())}
+        patterns = sorted(known | triggers, key=len, reverse=True)
         self._patterns = patterns
         self._matcher = (
             _ac.BytesAhoCorasick(patterns, matchkind=_ac.MATCHKIND_LEFTMOST_FIRST) if _ac is not None else None
@@ -486,24 +489,23 @@ class LogRedactor:
     def counts(self) -> Counter[str]:
         return self.rules.counts
 
-    def _hits(self, low: bytes) -> list[int]:
+    def _hits(self, data: bytes) -> list[int]:
         if self._matcher is not None:
-            return [start for _, start, _ in self._matcher.find_matches_as_indexes(low)]
+            return [start for _, start, _ in self._matcher.find_matches_as_indexes(data)]
         starts = []
         for pattern in self._patterns:
-            pos = low.find(pattern)
+            pos = data.find(pattern)
             while pos >= 0:
                 starts.append(pos)
-                pos = low.find(pattern, pos + 1)
+                pos = data.find(pattern, pos + 1)
         return sorted(starts)
 
     def batch(self, data: bytes) -> bytes:
         if not data:
             return data
-        low = data.lower()
-        if b"private key" in low or any(r.in_pem for r in self.streams.values()):
+        if b"PRIVATE KEY" in data or any(r.in_pem for r in self.streams.values()):
             return self._every_line(data)
-        hits = self._hits(low)
+        hits = self._hits(data)
         if not hits:
             return data
         out: list[bytes] = []

@@ -6,12 +6,17 @@ deleted, so disk use stays near ``cap`` + one segment and memory is one batch, w
 the log size. ``plan()`` then picks the newest ``allowance`` bytes, starting on a line
 boundary. ``freeze()`` stops a worker that outlived the deadline: what it had written
 stays, later writes are refused.
+
+The disk side (write, sha256, early fdatasync) runs in a writer thread fed through a
+two-batch queue: those calls release the GIL, so on a second core they overlap with
+the parsing thread instead of adding to it, and the final fsync has little left to do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +25,7 @@ from rollback_pm.evidence.evdir import EvidenceDir, temp_name
 
 MIB = 1024 * 1024
 SCAN_BLOCK = 256 * 1024
+SYNC_EVERY = 32 * MIB  # start writeback early so the final fsync is short
 
 
 class SpoolFrozen(Exception):
@@ -51,6 +57,9 @@ class Spool:
         self._count = 0
         self._ends_on_line = True
         self._lock = threading.Lock()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._writer: threading.Thread | None = None
+        self._error: OSError | None = None  # set by the writer thread
 
     def _new_segment(self) -> Segment:
         if self.floor_bytes and self.segments and self.evdir.free_bytes() < self.floor_bytes:
@@ -66,26 +75,58 @@ class Spool:
         return segment
 
     def write(self, data: bytes) -> None:
+        """Queue a batch of whole lines (called by one worker thread)."""
         if not data:
             return
         with self._lock:
             if self.frozen:
                 raise SpoolFrozen()
+            if self._error is not None:
+                raise self._error
             self.original += len(data)
             if self.cap == 0:
                 self.dropped = True
                 return
-            current = self.segments[-1] if self.segments else None
-            if current is None or current.length >= self.segment_size:
-                current = self._new_segment()
-                self._drop_old()
-            view = memoryview(data)
-            while view:
-                written = os.write(current.fd, view)
-                view = view[written:]
-            current.length += len(data)
-            current.hasher.update(data)
-            self._ends_on_line = data.endswith(b"\n")
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name=f"spool-{self.tag}", daemon=True)
+                self._writer.start()
+        self._queue.put(data)
+
+    def _write_loop(self) -> None:
+        unsynced = 0
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                current = self.segments[-1] if self.segments else None
+                if current is None or current.length >= self.segment_size:
+                    current = self._new_segment()
+                    self._drop_old()
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(current.fd, view) :]
+                current.hasher.update(data)
+                current.length += len(data)
+                self._ends_on_line = data.endswith(b"\n")
+                unsynced += len(data)
+                if unsynced >= SYNC_EVERY:
+                    os.fdatasync(current.fd)
+                    unsynced = 0
+            except Exception as exc:  # noqa: BLE001 - ENOSPC, EIO, an unwritable dir: the worker reports it
+                self._error = exc if isinstance(exc, OSError) else OSError(str(exc))
+
+    def drain(self) -> None:
+        """Wait until every queued batch is on disk; raise the writer's error, if any."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
+        if self._error is not None:
+            raise self._error
 
     def _drop_old(self) -> None:
         total = sum(s.length for s in self.segments)
@@ -106,9 +147,9 @@ class Spool:
 
     def plan(self, allowance: int) -> list[tuple[Segment, int, int]]:
         """(segment, start, end) ranges holding the newest <= ``allowance`` bytes, from a line start."""
-        with self._lock:
-            self.frozen = True  # planning happens once writing is over
-            segments = [s for s in self.segments if s.length]
+        self.freeze()  # planning happens once writing is over
+        self.drain()
+        segments = [s for s in self.segments if s.length]
         total = sum(s.length for s in segments)
         cut = max(0, total - max(0, allowance))
         if cut == 0 and (not segments or segments[0].starts_on_line):
@@ -155,8 +196,12 @@ class Spool:
         return offset  # no line starts after the cut: keep nothing
 
     def close(self) -> None:
+        self.freeze()
+        try:
+            self.drain()
+        except OSError:
+            pass
         with self._lock:
-            self.frozen = True
             for segment in self.segments:
                 try:
                     os.close(segment.fd)

@@ -137,6 +137,7 @@ def test_spool_ring_keeps_the_newest_lines_with_bounded_disk(evdir, monkeypatch)
     data = _lines(2000)
     for i in range(0, len(data), 3000):  # batches that end mid-line now and then
         spool.write(data[i : i + 3000])
+        spool.drain()  # wait for the writer thread, to look at the disk
         assert spool.kept <= 20_000 + 2 * (spool.segment_size + 3000)  # cap + about one segment
     assert spool.original == len(data) and spool.dropped
     ranges = spool.plan(20_000)
@@ -162,6 +163,7 @@ def test_frozen_spool_refuses_writes(evdir):
     spool.freeze()
     with pytest.raises(SpoolFrozen):
         spool.write(b"y\n")
+    spool.drain()
     assert spool.kept == 2
     spool.close()
 
@@ -179,6 +181,7 @@ def test_merge_interleaves_by_timestamp_and_single_source_is_published_as_is(evd
     assert size == len(text) and [s.written for s in sources] == [a.kept, b.kept] == [44 + 46, 45]
     single = Spool(evdir, "n", "a", cap=1 << 20)
     single.write(b"a stdout " + T1 + b" only\n")
+    single.drain()
     name = single.segments[0].name
     source = Source(single, key_offset=9)
     source.ranges = single.plan(1 << 20)
