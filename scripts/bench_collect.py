@@ -174,26 +174,30 @@ def main() -> int:
         log_path = client.inspect_container(one)["LogPath"]
         print(f"\none container: {LINES} lines, json-file {os.path.getsize(log_path) / 1e6:.1f} MB on disk")
         cli_logs(one, work)  # warm the page cache
-        cli = best([cli_logs(one, work) for _ in range(args.repeat)])
-        rows = []
-        for mode in ("never", "always"):
-            reports = [run_collect([one], mode, 1, True, work) for _ in range(args.repeat)]
-            report = min(reports, key=lambda r: r[0]["seconds"])
-            rows.append((mode, report))
-        size = rows[0][1][0]["bytes"]
+        # Interleaved repetitions: a noisy neighbour slows every contender alike.
+        runs: dict[str, list] = {"cli": [], "never": [], "always": []}
+        for _ in range(args.repeat):
+            runs["cli"].append(cli_logs(one, work))
+            for mode in ("never", "always"):
+                runs[mode].append(run_collect([one], mode, 1, True, work))
+        cli = best(runs["cli"])
         print(f"  docker logs -t > file        {cli:7.2f} s")
-        for mode, (report, wall, rss) in rows:
+        for mode in ("never", "always"):
+            report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
             label = "collect, Engine API path" if mode == "never" else "collect, json-file fast path"
             print(f"  {label:28s} {report['seconds']:7.2f} s  ({cli / report['seconds']:.2f}x the CLI; "
                   f"child wall {wall:.2f} s; peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.1f} MB written; {report['paths']})")
-        print(f"  bundle log {size / 1e6:.1f} MB")
 
         print(f"\n{len(ids)} containers")
-        seq = best([sum(cli_logs(i, work) for i in ids) for _ in range(max(1, args.repeat - 1))])
+        runs = {"cli": [], "never": [], "always": []}
+        for _ in range(max(1, args.repeat - 1)):
+            runs["cli"].append(sum(cli_logs(i, work) for i in ids))
+            for mode in ("never", "always"):
+                runs[mode].append(run_collect(ids, mode, len(ids), True, work))
+        seq = best(runs["cli"])
         print(f"  docker logs -t, one after another  {seq:7.2f} s")
         for mode in ("never", "always"):
-            reports = [run_collect(ids, mode, len(ids), True, work) for _ in range(max(1, args.repeat - 1))]
-            report, wall, rss = min(reports, key=lambda r: r[0]["seconds"])
+            report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
             label = "collect parallel=%d, API path" % len(ids) if mode == "never" else "collect parallel=%d, fast path" % len(ids)
             print(f"  {label:34s} {report['seconds']:7.2f} s  ({seq / report['seconds']:.2f}x the CLI; "
                   f"peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.0f} MB written)")

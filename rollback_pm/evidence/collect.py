@@ -350,7 +350,7 @@ def _collect(
         for index, result in enumerate(results):
             if result.id not in redacted:
                 continue
-            spool = Spool(evdir, bundle, f"c{index}", options.max_bytes_per_container, run.floor)
+            spool = Spool(evdir, bundle, f"c{index}", options.max_bytes_per_container, run.floor, sync_early=len(redacted) == 1)
             spools.append(spool)
             outcome = _LogOutcome()
             future = pool.submit(run.logs, outcome, result.name, result.id, raw_docs[result.id], spool, known)

@@ -7,9 +7,10 @@ the log size. ``plan()`` then picks the newest ``allowance`` bytes, starting on 
 boundary. ``freeze()`` stops a worker that outlived the deadline: what it had written
 stays, later writes are refused.
 
-The disk side (write, sha256, early fdatasync) runs in a writer thread fed through a
-two-batch queue: those calls release the GIL, so on a second core they overlap with
-the parsing thread instead of adding to it, and the final fsync has little left to do.
+The disk side (write, sha256, and for a lone container early fdatasync) runs in a
+writer thread fed through a two-batch queue: those calls release the GIL, so on a
+second core they overlap with the parsing thread instead of adding to it, and the
+final fsync has little left to do.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ class Segment:
 
 
 class Spool:
-    def __init__(self, evdir: EvidenceDir, bundle: str, tag: str, cap: int, floor_bytes: int = 0) -> None:
+    def __init__(self, evdir: EvidenceDir, bundle: str, tag: str, cap: int, floor_bytes: int = 0, sync_early: bool = False) -> None:
         self.evdir = evdir
+        # Only worth it when this spool will likely become the log file itself (one
+        # container): other spools are merged and deleted, and syncing them is wasted I/O.
+        self.sync_early = sync_early
         self.bundle = bundle
         self.tag = tag
         self.cap = max(0, cap)
@@ -112,7 +116,7 @@ class Spool:
                 current.length += len(data)
                 self._ends_on_line = data.endswith(b"\n")
                 unsynced += len(data)
-                if unsynced >= SYNC_EVERY:
+                if self.sync_early and unsynced >= SYNC_EVERY:
                     os.fdatasync(current.fd)
                     unsynced = 0
             except Exception as exc:  # noqa: BLE001 - ENOSPC, EIO, an unwritable dir: the worker reports it

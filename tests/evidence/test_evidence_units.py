@@ -244,3 +244,30 @@ def test_bundle_ids_and_stale_temps(tmp_path):
     left = sorted(n for n in os.listdir(tmp_path) if "OLD" in n or "OTHER" in n)
     assert left == [".rollback-OTHERHOST.lock"]
     d.close()
+
+
+def test_windowed_merge_equals_a_stable_sort_by_timestamp(evdir, monkeypatch):
+    import random
+
+    monkeypatch.setattr("rollback_pm.evidence.spool.MIB", 2048)  # many small segments
+    monkeypatch.setattr("rollback_pm.evidence.merge.BLOCK", 1500)  # many small windows
+    rng = random.Random(7)
+    sources, expected = [], []
+    for name in ("a", "bb", "ccc"):
+        spool = Spool(evdir, "w", name, cap=1 << 30)
+        stamps = sorted(rng.randrange(0, 50) for _ in range(400))  # many equal timestamps across sources
+        data = b"".join(
+            f"{name} stdout 2026-05-13T08:47:{s:02d}.000000000Z {name}-{i}\n".encode() for i, s in enumerate(stamps)
+        )
+        expected.extend(data.splitlines(keepends=True))
+        for i in range(0, len(data), 977):  # batches (and so segments) cut mid-line
+            spool.write(data[i : i + 977])
+        source = Source(spool, key_offset=len(f"{name} stdout "))
+        source.ranges = spool.plan(1 << 30)
+        sources.append(source)
+    expected.sort(key=lambda line: line.split(b" ")[2])  # stable: ties keep source, then line order
+    write_log(evdir, "w", "w.log", sources)
+    assert (evdir.path / "w.log").read_bytes() == b"".join(expected)
+    assert [s.written for s in sources] == [s.spool.kept for s in sources]
+    for s in sources:
+        s.spool.close()
