@@ -143,7 +143,8 @@ class LogsBody:
     stalled engine cannot hold the caller past it.
     """
 
-    def __init__(self, client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float) -> None:
+    def __init__(self, client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> None:
+        self.read_size = read_size
         params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": "all"}
         if since is not None:
             params["since"] = since_param(since)
@@ -179,7 +180,7 @@ class LogsBody:
         if self._sock is not None:
             self._sock.settimeout(max(0.05, timeout))
         try:
-            return self._fp.read1(READ_SIZE)
+            return self._fp.read1(self.read_size)
         except (socket.timeout, TimeoutError):
             raise EngineError("engine stopped sending logs (read timed out)") from None
         except OSError as exc:

@@ -42,7 +42,7 @@ from rollback_pm.evidence.lines import TS_LEN, ApiDemux, LineBuilder, StreamErro
 from rollback_pm.evidence.merge import Source, allowances, write_log
 from rollback_pm.evidence.redact import LogRedactor, redact_documents
 from rollback_pm.evidence.select import container_name, resolve
-from rollback_pm.evidence.spool import Spool, SpoolFrozen
+from rollback_pm.evidence.spool import Spool, SpoolFrozen, SpoolWriteError
 from rollback_pm.evidence.types import BundleResult, CollectOptions, ContainerResult, Selection
 from rollback_pm.models import EvidenceFile
 from rollback_pm.timeutil import iso, stamp, utcnow
@@ -128,7 +128,7 @@ def _image_summary(doc: dict[str, Any]) -> dict[str, Any]:
 class _Run:
     """State of one collection, shared by the worker threads."""
 
-    def __init__(self, selection: Selection, options: CollectOptions, client: docker.APIClient, evdir: EvidenceDir, bundle: str, clock: _Clock) -> None:
+    def __init__(self, selection: Selection, options: CollectOptions, client: docker.APIClient, evdir: EvidenceDir, bundle: str, clock: _Clock, workers: int = 1) -> None:
         self.selection = selection
         self.options = options
         self.client = client
@@ -138,6 +138,8 @@ class _Run:
         self.local_engine = engine.is_local_engine(client)
         self.since = _since_text(options.since)
         self.floor = options.min_free_mb * MIB
+        # Memory is about a few batches per worker: smaller batches when more run at once.
+        self.batch = min(MIB, max(128 * 1024, 2 * MIB // max(1, workers)))
         self.log = rlog.get_logger("rollback_pm.evidence")
 
     # --- inspect -----------------------------------------------------------------------
@@ -176,11 +178,13 @@ class _Run:
                 stats = ReadStats()
                 try:
                     reader = read_json_file if files.driver == "json-file" else read_local
-                    reader(files, builder, self.since, emit, self.clock.check, stats)
+                    reader(files, builder, self.since, emit, self.clock.check, stats, self.batch)
                 finally:
                     files.close()
                 if stats.bad_lines:
                     outcome.notes.append(f"{stats.bad_lines} unreadable log records skipped")
+                for path in stats.bad_files:
+                    outcome.notes.append(f"{path} could not be read to its end (corrupt?); the rest was collected")
             else:
                 outcome.path_used = "api"
                 self._api_logs(ident, doc, builder, emit)
@@ -192,8 +196,11 @@ class _Run:
             self._flush_partial(builder, emit)
         except engine.ContainerGone:
             outcome.error = "container vanished (removed) before its logs were read"
-        except OSError as exc:  # the spool could not be written (disk full, I/O error)
-            outcome.error = f"writing its log to {self.evdir.path} failed: {exc.strerror or exc}"
+        except SpoolWriteError as exc:
+            outcome.error = f"writing its log to {self.evdir.path} failed: {exc}"
+        except OSError as exc:  # reading the engine's log files
+            outcome.error = f"reading its log files failed: {exc.strerror or exc}"
+            self._flush_partial(builder, emit)
         except (engine.EngineError, StreamError) as exc:
             if self.clock.remaining() <= 0:
                 outcome.error = f"deadline reached after {self.clock.elapsed():.1f}s ({exc}); the log holds what was read until then"
@@ -209,13 +216,13 @@ class _Run:
         try:
             builder.finish()
             emit(builder.take())
-        except SpoolFrozen:
+        except (SpoolFrozen, SpoolWriteError):
             pass
 
     def _api_logs(self, ident: str, doc: dict[str, Any], builder: LineBuilder, emit: Any) -> None:
         self.clock.check()
         tty = bool((doc.get("Config") or {}).get("Tty"))
-        body = engine.LogsBody(self.client, ident, since=self.options.since, timeout=self.clock.remaining())
+        body = engine.LogsBody(self.client, ident, since=self.options.since, timeout=self.clock.remaining(), read_size=self.batch)
         try:
             demux = ApiDemux(builder, tty)
             while True:
@@ -285,11 +292,12 @@ def _collect(
     timings: dict[str, float],
     logger: Any,
 ) -> BundleResult:
-    run = _Run(selection, options, client, evdir, bundle, clock)
     results = [_result_for(s) for s in summaries]
+    workers = min(options.parallel, max(1, len(results)))
+    run = _Run(selection, options, client, evdir, bundle, clock, workers)
     errors = [f"--container {ref} matched no container (with the other criteria)" for ref in missing]
     deadline_hit = False
-    pool = ThreadPoolExecutor(max_workers=min(options.parallel, max(1, len(results))), thread_name_prefix="evidence")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evidence")
     spools: list[Spool] = []
     try:
         # --- inspect ---------------------------------------------------------------------
@@ -390,8 +398,8 @@ def _collect(
             spool.freeze()
             try:
                 spool.drain()  # the writer threads finish what was handed to them
-            except OSError as exc:
-                result.ok, result.error = False, f"writing its log to {evdir.path} failed: {exc.strerror or exc}"
+            except SpoolWriteError as exc:
+                result.ok, result.error = False, f"writing its log to {evdir.path} failed: {exc}"
         sizes = [spool.kept for _, spool, _ in log_futures.values()]
         budgets = allowances(sizes, options.max_bytes_per_container, options.max_total_bytes)
         for (result, spool, _), budget in zip(log_futures.values(), budgets):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -113,7 +114,10 @@ def open_log_files(inspect_doc: dict[str, Any], attempts: int = 3) -> LogFiles:
 @dataclass
 class ReadStats:
     bad_lines: int = 0
+    bad_files: list[str] = field(default_factory=list)  # rotated files that could not be read to the end
 
+
+_UNREADABLE = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
 
 _LOG_HEAD = b'{"log":"'
 _STREAM_SEP = b'","stream":"'
@@ -126,6 +130,7 @@ def read_json_file(
     emit: Callable[[bytes], None],
     check: Callable[[], None],
     stats: ReadStats,
+    batch: int = BATCH_BYTES,
 ) -> None:
     """Feed every record of the json-file set (oldest first) through ``builder``.
 
@@ -145,7 +150,11 @@ def read_json_file(
         newest = index == len(files.handles) - 1
         while True:
             check()
-            lines = handle.readlines(BATCH_BYTES)
+            try:
+                lines = handle.readlines(batch)
+            except _UNREADABLE:  # a corrupt rotated file: keep what was read, go on with the next
+                stats.bad_files.append(files.paths[index])
+                break
             if not lines:
                 break
             out = builder.out
@@ -263,11 +272,11 @@ def _decode_entry(buf: bytes) -> tuple[str, int, bytes, bool]:
     return source, nanos, line, partial and not last
 
 
-def _local_entries(handle: IO[bytes]) -> Iterator[bytes | None]:
+def _local_entries(handle: IO[bytes], batch: int = BATCH_BYTES) -> Iterator[bytes | None]:
     """Yields each record's protobuf bytes; None marks the end of a read batch."""
     carry = b""
     while True:
-        block = handle.read(BATCH_BYTES)
+        block = handle.read(batch)
         if not block:
             return
         buf = carry + block if carry else block
@@ -290,21 +299,25 @@ def read_local(
     emit: Callable[[bytes], None],
     check: Callable[[], None],
     stats: ReadStats,
+    batch: int = BATCH_BYTES,
 ) -> None:
     since_b = since.encode() if since else None
-    for handle in files.handles:
-        for entry in _local_entries(handle):
-            if entry is None:
-                emit(builder.take())
-                check()
-                continue
-            try:
-                source, nanos, line, partial = _decode_entry(entry)
-            except (ValueError, IndexError):
-                stats.bad_lines += 1
-                continue
-            ts = _nanos_to_ts(nanos)
-            if since_b is not None and ts < since_b:
-                continue
-            builder.add(source, ts, line if partial else line + b"\n")
+    for path, handle in zip(files.paths, files.handles):
+        try:
+            for entry in _local_entries(handle, batch):
+                if entry is None:
+                    emit(builder.take())
+                    check()
+                    continue
+                try:
+                    source, nanos, line, partial = _decode_entry(entry)
+                except (ValueError, IndexError):
+                    stats.bad_lines += 1
+                    continue
+                ts = _nanos_to_ts(nanos)
+                if since_b is not None and ts < since_b:
+                    continue
+                builder.add(source, ts, line if partial else line + b"\n")
+        except _UNREADABLE:
+            stats.bad_files.append(path)
     emit(builder.take())

@@ -8,7 +8,7 @@ boundary. ``freeze()`` stops a worker that outlived the deadline: what it had wr
 stays, later writes are refused.
 
 The disk side (write, sha256, and for a lone container early fdatasync) runs in a
-writer thread fed through a two-batch queue: those calls release the GIL, so on a
+writer thread fed through a one-batch queue: those calls release the GIL, so on a
 second core they overlap with the parsing thread instead of adding to it, and the
 final fsync has little left to do.
 """
@@ -31,6 +31,10 @@ SYNC_EVERY = 32 * MIB  # start writeback early so the final fsync is short
 
 class SpoolFrozen(Exception):
     """The deadline passed: this spool takes no more data."""
+
+
+class SpoolWriteError(Exception):
+    """Writing the spool failed (disk full, I/O error); the message says how."""
 
 
 @dataclass
@@ -61,7 +65,7 @@ class Spool:
         self._count = 0
         self._ends_on_line = True
         self._lock = threading.Lock()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
         self._writer: threading.Thread | None = None
         self._error: OSError | None = None  # set by the writer thread
 
@@ -86,7 +90,7 @@ class Spool:
             if self.frozen:
                 raise SpoolFrozen()
             if self._error is not None:
-                raise self._error
+                raise SpoolWriteError(self._error.strerror or str(self._error))
             self.original += len(data)
             if self.cap == 0:
                 self.dropped = True
@@ -130,7 +134,7 @@ class Spool:
             self._queue.put(None)
             writer.join()
         if self._error is not None:
-            raise self._error
+            raise SpoolWriteError(self._error.strerror or str(self._error))
 
     def _drop_old(self) -> None:
         total = sum(s.length for s in self.segments)
@@ -203,7 +207,7 @@ class Spool:
         self.freeze()
         try:
             self.drain()
-        except OSError:
+        except SpoolWriteError:
             pass
         with self._lock:
             for segment in self.segments:

@@ -271,3 +271,32 @@ def test_windowed_merge_equals_a_stable_sort_by_timestamp(evdir, monkeypatch):
     assert [s.written for s in sources] == [s.spool.kept for s in sources]
     for s in sources:
         s.spool.close()
+
+
+def test_json_file_set_oldest_first_and_a_corrupt_rotated_file_is_skipped(tmp_path):
+    import gzip
+
+    from rollback_pm.evidence.files import ReadStats, open_log_files, read_json_file
+
+    base = tmp_path / "abc-json.log"
+
+    def rec(text: str, n: int) -> bytes:
+        return b'{"log":"%s\\n","stream":"stdout","time":"2026-05-13T08:47:%02d.5Z"}\n' % (text.encode(), n)
+
+    (tmp_path / "abc-json.log.3.gz").write_bytes(gzip.compress(rec("oldest", 1)))
+    (tmp_path / "abc-json.log.2.gz").write_bytes(gzip.compress(rec("lost", 2))[:-12])  # truncated gzip
+    (tmp_path / "abc-json.log.1").write_bytes(rec("older", 3) + b'{"log":"tab\\there \\u003cb\\u003e\\n","stream":"stderr","time":"2026-05-13T08:47:04Z"}\n')
+    (tmp_path / "abc-json.log.1.gz").write_bytes(b"being compressed: the plain .1 wins")
+    base.write_bytes(rec("newest", 5) + b'{"log":"half-writ')  # the daemon is mid-write
+    files = open_log_files({"HostConfig": {"LogConfig": {"Type": "json-file"}}, "LogPath": str(base)})
+    assert [os.path.basename(p) for p in files.paths] == ["abc-json.log.3.gz", "abc-json.log.2.gz", "abc-json.log.1", "abc-json.log"]
+    builder, stats, out = LineBuilder("c"), ReadStats(), []
+    read_json_file(files, builder, None, out.append, lambda: None, stats)
+    files.close()
+    assert b"".join(out).decode().splitlines() == [
+        "c stdout 2026-05-13T08:47:01.500000000Z oldest",
+        "c stdout 2026-05-13T08:47:03.500000000Z older",
+        "c stderr 2026-05-13T08:47:04.000000000Z tab\there <b>",
+        "c stdout 2026-05-13T08:47:05.500000000Z newest",
+    ]
+    assert stats.bad_files == [str(tmp_path / "abc-json.log.2.gz")] and stats.bad_lines == 0
