@@ -7,8 +7,11 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o640) -> None:
-    """temp file in the same directory + fsync + rename; the directory is fsynced too."""
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o640, *, exclusive: bool = False) -> None:
+    """temp file in the same directory + fsync + rename; the directory is fsynced too.
+
+    ``exclusive``: link instead of rename, so an existing file is never replaced
+    (FileExistsError instead)."""
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -18,7 +21,11 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o640) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,6 +20,7 @@ from typing import Any
 import jinja2
 
 from rollback_pm import __version__, markdown
+from rollback_pm.atomic import write_atomic
 from rollback_pm.errors import DraftEditedError, DraftError, TemplateError
 from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
@@ -580,32 +580,13 @@ def _backup(path: Path, content: bytes) -> Path:
 
 
 def _atomic_write(path: Path, text: str, exclusive: bool = False) -> None:
-    """temp file in the same directory + fsync + rename: readers see the old or the new file."""
+    """Readers see the old or the new file, never a half-written one."""
     directory = path.parent
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise DraftError(f"drafts directory {directory} is not writable ({exc.strerror}); fix it or pass --drafts-dir") from exc
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8", "surrogateescape"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, DRAFT_MODE)
-        if exclusive:
-            os.link(tmp, path)  # never replaces an existing file
-            os.unlink(tmp)
-        else:
-            os.replace(tmp, path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(path, text.encode("utf-8", "surrogateescape"), DRAFT_MODE, exclusive=exclusive)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise DraftError(f"draft {path} cannot be written ({exc.strerror}); check the drafts directory") from exc
