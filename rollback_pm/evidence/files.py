@@ -121,6 +121,57 @@ _UNREADABLE = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
 
 _LOG_HEAD = b'{"log":"'
 _STREAM_SEP = b'","stream":"'
+# The end of a record's text when that text is one whole line: the escaped newline.
+_LINE_END = b'\\n","stream":"'
+# From _LINE_END to the end of a record with a full-length timestamp:
+# \n","stream":"stdout","time":"<30 bytes>"}<newline>
+_TAIL_LEN = len(_LINE_END) + len(b'stdout","time":"') + TS_LEN + len(b'"}\n')
+
+
+def _slice_batch(lines: list[bytes], out_prefix: bytes, err_prefix: bytes) -> list[bytes] | None:
+    """The bundle lines for a batch of plain json-file records, or None to parse them instead.
+
+    Most records are one whole line of text without a JSON escape but its final ``\\n``;
+    their bytes are the text already, so one list comprehension slices them (about twice
+    the speed of a per-record loop). A record that breaks the pattern (an escape, a
+    trimmed timestamp, ``attrs``, a partial line, garbage) goes through ``_one_record``;
+    when that cannot give a complete line either, the caller parses the whole batch.
+    """
+    other = _one_record
+    out = [
+        (out_prefix if r[s + 17] == 111 else err_prefix) + r[s + 30 : -3] + b" " + r[8:s] + b"\n"  # 111: "o" of stdout
+        if (s := r.rfind(_LINE_END)) > 0 and len(r) - s == _TAIL_LEN and r.find(b"\\", 8) == s and r[:8] == _LOG_HEAD
+        else other(r, out_prefix, err_prefix)
+        for r in lines
+    ]
+    return None if None in out else out  # type: ignore[return-value]
+
+
+def _one_record(raw: bytes, out_prefix: bytes, err_prefix: bytes) -> bytes | None:
+    """One complete record as a bundle line, or None (partial, corrupt, or not a record)."""
+    s = raw.rfind(_LINE_END)
+    if s > 0 and raw.find(b"\\", 8) == s and raw[:8] == _LOG_HEAD and raw[-3:] == b'"}\n':
+        tail = raw[s + 14 : s + 30]
+        if tail == b'stdout","time":"' or tail == b'stderr","time":"':
+            ts = raw[s + 30 : -3]  # Go trims trailing zeros of the fraction: pad them back
+            if len(ts) < TS_LEN and ts[19:20] == b"." and ts[-1:] == b"Z":
+                ts = ts[:-1] + b"0" * (TS_LEN - len(ts)) + b"Z"
+            elif len(ts) == 20 and ts[-1:] == b"Z":
+                ts = ts[:-1] + b".000000000Z"
+            if len(ts) == TS_LEN:
+                return (out_prefix if tail[3] == 111 else err_prefix) + ts + b" " + raw[8:s] + b"\n"
+    try:
+        entry = orjson.loads(raw)
+        data = entry["log"].encode()
+        stream = entry["stream"]
+        ts = entry["time"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeEncodeError):
+        return None
+    if not data.endswith(b"\n") or stream not in ("stdout", "stderr") or not isinstance(ts, str):
+        return None
+    if len(ts) != TS_LEN:
+        ts = normalize_ts(ts)
+    return (out_prefix if stream == "stdout" else err_prefix) + ts.encode() + b" " + data
 
 
 def read_json_file(
@@ -138,13 +189,17 @@ def read_json_file(
     log text has no JSON escape but its final ``\\n`` (most lines), its bytes are the
     decoded text already (Go escapes quotes, backslashes, control characters, <, >, &
     and invalid UTF-8), so the record is sliced, not parsed; any other record (escapes,
-    ``attrs`` from --log-opt labels/env) goes through orjson.
+    ``attrs`` from --log-opt labels/env) goes through orjson. A batch without an open
+    partial line is done in one comprehension (``_slice_batch``); the others, record
+    by record.
     """
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     prefix = builder.prefix
     pending = builder.pending
-    by_tail = {b'stdout","time":"': prefix["stdout"], b'stderr","time":"': prefix["stderr"]}
+    out_prefix, err_prefix = prefix["stdout"], prefix["stderr"]
+    ts_at = builder.prefix_len
+    by_tail = {b'stdout","time":"': out_prefix, b'stderr","time":"': err_prefix}
     since_b = since.encode() if since else None
     for index, handle in enumerate(files.handles):
         newest = index == len(files.handles) - 1
@@ -157,6 +212,16 @@ def read_json_file(
                 break
             if not lines:
                 break
+            sliced = None if pending else _slice_batch(lines, out_prefix, err_prefix)
+            if sliced is not None:
+                if since_b is not None:
+                    sliced = [line for line in sliced if line[ts_at : ts_at + TS_LEN] >= since_b]
+                if sliced:
+                    builder.out.extend(sliced)
+                    builder.records += len(sliced)
+                    builder.last_ts = sliced[-1][ts_at : ts_at + TS_LEN]
+                emit(builder.take())
+                continue
             out = builder.out
             records = 0
             for raw in lines:
