@@ -1,15 +1,27 @@
 """Talking to the Docker Engine: the client, timed single calls, and the raw logs stream.
 
 The SDK's ``logs(stream=True)`` generator does two small urllib3 reads per frame, which
-is about half the speed of the ``docker logs`` CLI. ``LogsBody`` instead takes the
-response's socket reader after the headers, reads up to 1 MiB at a time, and undoes the
-HTTP chunked encoding itself; ``frames.py`` then splits the 8-byte multiplexing headers.
+is about half the speed of the ``docker logs`` CLI. ``open_logs`` avoids it:
+
+* on the local unix socket (the usual case) ``SocketLogsBody`` sends one HTTP/1.0
+  request itself, so the engine answers with a plain body (no chunked encoding) and
+  closes at its end. The engine flushes every log record as its own small write, so
+  reading as data arrives means tens of thousands of tiny reads (and wake-ups) for a
+  100 MB log, which took CPU from the engine on a small host. Instead, after a read
+  that found little, the reader sleeps 1 ms and lets the socket buffer fill: about 35x
+  fewer reads, and a third of the CPU.
+* elsewhere (tcp://, TLS, ssh://) ``LogsBody`` takes the SDK response's socket reader
+  after the headers, reads large blocks, and undoes the chunked encoding itself.
+
+``lines.ApiDemux`` then splits the 8-byte multiplexing headers.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
+from urllib.parse import quote, urlencode
 from datetime import datetime, timezone
 from typing import Any
 
@@ -135,6 +147,151 @@ def since_param(since: datetime) -> str:
     return f"{seconds}.{since.microsecond:06d}000"
 
 
+def _logs_params(since: datetime | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": "all"}
+    if since is not None:
+        params["since"] = since_param(since)
+    return params
+
+
+def open_logs(client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> "SocketLogsBody | LogsBody":
+    """The logs body of one container, read the fastest way the engine's address allows."""
+    path = _unix_socket(client)
+    if path is not None:
+        return SocketLogsBody(path, client.api_version, ident, since=since, timeout=timeout, read_size=read_size)
+    return LogsBody(client, ident, since=since, timeout=timeout, read_size=read_size)
+
+
+SMALL_READ = 64 * 1024  # a read this short means the engine is slower than us: let it fill the buffer
+FILL_PAUSE = 0.001
+HOLD_MAX = 0.05  # hand over what was read when no more came for this long
+
+
+class SocketLogsBody:
+    """GET /containers/{id}/logs over the engine's unix socket, as HTTP/1.0.
+
+    Same interface as ``LogsBody``: ``read(timeout)`` returns the next block of body
+    bytes (up to ``read_size``) or b"" at the end; waiting is bounded by ``timeout``.
+    """
+
+    def __init__(self, socket_path: str, api_version: str, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> None:
+        self.read_size = read_size
+        self._buffer = bytearray(read_size)
+        self._view = memoryview(self._buffer)
+        self._done = False
+        deadline = time.monotonic() + max(0.05, timeout)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._sock.settimeout(max(0.05, timeout))
+            self._sock.connect(socket_path)
+            target = f"/v{api_version}/containers/{quote(ident, safe='')}/logs?{urlencode(_logs_params(since))}"
+            self._sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rollback-pm\r\n\r\n".encode())
+            status, headers, self._pending = self._read_head(deadline)
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise EngineError(f"engine did not start sending logs within {timeout:.0f}s") from None
+        except OSError as exc:
+            self.close()
+            raise EngineError(f"engine connection failed: {exc.strerror or exc}") from None
+        self.content_type = headers.get("content-type", "")
+        if status == 404:
+            self.close()
+            raise ContainerGone()
+        if status != 200:
+            message = self._error_message(headers, deadline)
+            self.close()
+            raise EngineError(f"engine refused the logs: {status} {message}".strip())
+        self._sock.setblocking(False)
+
+    def _read_head(self, deadline: float) -> tuple[int, dict[str, str], bytes]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            self._sock.settimeout(max(0.05, deadline - time.monotonic()))
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise EngineError("engine closed the connection before answering")
+            data += chunk
+            if len(data) > 65536:
+                raise EngineError("engine sent an oversized response head")
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise EngineError(f"engine sent a malformed status line: {lines[0][:80]!r}")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return int(parts[1]), headers, rest
+
+    def _error_message(self, headers: dict[str, str], deadline: float) -> str:
+        body = self._pending
+        try:
+            while len(body) < 65536 and time.monotonic() < deadline:
+                self._sock.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = self._sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        except OSError:
+            pass
+        try:
+            import json
+
+            return str(json.loads(body.decode("utf-8", "replace")).get("message", ""))[:500]
+        except (ValueError, AttributeError):
+            return body.decode("utf-8", "replace").strip()[:200]
+
+    def read(self, timeout: float) -> bytes:
+        if self._pending:  # body bytes that came with the response head
+            block, self._pending = self._pending[: self.read_size], self._pending[self.read_size :]
+            return block
+        if self._done:
+            return b""
+        now = time.monotonic()
+        deadline = now + max(0.05, timeout)
+        last_data = now
+        got = 0
+        view = self._view
+        while got < self.read_size:
+            try:
+                count = self._sock.recv_into(view[got:])
+            except (BlockingIOError, InterruptedError):
+                now = time.monotonic()
+                if got and now - last_data >= HOLD_MAX:
+                    break
+                if now >= deadline:
+                    if got:
+                        break
+                    raise EngineError("engine stopped sending logs (read timed out)") from None
+                self._wait_readable(min(deadline - now, HOLD_MAX if got else deadline - now))
+                continue
+            except OSError as exc:
+                raise EngineError(f"logs stream broke: {exc.strerror or exc}") from None
+            if count == 0:
+                self._done = True
+                break
+            got += count
+            last_data = time.monotonic()
+            if count < SMALL_READ and got < self.read_size:
+                time.sleep(FILL_PAUSE)
+        return bytes(view[:got])
+
+    def _wait_readable(self, seconds: float) -> None:
+        import select
+
+        try:
+            select.select([self._sock], [], [], max(0.0, seconds))
+        except (OSError, ValueError):
+            pass
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+
 class LogsBody:
     """The body of GET /containers/{id}/logs, read in large blocks.
 
@@ -145,9 +302,7 @@ class LogsBody:
 
     def __init__(self, client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> None:
         self.read_size = read_size
-        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": "all"}
-        if since is not None:
-            params["since"] = since_param(since)
+        params = _logs_params(since)
         try:
             self._response = client._get(
                 client._url("/containers/{0}/logs", ident), params=params, stream=True, timeout=max(0.05, timeout)

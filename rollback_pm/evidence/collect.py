@@ -222,7 +222,7 @@ class _Run:
     def _api_logs(self, ident: str, doc: dict[str, Any], builder: LineBuilder, emit: Any) -> None:
         self.clock.check()
         tty = bool((doc.get("Config") or {}).get("Tty"))
-        body = engine.LogsBody(self.client, ident, since=self.options.since, timeout=self.clock.remaining(), read_size=self.batch)
+        body = engine.open_logs(self.client, ident, since=self.options.since, timeout=self.clock.remaining(), read_size=self.batch)
         try:
             demux = ApiDemux(builder, tty)
             while True:

@@ -17,6 +17,7 @@ line still open at the end of the log is closed with a newline. Because both the
 from __future__ import annotations
 
 import re
+import struct
 
 LINE_MAX = 1 << 20
 TS_LEN = 30  # 2026-05-13T08:47:21.123456789Z
@@ -24,6 +25,7 @@ PARTIAL_SIZE = 16 * 1024  # Docker's copier splits lines at this size
 _TS = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 
 STDOUT, STDERR = 1, 2
+_FRAME_HEADER = struct.Struct(">BxxxL").unpack_from  # stream byte, 3 zero bytes, big-endian size
 
 
 class StreamError(Exception):
@@ -138,25 +140,27 @@ class ApiDemux:
 
     def _feed_mux(self, buf: bytes) -> bytes:
         builder = self.builder
-        out = builder.out
+        append = builder.out.append
         prefix = builder.prefix
+        line_prefix = {STDOUT: prefix[STDOUT], STDERR: prefix[STDERR]}
         pending = builder.pending
+        header = _FRAME_HEADER
         pos, n = 0, len(buf)
         records = 0
         while n - pos >= 8:
-            stream = buf[pos]
-            end = pos + 8 + int.from_bytes(buf[pos + 4 : pos + 8], "big")
+            stream, size = header(buf, pos)
+            end = pos + 8 + size
             if end > n:
                 break
-            payload = buf[pos + 8 : end]
-            pos = end
-            # Fast path: a complete line with its timestamp, nothing open.
-            if not pending and (stream == 1 or stream == 2) and payload[-1:] == b"\n" and payload[30:31] == b" " and len(payload) <= LINE_MAX:
-                out.append(prefix[stream])
-                out.append(payload)
+            # Fast path: a complete line with its timestamp, nothing open (10 is "\n", 32 " ").
+            first = line_prefix.get(stream)
+            if first is not None and not pending and TS_LEN < size <= LINE_MAX and buf[end - 1] == 10 and buf[pos + 8 + TS_LEN] == 32:
+                append(first)
+                append(buf[pos + 8 : end])
                 records += 1
             else:
-                self._record(stream, payload)
+                self._record(stream, buf[pos + 8 : end])
+            pos = end
         builder.records += records
         return buf[pos:]
 

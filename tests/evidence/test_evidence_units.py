@@ -300,3 +300,120 @@ def test_json_file_set_oldest_first_and_a_corrupt_rotated_file_is_skipped(tmp_pa
         "c stdout 2026-05-13T08:47:05.500000000Z newest",
     ]
     assert stats.bad_files == [str(tmp_path / "abc-json.log.2.gz")] and stats.bad_lines == 0
+
+
+def test_json_file_batches_are_sliced_or_parsed_to_the_same_lines(tmp_path):
+    """Whole-batch slicing (plain records) and record-by-record parsing agree on every shape."""
+    from rollback_pm.evidence.files import ReadStats, open_log_files, read_json_file
+
+    records = [
+        b'{"log":"plain\\n","stream":"stdout","time":"2026-05-13T08:47:01.123456789Z"}\n',
+        b'{"log":"trimmed fraction\\n","stream":"stderr","time":"2026-05-13T08:47:02.1234Z"}\n',
+        b'{"log":"no fraction\\n","stream":"stdout","time":"2026-05-13T08:47:03Z"}\n',
+        b'{"log":"quote \\"q\\" and \\\\ backslash\\n","stream":"stdout","time":"2026-05-13T08:47:04.000000001Z"}\n',
+        b'{"log":"with attrs\\n","stream":"stdout","attrs":{"tag":"x"},"time":"2026-05-13T08:47:05.5Z"}\n',
+        b'{"log":"ends in backslash-n \\\\n\\n","stream":"stdout","time":"2026-05-13T08:47:05.6Z"}\n',
+        b'{"log":"partial ","stream":"stdout","time":"2026-05-13T08:47:06.000000000Z"}\n',
+        b'{"log":"joined\\n","stream":"stdout","time":"2026-05-13T08:47:07.000000000Z"}\n',
+        b'{"log":"offset time\\n","stream":"stdout","time":"2026-05-13T10:47:08.25+02:00"}\n',
+        b"\x00\x00\x00" + b'{"log":"after NULs\\n","stream":"stdout","time":"2026-05-13T08:47:09.000000000Z"}\n',
+        b'{"log":"last\\n","stream":"stderr","time":"2026-05-13T08:47:10.000000000Z"}\n',
+    ]
+    expected = [
+        "c stdout 2026-05-13T08:47:01.123456789Z plain",
+        "c stderr 2026-05-13T08:47:02.123400000Z trimmed fraction",
+        "c stdout 2026-05-13T08:47:03.000000000Z no fraction",
+        'c stdout 2026-05-13T08:47:04.000000001Z quote "q" and \\ backslash',
+        "c stdout 2026-05-13T08:47:05.500000000Z with attrs",
+        "c stdout 2026-05-13T08:47:05.600000000Z ends in backslash-n \\n",
+        "c stdout 2026-05-13T08:47:06.000000000Z partial joined",
+        "c stdout 2026-05-13T08:47:08.250000000Z offset time",
+        "c stderr 2026-05-13T08:47:10.000000000Z last",
+    ]
+    base = tmp_path / "abc-json.log"
+    base.write_bytes(b"".join(records))
+    outputs = {}
+    for batch in (1, 1 << 20):  # one record per batch, or all in one
+        files = open_log_files({"HostConfig": {"LogConfig": {"Type": "json-file"}}, "LogPath": str(base)})
+        builder, stats, out = LineBuilder("c"), ReadStats(), []
+        read_json_file(files, builder, None, out.append, lambda: None, stats, batch)
+        files.close()
+        outputs[batch] = b"".join(out).decode()
+        assert stats.bad_lines == 1  # the NUL-prefixed record is not JSON
+    assert outputs[1] == outputs[1 << 20]
+    assert outputs[1].splitlines() == expected
+
+    plain = [b'{"log":"line %d\\n","stream":"stdout","time":"2026-05-13T08:47:%02d.1Z"}\n' % (i, i) for i in range(50)]
+    base.write_bytes(b"".join(plain))
+    files = open_log_files({"HostConfig": {"LogConfig": {"Type": "json-file"}}, "LogPath": str(base)})
+    builder, out = LineBuilder("c"), []
+    read_json_file(files, builder, "2026-05-13T08:47:45.000000000Z", out.append, lambda: None, ReadStats())
+    files.close()
+    assert b"".join(out).decode().splitlines() == [f"c stdout 2026-05-13T08:47:{i:02d}.100000000Z line {i}" for i in range(45, 50)]
+    assert builder.last_ts == b"2026-05-13T08:47:49.100000000Z"
+
+
+def _one_answer_server(path: str, answer: bytes, hold: float = 0.0):
+    """A unix socket that answers one request with ``answer`` (sent in pieces), then closes."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(4096)
+        seen.append(request)
+        for start in range(0, len(answer), 1000):
+            conn.sendall(answer[start : start + 1000])
+        time.sleep(hold)
+        conn.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return seen
+
+
+def test_socket_logs_body_reads_the_plain_body_to_the_end(tmp_path):
+    from rollback_pm.evidence.client import SocketLogsBody
+
+    frame = b"\x01\x00\x00\x00\x00\x00\x00\x2a2026-05-13T08:47:01.000000000Z hello world\n"
+    seen = _one_answer_server(str(tmp_path / "d.sock"), b"HTTP/1.0 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n" + frame * 300)
+    body = SocketLogsBody(str(tmp_path / "d.sock"), "1.41", "abc/../x", since=None, timeout=5, read_size=4096)
+    blocks = []
+    while block := body.read(timeout=5):
+        blocks.append(block)
+    body.close()
+    assert b"".join(blocks) == frame * 300 and max(map(len, blocks)) <= 4096
+    assert seen[0].startswith(b"GET /v1.41/containers/abc%2F..%2Fx/logs?stdout=1&stderr=1&timestamps=1&follow=0&tail=all HTTP/1.0\r\n")
+
+
+def test_socket_logs_body_errors(tmp_path):
+    from rollback_pm.evidence.client import ContainerGone, EngineError, SocketLogsBody
+
+    def answer(name: str, text: bytes, hold: float = 0.0):
+        path = str(tmp_path / name)
+        _one_answer_server(path, text, hold)
+        return path
+
+    gone = answer("a.sock", b'HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"No such container: x"}\n')
+    with pytest.raises(ContainerGone):
+        SocketLogsBody(gone, "1.41", "x", since=None, timeout=5)
+    broken = answer("b.sock", b'HTTP/1.0 500 Internal Server Error\r\n\r\n{"message":"open /var/lib/docker/x.log: too many open files"}')
+    with pytest.raises(EngineError, match="engine refused the logs: 500 open /var/lib/docker/x.log: too many open files"):
+        SocketLogsBody(broken, "1.41", "x", since=None, timeout=5)
+    garbage = answer("c.sock", b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+    with pytest.raises(EngineError, match="malformed status line"):
+        SocketLogsBody(garbage, "1.41", "x", since=None, timeout=5)
+    stalled = answer("d.sock", b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 10, hold=5)
+    body = SocketLogsBody(stalled, "1.41", "x", since=None, timeout=5)
+    assert body.read(timeout=0.3) == b"x" * 10  # what came is handed over ...
+    with pytest.raises(EngineError, match="read timed out"):
+        body.read(timeout=0.3)  # ... then silence past the deadline is an error, not a hang
+    body.close()
