@@ -56,8 +56,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 MASK = "[REDACTED]"
 MASK_B = MASK.encode()
@@ -170,6 +170,160 @@ def _unquote(value: str) -> str:
     return value
 
 
+# --- where a keyed rule could fire ----------------------------------------------------
+# The keyed rules (_ASSIGN … _FLAG_SPACE) scan a whole line at sre's pace, about 10 us
+# each on a 200-character line, and mask only the value of a secret-looking key. Such a
+# key holds a secret word, so it contains one of these stems (in any case):
+_KEY_STEMS = ("pass", "secret", "token", "key", "auth", "credential", "dsn", "pwd", "cookie", "jwt", "pat")
+_TOKEN_CHARS = re.compile(r"[\w.\-\[\]]*")  # a superset of every keyed rule's key characters
+_TOKEN_CHARS_B = re.compile(rb"[\w.\-\[\]\x80-\xff]*")
+# The rest of the token after a stem, an optional closing quote, then "=" or ":".
+_SEPARATED = re.compile(r"""([\w.\-\[\]]*)(?:\\?["'])?[ \t\r\f\v]*([=:])""")
+# On raw bytes, UTF-8 letters count as token characters too (the str rules' \\w is Unicode).
+_SEPARATED_B = re.compile(rb"""([\w.\-\[\]\x80-\xff]*)(?:\\?["'])?[ \t\r\f\v]*([=:])""")
+# _FLAG_SPACE's key, found from its dash (a literal first: sre then skips to each dash).
+_FLAG_KEY = re.compile(r"-(?<![\w-]-)(-?[A-Za-z][\w.-]*)")
+_FLAG_KEY_B = re.compile(rb"-(?<![\w-]-)(-?[A-Za-z][\w.\-\x80-\xff]*)")
+_LOOK_LEFT = 64
+_SUFFIX_START = re.compile(r"[.\-\[\]]")  # a rule's key may start after one of these
+_KEY_STEMS_B = tuple(stem.encode() for stem in _KEY_STEMS)
+_STEMS_ANY_CASE = re.compile("|".join(_KEY_STEMS), re.IGNORECASE)
+try:  # one pass for all stems instead of a find per stem
+    import ahocorasick_rs as _ac_str
+
+    _STEM_FINDER = _ac_str.AhoCorasick(list(_KEY_STEMS), matchkind=_ac_str.MATCHKIND_LEFTMOST_FIRST)
+except ImportError:  # pragma: no cover
+    _STEM_FINDER = None
+
+
+class _Candidate(NamedTuple):
+    start: int  # where the token (or the flag's dash) starts
+    kind: str  # "=", ":" or "-"
+    keys: tuple[int, ...]  # where a rule's key may start: the token and its suffixes
+
+
+def _stem_positions(text: str) -> Iterator[tuple[int, int]]:
+    lowered = text.lower()
+    if len(lowered) != len(text):  # lower() changed lengths (rare scripts): search case-insensitively
+        for match in _STEMS_ANY_CASE.finditer(text):
+            yield match.span()
+        return
+    if _STEM_FINDER is not None:
+        try:
+            found = _STEM_FINDER.find_matches_as_indexes(lowered)
+        except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): find them one by one
+            pass
+        else:
+            for _, start, end in found:
+                yield start, end
+            return
+    for stem in _KEY_STEMS:
+        pos = lowered.find(stem)
+        while pos >= 0:
+            yield pos, pos + len(stem)
+            pos = lowered.find(stem, pos + 1)
+
+
+def _candidates(text: str) -> list[_Candidate]:
+    """Where a keyed rule could mask something in ``text``, left to right.
+
+    For every stem found, look past the rest of its token (letters, digits, ``_.-[]``):
+    ``=`` (after an optional quote) can feed the assignment and query rules, ``:`` the
+    JSON, quoted and colon rules. The whole token is then kept only when it or a suffix
+    a rule could take as its key (one starting after ``.``, ``-``, ``[`` or ``]``) is
+    secret-looking. Flag keys (``--password``) are found from their dash, as the flag
+    rule finds them. Erring here in the safe direction (trying a rule for nothing)
+    costs time only.
+    """
+    found: dict[int, _Candidate] = {}
+    for pos, end in _stem_positions(text):
+        separated = _SEPARATED.match(text, end)
+        if separated is None:
+            continue
+        token_start = _token_start(text, pos)
+        if token_start in found:
+            continue
+        token_end = separated.end(1)
+        offsets = _secret_key_offsets(text[token_start:token_end]) if token_start >= 0 else (0,)
+        if offsets is not None:
+            token_start = max(0, token_start)
+            found[token_start] = _Candidate(token_start, separated.group(2), tuple(token_start + o for o in offsets))
+    if "-" in text:
+        for flag in _FLAG_KEY.finditer(text):
+            if flag.start() not in found and _could_be_secret_key(flag.group(1)):
+                found[flag.start()] = _Candidate(flag.start(), "-", (flag.start(),))
+    return [found[k] for k in sorted(found)]
+
+
+def _token_start(text: str | bytes, pos: int) -> int:
+    """Where the token holding ``pos`` starts; -1 when it reaches further back than we look."""
+    left = max(0, pos - _LOOK_LEFT)
+    space = text.rfind(" " if isinstance(text, str) else b" ", left, pos)  # type: ignore[arg-type]
+    chars = _TOKEN_CHARS if isinstance(text, str) else _TOKEN_CHARS_B
+    if space >= 0 and chars.fullmatch(text, space + 1, pos):  # type: ignore[arg-type]
+        return space + 1  # the usual case: the token follows a space
+    reach = chars.match(text[left:pos][::-1]).end()  # type: ignore[union-attr, arg-type]
+    if reach == pos - left and left > 0:
+        return -1
+    return pos - reach
+
+
+_verdicts: dict[str | bytes, tuple[int, ...] | None] = {}
+
+
+def _secret_key_offsets(token: str | bytes) -> tuple[int, ...] | None:
+    """Where in ``token`` a rule's key may start, if any such key is secret-looking; else None.
+
+    Keys start at the token or after ``.``, ``-``, ``[`` or ``]``. Logs repeat their keys,
+    so the verdict is remembered per token.
+    """
+    verdict = _verdicts.get(token, False)
+    if verdict is not False:
+        return verdict  # type: ignore[return-value]
+    text = token if isinstance(token, str) else token.decode("utf-8", "surrogateescape")
+    offsets = (0, *(m.end() for m in _SUFFIX_START.finditer(text, 0, len(text) - 1)))
+    verdict = offsets if any(_could_be_secret_key(text[o:]) for o in offsets) else None
+    if len(_verdicts) > 20000:
+        _verdicts.clear()
+    _verdicts[token] = verdict
+    return verdict
+
+
+def _at(lowered: str, text: str, word: str, before: int) -> int:
+    """Where to start looking for a rule that needs ``word``: just before its first place."""
+    if len(lowered) != len(text):
+        return 0
+    return max(0, lowered.find(word) - before)
+
+
+def _could_be_secret_key(key: str) -> bool:
+    key = key.lstrip("-")
+    return bool(key) and is_secret_key(key)
+
+
+def _sub_from(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str, start: int) -> str:
+    """Like ``pattern.sub(replace, text)`` from ``start`` (lookbehinds still see before it).
+
+    Unlike ``sub``, a match left unchanged (a key that is not secret) does not hide what
+    it spans: the search goes on from its second character, so ``note="password=x"``
+    masks ``x`` although ``note`` is no secret.
+    """
+    out: list[str] = []
+    done = pos = start
+    search = pattern.search
+    while (match := search(text, pos)) is not None:
+        new = replace(match)
+        if new == match.group(0):
+            pos = match.start() + 1
+            continue
+        out.append(text[done : match.start()])
+        out.append(new)
+        done = pos = match.end()
+    if not out:
+        return text
+    return text[:start] + "".join(out) + text[done:]
+
+
 class Redactor:
     """Applies the rules, counts them, and remembers the secret values it found."""
 
@@ -231,14 +385,15 @@ class Redactor:
                 scheme = m.group(2) + " " if m.group(2) else ""
                 return m.group(1) + scheme + MASK
 
-            text = _AUTH_HEADER.sub(header, text)
+            text = _sub_from(_AUTH_HEADER, header, text, _at(lowered, text, "authorization", 6))
         if "bearer" in lowered:
 
             def bearer(m: re.Match[str]) -> str:
                 self._found("bearer", m.group(2))
                 return m.group(1) + MASK
 
-            text = _BEARER.sub(bearer, text)
+            lowered = text.lower()
+            text = _sub_from(_BEARER, bearer, text, _at(lowered, text, "bearer", 0))
         return text
 
     def _urls(self, text: str) -> str:
@@ -283,20 +438,68 @@ class Redactor:
             base = m.start(0)
             return m.group(0)[: start - base] + MASK + m.group(0)[end - base :]
 
-        if "=" in text:
-            text = _ASSIGN.sub(assign, text)
-            text = _QUERY.sub(query, text)
-        if ":" in text:
-            if '"' in text:
-                text = _JSON_KV.sub(pair, text)
-                text = _JSON_KV_ESC.sub(pair, text)
-                text = _JSON_KV_BARE.sub(pair, text)
-            if "'" in text:
-                text = _SINGLE_KV.sub(pair, text)
-            text = _COLON_KV.sub(pair, text)
-        if "-" in text:
-            text = _FLAG_SPACE.sub(pair, text)
-        return text
+        candidates = _candidates(text)
+        if not candidates:
+            return text
+        out: list[str] = []
+        done = 0
+        for candidate in candidates:
+            if candidate.start < done:
+                continue  # inside a value masked already
+            for match, replace in self._keyed_matches(text, candidate, assign, query, pair):
+                if match.start() < done:
+                    continue
+                new = replace(match)
+                if new != match.group(0):
+                    out.append(text[done : match.start()])
+                    out.append(new)
+                    done = match.end()
+                    break
+        if not out:
+            return text
+        out.append(text[done:])
+        return "".join(out)
+
+    @staticmethod
+    def _keyed_matches(text: str, candidate: _Candidate, assign: Any, query: Any, pair: Any) -> Iterator[tuple[re.Match[str], Any]]:
+        """The keyed rules' matches for one candidate key, in the rules' order, anchored at it."""
+        if candidate.kind == "-":
+            match = _FLAG_SPACE.match(text, candidate.start)
+            if match:
+                yield match, pair
+            return
+        first = candidate.start
+        before = text[max(0, first - 2) : first]
+        if candidate.kind == "=":
+            for key in candidate.keys:
+                match = _ASSIGN.match(text, key)
+                if match:
+                    yield match, assign
+            if before[-1:] in ("?", "&", ";") and before:
+                match = _QUERY.match(text, first - 1)
+                if match:
+                    yield match, query
+            return
+        if before[-1:] == '"':
+            match = _JSON_KV.match(text, first - 1)
+            if match:
+                yield match, pair
+        if before == '\\"':
+            match = _JSON_KV_ESC.match(text, first - 2)
+            if match:
+                yield match, pair
+        if before[-1:] == '"':
+            match = _JSON_KV_BARE.match(text, first - 1)
+            if match:
+                yield match, pair
+        if before[-1:] == "'":
+            match = _SINGLE_KV.match(text, first - 1)
+            if match:
+                yield match, pair
+        for key in candidate.keys:
+            match = _COLON_KV.match(text, key)
+            if match:
+                yield match, pair
 
     def _known(self, text: str) -> str:
         for value in self.known:
@@ -455,20 +658,53 @@ try:  # a Rust Aho-Corasick scans a 1 MiB batch for every trigger at once in ~0.
 except ImportError:  # pragma: no cover - the dependency is declared; keep working without it
     _ac = None
 
-_TRIGGERS = (
-    "pass", "secret", "token", "key", "auth", "credential", "dsn", "pwd", "cookie", "jwt", "pat",
-    "bearer", "://", "private key",
-)  # fmt: skip
+# Words and marks that call for a closer look at a line whatever follows them.
+# (PEM blocks are looked for per batch; a URL needs an "@" after its "://".)
+_SPECIAL = ("bearer", "authorization", "://")
+_TS_ALPHABET = frozenset(b"0123456789-:.TZ")
+
+
+def _spellings(words: Iterable[str]) -> set[bytes]:
+    # Lower-casing every batch cost more than the scan: match the usual spellings instead.
+    return {v.encode() for w in words for v in (w, w.upper(), w.capitalize())}
+
+
+class _Finder:
+    """Start and end of every occurrence of some byte strings, in one pass when possible."""
+
+    def __init__(self, patterns: Iterable[bytes]) -> None:
+        self.patterns = sorted(set(patterns), key=len, reverse=True)
+        self._matcher = (
+            _ac.BytesAhoCorasick(self.patterns, matchkind=_ac.MATCHKIND_LEFTMOST_FIRST)
+            if _ac is not None and self.patterns
+            else None
+        )
+
+    def find(self, data: bytes) -> list[tuple[int, int, int]]:
+        """(pattern index, start, end) of each occurrence, in order."""
+        if self._matcher is not None:
+            return self._matcher.find_matches_as_indexes(data)  # type: ignore[no-any-return]
+        found = []
+        for index, pattern in enumerate(self.patterns):
+            pos = data.find(pattern)
+            while pos >= 0:
+                found.append((index, pos, pos + len(pattern)))
+                pos = data.find(pattern, pos + 1)
+        return sorted(found, key=lambda hit: hit[1])
 
 
 class LogRedactor:
     """Redacts batches of whole bundle lines (``<name> <stream> <ts> <data>``) for one container.
 
-    A batch is first scanned for every trigger word (spelt lower, UPPER or Capitalized:
-    ``password``, ``DB_PASSWORD``, ``dbPassword``) and every known secret in one pass;
-    only the lines that contain one go through the rules, on their data part. A PEM
-    block spread over several lines is followed per stream until its END marker or a line
-    that cannot be part of a key.
+    A batch is scanned in one pass for the known secrets and the special triggers
+    (``bearer``, ``authorization``, ``://``, ``private key``), and in another for the key
+    stems (``pass``, ``token``, ``key`` …), each spelt lower, UPPER or Capitalized
+    (``password``, ``DB_PASSWORD``, ``dbPassword``). A line goes through the rules, on
+    its data part, when it holds a special trigger or known secret, or a stem whose
+    token is followed by ``=`` or ``:``, or a ``--flag`` holding a stem; any other line
+    cannot match a rule (see ``_candidates``) and is copied as it is. A PEM block spread
+    over several lines is followed per stream until its END marker or a line that cannot
+    be part of a key.
     """
 
     def __init__(self, known: Iterable[str], head_len: int, stream_len: int) -> None:
@@ -476,46 +712,99 @@ class LogRedactor:
         self.head_len = head_len  # bytes before the data: name, stream, timestamp, spaces
         self.stream_len = stream_len  # bytes identifying the stream: "<name> <stream>"
         self.streams: dict[bytes, LineRedactor] = {}  # per "<name> <stream>": PEM blocks span lines
-        known = {v.encode("utf-8", "surrogateescape") for v in self.rules.known}
-        # Lower-casing every batch cost more than the scan: match the usual spellings instead.
-        triggers = {v.encode() for t in _TRIGGERS for v in (t, t.upper(), t.capitalize())}
-        patterns = sorted(known | triggers, key=len, reverse=True)
-        self._patterns = patterns
-        self._matcher = (
-            _ac.BytesAhoCorasick(patterns, matchkind=_ac.MATCHKIND_LEFTMOST_FIRST) if _ac is not None else None
-        )
+        self._known_b = [v.encode("utf-8", "surrogateescape") for v in self.rules.known]  # longest first
+        self._batch_known: list[bytes] | None = None  # decided on the first batch (needs the name)
+        self._special = _Finder(self._known_b + sorted(_spellings(_SPECIAL)))
+        self._url = {i for i, p in enumerate(self._special.patterns) if p == b"://"}
+        self._stems = _Finder(_spellings(_KEY_STEMS))
+
+    def _replaceable(self, data: bytes) -> list[bytes]:
+        """The known secrets that can be replaced in a whole batch at once.
+
+        That is safe for a value without whitespace that is not part of ``<name> <stream>``
+        and not made only of timestamp characters: it cannot then touch a line's head.
+        The others are masked line by line, in the data part only.
+        """
+        name = data[: self.stream_len - len(b" stdout")]
+        heads = (name + b" stdout", name + b" stderr")
+        return [
+            v
+            for v in self._known_b
+            if not any(c in b" \t\r\n\f\v" for c in v) and not any(v in h for h in heads) and not set(v) <= _TS_ALPHABET
+        ]
+
+    def _mask_known(self, data: bytes) -> bytes:
+        if self._batch_known is None:
+            self._batch_known = self._replaceable(data)
+            if self._batch_known:
+                keep = set(self._batch_known)
+                self._special = _Finder([v for v in self._known_b if v not in keep] + sorted(_spellings(_SPECIAL)))
+                self._url = {i for i, p in enumerate(self._special.patterns) if p == b"://"}
+        for value in self._batch_known:
+            found = data.count(value)
+            if found:
+                self.rules.counts["known-value"] += found
+                data = data.replace(value, MASK_B)
+        return data
 
     @property
     def counts(self) -> Counter[str]:
         return self.rules.counts
 
-    def _hits(self, data: bytes) -> list[int]:
-        if self._matcher is not None:
-            return [start for _, start, _ in self._matcher.find_matches_as_indexes(data)]
-        starts = []
-        for pattern in self._patterns:
-            pos = data.find(pattern)
-            while pos >= 0:
-                starts.append(pos)
-                pos = data.find(pattern, pos + 1)
-        return sorted(starts)
+    def _flagged(self, line: bytes) -> bool:
+        """Does the line hold a ``-flag`` whose key holds a stem?"""
+        for flag in _FLAG_KEY_B.finditer(line):
+            key = flag.group(1).lower()
+            if any(stem in key for stem in _KEY_STEMS_B):
+                return True
+        return False
+
+    def _lines_to_check(self, data: bytes) -> list[tuple[int, int]]:
+        """(start, end) of the lines that need the rules, in order."""
+        marked: dict[int, int] = {}
+        head = self.head_len  # a word in the container name or the stream is no reason to look
+        for index, pos, hit_end in self._special.find(data):
+            start = data.rfind(b"\n", 0, pos) + 1
+            if start not in marked and pos - start >= head:
+                end = data.find(b"\n", pos)
+                end = len(data) if end < 0 else end + 1
+                if index in self._url and data.find(b"@", hit_end, end) < 0:
+                    continue  # no userinfo to mask
+                marked[start] = end
+        unsure: dict[int, int] = {}
+        for _, pos, end in self._stems.find(data):
+            start = data.rfind(b"\n", 0, pos) + 1
+            if start in marked or pos - start < head:
+                continue
+            line_end = data.find(b"\n", end)
+            line_end = len(data) if line_end < 0 else line_end + 1
+            separated = _SEPARATED_B.match(data, end, line_end)
+            if separated is None:
+                unsure[start] = line_end
+                continue
+            token_start = _token_start(data, pos)
+            if token_start < 0 or _secret_key_offsets(data[token_start : separated.end(1)]) is not None:
+                marked[start] = line_end
+                unsure.pop(start, None)
+            elif start not in unsure:
+                unsure[start] = line_end  # still to check for a --flag
+        for start, end in unsure.items():
+            if self._flagged(data[start:end]):
+                marked[start] = end
+        return sorted(marked.items())
 
     def batch(self, data: bytes) -> bytes:
         if not data:
             return data
         if b"PRIVATE KEY" in data or any(r.in_pem for r in self.streams.values()):
             return self._every_line(data)
-        hits = self._hits(data)
-        if not hits:
+        data = self._mask_known(data)
+        lines = self._lines_to_check(data)
+        if not lines:
             return data
         out: list[bytes] = []
         done = 0
-        for pos in hits:
-            if pos < done:
-                continue
-            start = data.rfind(b"\n", 0, pos) + 1
-            end = data.find(b"\n", pos)
-            end = len(data) if end < 0 else end + 1
+        for start, end in lines:
             out.append(data[done:start])
             out.append(self.line(data[start:end]))
             done = end

@@ -192,3 +192,49 @@ def test_log_batch_keeps_bytes_that_are_not_utf8():
     logs = LogRedactor({"hunter2secret"}, head_len=len("web stdout ") + len(TS), stream_len=len("web stdout"))
     data = b"web stdout " + TS + b"\xff\xfe raw hunter2secret \xc3\n"
     assert logs.batch(data) == b"web stdout " + TS + b"\xff\xfe raw " + MASK.encode() + b" \xc3\n"
+
+
+CORPUS = [
+    "plain line with nothing to do",
+    "DB_PASSWORD=hunter2 KEY_COUNT=3 TOKEN_TTL_SECONDS=300 path=/v1/keys passed=true",
+    'note="password=abc def" and more',  # a secret key inside a value that is not secret
+    'msg {\\"secret\\":\\"abc\\"} {"api_key": 12345, "token_ttl": 300}',
+    "{'client_secret': 'xyz'} password: hunter3 Authorization: Basic dXNlcjpw",
+    "redis-server --requirepass foo123 --port 6379 x.--db-password bar",
+    "GET /cb?code=1&access_token=zzz&x=1 a[token]=b c.api_key=d",
+    "https://ghp_abcdefghijklmnopqrstuv1234@github.com/o/r and postgres://u:s3cret@h/db",
+    "https://catalog.internal/v1/items no userinfo here, key: value",
+    "c.e.orders.api.AuthFilter - POST /api/v1/auth/session status=201 author=system",
+    "keyboard_layout=de MonkeyTest tokenizer=bpe max_tokens=3 secret_name=x public_key=abc",
+    "Tökenä=ümlaut pässword=x дsecret=y",
+    "calling with Authorization: Bearer eyJhbGciOi.xyz.sig timeout_ms=3000",
+    "known hunter2secret and hunter2secret again, HUNTER2SECRET not",
+    "x" * 300 + "_password=longtoken " + "y" * 300,
+]
+
+
+@pytest.mark.parametrize("matcher", ["aho-corasick", "fallback"])
+def test_log_batches_mask_exactly_what_the_text_rules_mask(monkeypatch, matcher):
+    """The batch path skips lines it judges safe; it must never skip one the rules would change."""
+    if matcher == "fallback":
+        monkeypatch.setattr(redact, "_ac", None)
+        monkeypatch.setattr(redact, "_STEM_FINDER", None)
+    # A container whose name holds trigger words and a known secret: its heads stay as they are.
+    name = "token-auth-hunter2secret"
+    prefix = len(f"{name} stdout ")
+    logs = LogRedactor({"hunter2secret"}, head_len=prefix + len(TS), stream_len=prefix - 1)
+    data = b"".join(f"{name} {stream} ".encode() + TS + text.encode() + b"\n" for text in CORPUS for stream in ("stdout", "stderr"))
+    rules = Redactor({"hunter2secret"})
+    expected = b"".join(f"{name} {stream} ".encode() + TS + rules.text(text).encode() + b"\n" for text in CORPUS for stream in ("stdout", "stderr"))
+    assert logs.batch(data).decode() == expected.decode()
+    assert logs.counts == rules.counts
+
+
+def test_log_batches_replace_known_secrets_whole_only_where_heads_are_safe():
+    name = "svc-2026"
+    prefix = len(f"{name} stdout ")
+    # "2026" is a (bad) password that also appears in every head; "s3cr3t-value" does not.
+    logs = LogRedactor({"2026", "s3cr3t-value"}, head_len=prefix + len(TS), stream_len=prefix - 1)
+    data = f"{name} stdout ".encode() + TS + b"pw 2026 and s3cr3t-value\n"
+    assert logs.batch(data) == f"{name} stdout ".encode() + TS + f"pw {MASK} and {MASK}\n".encode()
+    assert logs.counts["known-value"] == 2
