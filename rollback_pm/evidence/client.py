@@ -9,7 +9,8 @@ is about half the speed of the ``docker logs`` CLI. ``open_logs`` avoids it:
   reading as data arrives means tens of thousands of tiny reads (and wake-ups) for a
   100 MB log, which took CPU from the engine on a small host. Instead, after a read
   that found little, the reader sleeps 1 ms and lets the socket buffer fill: about 35x
-  fewer reads, and a third of the CPU.
+  fewer reads, and a third of the CPU. A reader thread keeps the socket drained while
+  the caller parses, so the engine does not wait for the parsing either.
 * elsewhere (tcp://, TLS, ssh://) ``LogsBody`` takes the SDK response's socket reader
   after the headers, reads large blocks, and undoes the chunked encoding itself.
 
@@ -19,7 +20,9 @@ is about half the speed of the ``docker logs`` CLI. ``open_logs`` avoids it:
 from __future__ import annotations
 
 import os
+import queue
 import socket
+import threading
 import time
 from urllib.parse import quote, urlencode
 from datetime import datetime, timezone
@@ -165,6 +168,7 @@ def open_logs(client: docker.APIClient, ident: str, *, since: datetime | None, t
 SMALL_READ = 64 * 1024  # a read this short means the engine is slower than us: let it fill the buffer
 FILL_PAUSE = 0.001
 HOLD_MAX = 0.05  # hand over what was read when no more came for this long
+READ_AHEAD = 4  # blocks read ahead of the parser (memory: READ_AHEAD x read_size)
 
 
 class SocketLogsBody:
@@ -178,7 +182,11 @@ class SocketLogsBody:
         self.read_size = read_size
         self._buffer = bytearray(read_size)
         self._view = memoryview(self._buffer)
-        self._done = False
+        self._done = False  # the reader saw the end of the body
+        self._finished = False  # the caller got the end (or an error)
+        self._closed = False
+        self._reader: threading.Thread | None = None
+        self._blocks: queue.Queue[bytes | EngineError] = queue.Queue(maxsize=READ_AHEAD)
         deadline = time.monotonic() + max(0.05, timeout)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -243,30 +251,66 @@ class SocketLogsBody:
             return body.decode("utf-8", "replace").strip()[:200]
 
     def read(self, timeout: float) -> bytes:
+        """The next block of the body (b"" at its end), waiting at most ``timeout`` seconds."""
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._read_ahead, name="logs-reader", daemon=True)
+            self._reader.start()
+        if self._finished:
+            return b""
+        try:
+            item = self._blocks.get(timeout=max(0.05, timeout))
+        except queue.Empty:
+            raise EngineError("engine stopped sending logs (read timed out)") from None
+        if isinstance(item, EngineError):
+            self._finished = True
+            raise item
+        if not item:
+            self._finished = True
+        return item
+
+    def _read_ahead(self) -> None:
+        """Reader thread: keeps the socket drained while the caller parses the last block.
+
+        Without it the engine fills the socket buffer (a few dozen KB, about a
+        millisecond of output) and then waits for as long as the parsing takes.
+        """
+        try:
+            while not self._closed:
+                block = self._fill()
+                self._put(block)
+                if not block:
+                    return
+        except EngineError as exc:
+            self._put(exc)
+
+    def _put(self, item: bytes | EngineError) -> None:
+        while not self._closed:
+            try:
+                self._blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _fill(self) -> bytes:
         if self._pending:  # body bytes that came with the response head
             block, self._pending = self._pending[: self.read_size], self._pending[self.read_size :]
             return block
         if self._done:
             return b""
-        now = time.monotonic()
-        deadline = now + max(0.05, timeout)
-        last_data = now
+        last_data = time.monotonic()
         got = 0
         view = self._view
-        while got < self.read_size:
+        while got < self.read_size and not self._closed:
             try:
                 count = self._sock.recv_into(view[got:])
             except (BlockingIOError, InterruptedError):
-                now = time.monotonic()
-                if got and now - last_data >= HOLD_MAX:
+                if got and time.monotonic() - last_data >= HOLD_MAX:
                     break
-                if now >= deadline:
-                    if got:
-                        break
-                    raise EngineError("engine stopped sending logs (read timed out)") from None
-                self._wait_readable(min(deadline - now, HOLD_MAX if got else deadline - now))
+                self._wait_readable(HOLD_MAX)
                 continue
             except OSError as exc:
+                if self._closed:
+                    break
                 raise EngineError(f"logs stream broke: {exc.strerror or exc}") from None
             if count == 0:
                 self._done = True
@@ -286,6 +330,9 @@ class SocketLogsBody:
             pass
 
     def close(self) -> None:
+        self._closed = True
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)
         try:
             self._sock.close()
         except OSError:
