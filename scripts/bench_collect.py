@@ -5,7 +5,12 @@
     python scripts/bench_collect.py --keep     # keep (and on the next run reuse) the containers
 
 Containers (busybox image imported from the host, json-file logs, --network none):
-  * 8 containers with 400,000 varied lines (~75 MB of output) each;
+  * 8 containers with 400,000 varied lines (~75 MB of output) each, plain access-log
+    lines with nothing for the redactor to do;
+  * with --mix mixed (the default runs both): 1 container with 400,000 lines of a
+    redaction-heavy service log: 40% of the lines hold words that make the redactor look
+    closer (auth, key=, token_ttl, URLs), 10% a real secret (the container's DB_PASSWORD,
+    a bearer token) that must be masked; the script checks that it was;
   * 1 container with a 1 GiB log (generated with `yes | head -c`).
 
 Measured (best of --repeat runs each; the machine is shared, so best-of is the stable figure):
@@ -47,6 +52,64 @@ GEN_LINES = (
     "status=200 duration=%%dms bytes=%%d user=%%d region=eu-central-1 trace=%%08x span=%%08x build=4f2a9c1 ok\\n\", "
     "i %% 60, i, i %% 8, i * 7, i %% 50, i %% 997, i * 13, i %% 10007, i * 2654435761 %% 4294967296, i * 40503 %% 4294967296 }'"
 ) % LINES
+SECRET = "Bench-Secret-7f3kQ9"
+# One cycle of twenty realistic lines (~190 bytes on average): mostly plain service logs, several
+# with words that make the redactor look closer but hold no secret (auth paths, key=, token_ttl,
+# URLs without userinfo), one carrying the container's DB password (a known secret that must be
+# masked) and one with a bearer token: 10% of the lines really need masking.
+_PLAIN = [
+    "INFO  [http-nio-8080-exec-7] c.e.orders.api.OrderController - GET /api/v1/orders/83421 status=200 "
+    "duration_ms=37 user_id=5521 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 region=eu-west-1",
+    "DEBUG [http-nio-8080-exec-7] c.e.orders.repo.OrderRepository - select o.id, o.state, o.total from orders o "
+    "where o.customer_id = ? limit 50 rows=12 took_ms=4 pool=hikari-1 active=3 idle=7",
+    "INFO  [http-nio-8080-exec-3] c.e.orders.api.OrderController - GET /api/v1/orders?page=3 status=200 "
+    "duration_ms=55 user_id=9023 items=50 trace_id=0c6e8f1a2b3c4d5e6f708192a3b4c5d6 cache=miss",
+    "INFO  [kafka-consumer-0] c.e.orders.events.OrderEventListener - consumed topic=orders.v1 partition=7 "
+    "offset=18823411 lag=0 handler=OrderPaidHandler duration_ms=12 outcome=ok worker=3",
+    "INFO  [http-nio-8080-exec-9] c.e.orders.api.HealthController - GET /health status=200 duration_ms=1 "
+    "db=up kafka=up inventory=degraded payments=up build=3f9c2d1 uptime_s=7265",
+    "INFO  [scheduler-1] c.e.orders.jobs.ExpireCartsJob - expired carts count=17 oldest_age_s=86412 "
+    "next_run=2024-05-14T10:27:31Z duration_ms=230 shard=4/16 node=orders-7d9f8b-x2k4q",
+    "DEBUG [http-nio-8080-exec-1] c.e.orders.pricing.PriceCalculator - computed total=129.90 currency=EUR "
+    "items=3 discounts=1 vat_rate=0.19 rounding=HALF_UP took_ms=2 customer_tier=gold",
+    "INFO  [http-nio-8080-exec-4] c.e.orders.api.OrderController - POST /api/v1/orders status=201 "
+    "duration_ms=143 user_id=7310 order_id=83422 items=2 trace_id=7d1f0e2c3b4a59687766554433221100",
+    "WARN  [http-nio-8080-exec-5] c.e.orders.api.RateLimiter - client over limit client=web/5.12.0 "
+    "window_s=60 limit=600 observed=612 action=throttle user_id=4411 region=eu-west-1",
+    "INFO  [pool-2-thread-8] c.e.orders.mail.ReceiptMailer - receipt queued order_id=83419 template=receipt-v7 "
+    "locale=de_DE attempt=1 queue=mail.outbound size_bytes=18233 took_ms=9",
+    "DEBUG [kafka-producer-1] c.e.orders.events.Publisher - sent topic=orders.v1 partition=2 offset=9921173 "
+    "bytes=1422 acks=all took_ms=3 batch=14 compression=lz4 producer=orders-7d9f8b",
+    "INFO  [http-nio-8080-exec-6] c.e.orders.api.OrderController - GET /api/v1/orders/83400/items status=200 "
+    "duration_ms=21 user_id=5521 items=4 trace_id=aa01bb02cc03dd04ee05ff0600112233",
+]
+_HINTED = [
+    "INFO  [http-nio-8080-exec-2] c.e.orders.api.AuthFilter - POST /api/v1/auth/session status=201 duration_ms=81 "
+    "user_id=1187 mfa=false client=web/5.12.0 trace_id=9a1c2e00b7d34c1f8e2b6a5d4c3b2a19",
+    "WARN  [pool-3-thread-1] c.e.orders.stock.InventoryClient - slow upstream "
+    "http://inventory.internal:8080/v2/stock?sku=AB-12345&warehouse=fra-2 took_ms=1204 retry=1/3 breaker=closed",
+    "INFO  [kafka-consumer-0] c.e.orders.events.OrderEventListener - consumed topic=orders.v1 partition=7 "
+    "offset=18823412 key=order-83421 lag=0 handler=OrderPaidHandler duration_ms=12 outcome=ok",
+    "DEBUG [scheduler-2] c.e.orders.auth.SessionReaper - reaped sessions=42 token_ttl_seconds=3600 "
+    "oldest_age_s=3702 next_run=2024-05-14T10:32:31Z took_ms=18 author=system shard=2/8",
+    "INFO  [http-nio-8080-exec-8] c.e.orders.api.MonkeyTest - chaos probe ok keyboard_layout=de path=/api/v1/keys "
+    "passed=true duration_ms=5 user_id=0 trace_id=1f2e3d4c5b6a79881726354453627180",
+    "DEBUG [pool-4-thread-2] c.e.orders.client.CatalogClient - GET https://catalog.internal/v1/items/AB-12345 "
+    "status=200 took_ms=33 cache=hit etag=W/\"5f3a\" attempt=1 trace_id=0a0b0c0d0e0f",
+]
+_SECRET = [
+    "ERROR [pool-3-thread-4] c.e.orders.db.Migrator - cannot reach postgres as app with password "
+    f"{SECRET} on db.internal:5432 (connection refused), retrying in 2000 ms attempt=3 of 10",
+    "DEBUG [http-nio-8080-exec-3] c.e.orders.client.PaymentsClient - calling payments with Authorization: "
+    "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl timeout_ms=3000 attempt=1",
+]
+CYCLE = [f"10:22:{i + 10:02d}.{i * 7919 % 1000:03d} {line}" for i, line in enumerate(
+    _PLAIN[:4] + _HINTED[:2] + _PLAIN[4:6] + _SECRET[:1] + _HINTED[2:4] + _PLAIN[6:9] + _SECRET[1:]
+    + _HINTED[4:] + _PLAIN[9:])]
+assert len(CYCLE) == 20
+GEN_MIXED = 'yes "$0" | head -n "$1"'
+MIXED_ARGS = ["\n".join(CYCLE), str(LINES)]
+MIXED_ENV = [f"DB_PASSWORD={SECRET}", "KEY_COUNT=3"]
 GEN_GIB = "yes '2026-05-13 08:47:21.123456 INFO [worker-1] GET /api/v1/orders/123456?page=7 status=200 duration=12ms bytes=5120 user=4242 region=eu-central-1 trace=deadbeef ok' | head -c 1073741824"
 
 CHILD = r"""
@@ -61,8 +124,18 @@ if args["uncapped"]:
 start = time.perf_counter()
 result = collect(Selection(containers=args["containers"]), options)
 seconds = time.perf_counter() - start
+leaked = False
+if args.get("secret"):  # after the timing: does the secret appear anywhere in the bundle?
+    needle = args["secret"].encode()
+    for item in result.files:
+        with open(item.path, "rb") as handle:
+            tail = b""
+            while block := handle.read(1 << 20):
+                leaked = leaked or needle in tail + block
+                tail = block[-len(needle):]
 print(json.dumps({"seconds": seconds, "bytes": result.file("log").bytes, "degraded": result.degraded,
-                  "errors": result.errors, "paths": sorted({c.path_used for c in result.containers})}))
+                  "errors": result.errors, "paths": sorted({c.path_used for c in result.containers}),
+                  "leaked": leaked, "redaction": result.redaction_counts}))
 """
 WRAPPER = r"""
 import resource, subprocess, sys
@@ -97,16 +170,17 @@ def ensure_image(client: docker.APIClient) -> None:
         client.import_image_from_data(busybox_tar(), repository=IMAGE.split(":")[0], tag=IMAGE.split(":")[1])
 
 
-def ensure_container(client: docker.APIClient, name: str, script: str) -> str:
+def ensure_container(client: docker.APIClient, name: str, script: str, args: list[str] | None = None, env: list[str] | None = None) -> str:
     try:
         info = client.inspect_container(name)
-        if info["Config"]["Labels"].get(LABEL) == script and info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 0:
+        if info["Config"]["Labels"].get(LABEL) == script and info["Config"]["Cmd"][3:] == (args or []) and info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 0:
             return info["Id"]
         client.remove_container(name, force=True)
     except docker.errors.NotFound:
         pass
     host = client.create_host_config(network_mode="none", log_config={"Type": "json-file", "Config": {}})
-    container = client.create_container(IMAGE, command=["sh", "-c", script], name=name, labels={LABEL: script}, host_config=host)
+    container = client.create_container(IMAGE, command=["sh", "-c", script, *(args or [])], name=name, labels={LABEL: script},
+                                        environment=env or [], host_config=host)
     client.start(container["Id"])
     return container["Id"]
 
@@ -132,11 +206,11 @@ def cli_logs(ident: str, out_dir: Path) -> float:
     return seconds
 
 
-def run_collect(ids: list[str], fast_path: str, parallel: int, uncapped: bool, work: Path) -> tuple[dict, float, int]:
+def run_collect(ids: list[str], fast_path: str, parallel: int, uncapped: bool, work: Path, secret: str = "") -> tuple[dict, float, int]:
     """(the child's report, its wall time, peak RSS in KiB)."""
     bundle_dir = work / f"ev-{fast_path}-{time.monotonic_ns()}"
     args = json.dumps({"dir": str(bundle_dir), "fast_path": fast_path, "parallel": parallel, "uncapped": uncapped,
-                       "containers": ids})
+                       "containers": ids, "secret": secret})
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-c", CHILD, args],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -148,6 +222,8 @@ def run_collect(ids: list[str], fast_path: str, parallel: int, uncapped: bool, w
     report = json.loads(report_line)
     if report["degraded"]:
         raise SystemExit(f"collect was degraded: {report['errors']}")
+    if report["leaked"]:
+        raise SystemExit("the planted secret is in the bundle: redaction failed")
     return report, wall, int(rss_line)
 
 
@@ -157,6 +233,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--containers", type=int, default=8)
     parser.add_argument("--skip-gib", action="store_true", help="skip the 1 GiB RSS measurement")
+    parser.add_argument("--mix", choices=("plain", "mixed", "both"), default="both",
+                        help="log content of the one-container comparison (default: both)")
     args = parser.parse_args()
 
     client = docker.APIClient(version="auto", timeout=600)
@@ -170,23 +248,31 @@ def main() -> int:
     print(f"  ready in {time.perf_counter() - t0:.1f}s", flush=True)
     work = Path(tempfile.mkdtemp(prefix="rpm-evid-bench-"))
     try:
-        one = ids[0]
-        log_path = client.inspect_container(one)["LogPath"]
-        print(f"\none container: {LINES} lines, json-file {os.path.getsize(log_path) / 1e6:.1f} MB on disk")
-        cli_logs(one, work)  # warm the page cache
-        # Interleaved repetitions: a noisy neighbour slows every contender alike.
-        runs: dict[str, list] = {"cli": [], "never": [], "always": []}
-        for _ in range(args.repeat):
-            runs["cli"].append(cli_logs(one, work))
+        singles = []
+        if args.mix in ("plain", "both"):
+            singles.append(("plain", ids[0], ""))
+        if args.mix in ("mixed", "both"):
+            singles.append(("mixed", ensure_container(client, "rpm-evid-bench-mixed", GEN_MIXED, MIXED_ARGS, MIXED_ENV), SECRET))
+            wait_all(client, [singles[-1][1]])
+        for mix, one, secret in singles:
+            log_path = client.inspect_container(one)["LogPath"]
+            print(f"\none container, {mix} log: {LINES} lines, json-file {os.path.getsize(log_path) / 1e6:.1f} MB on disk")
+            cli_logs(one, work)  # warm the page cache
+            # Interleaved repetitions: a noisy neighbour slows every contender alike.
+            runs: dict[str, list] = {"cli": [], "never": [], "always": []}
+            for _ in range(args.repeat):
+                runs["cli"].append(cli_logs(one, work))
+                for mode in ("never", "always"):
+                    runs[mode].append(run_collect([one], mode, 1, True, work, secret))
+            cli = best(runs["cli"])
+            print(f"  docker logs -t > file        {cli:7.2f} s")
             for mode in ("never", "always"):
-                runs[mode].append(run_collect([one], mode, 1, True, work))
-        cli = best(runs["cli"])
-        print(f"  docker logs -t > file        {cli:7.2f} s")
-        for mode in ("never", "always"):
-            report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
-            label = "collect, Engine API path" if mode == "never" else "collect, json-file fast path"
-            print(f"  {label:28s} {report['seconds']:7.2f} s  ({cli / report['seconds']:.2f}x the CLI; "
-                  f"child wall {wall:.2f} s; peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.1f} MB written; {report['paths']})")
+                report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
+                label = "collect, Engine API path" if mode == "never" else "collect, json-file fast path"
+                print(f"  {label:28s} {report['seconds']:7.2f} s  ({cli / report['seconds']:.2f}x the CLI; "
+                      f"child wall {wall:.2f} s; peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.1f} MB written; {report['paths']})")
+            if secret:
+                print(f"  secret masked on both paths; redaction counts {runs['always'][0][0]['redaction']}")
 
         print(f"\n{len(ids)} containers")
         runs = {"cli": [], "never": [], "always": []}
@@ -214,7 +300,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:
-            for name in names + ["rpm-evid-bench-gib"]:
+            for name in names + ["rpm-evid-bench-gib", "rpm-evid-bench-mixed"]:
                 try:
                     client.remove_container(name, force=True)
                 except docker.errors.NotFound:
