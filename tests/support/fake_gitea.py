@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from tests.support import SPECS
 from tests.support.specserver import (
+    FakeService,
     Request,
     Response,
     Spec,
@@ -43,7 +44,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class FakeGitea:
+class FakeGitea(FakeService):
     """``with FakeGitea(kind="forgejo") as forge: GiteaTracker(forge.url, forge.repo, forge.token, kind=...)``"""
 
     def __init__(self, *, kind: str = "gitea", owner: str = "acme", repo: str = "shop",
@@ -81,14 +82,6 @@ class FakeGitea:
         ]:
             self.server.route(method, path, self._in_repo(handler))
 
-    # -- life cycle
-
-    def __enter__(self) -> "FakeGitea":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.close()
 
     @property
     def url(self) -> str:
@@ -99,9 +92,6 @@ class FakeGitea:
     def repo(self) -> str:
         return f"{self.owner}/{self.name}"
 
-    @property
-    def failures(self) -> list[str]:
-        return self.server.failures
 
     # -- helpers for tests
 

@@ -24,6 +24,7 @@ import jsonschema
 
 from tests.support import SPECS
 from tests.support.specserver import (
+    FakeService,
     Request,
     Response,
     Spec,
@@ -132,7 +133,7 @@ def _errors(status: int, messages: list[str] | None = None, errors: dict[str, st
     return Response(status, {"errorMessages": messages or [], "errors": errors or {}})
 
 
-class FakeJira:
+class FakeJira(FakeService):
     """``with FakeJira(api_version=3) as jira: JiraTracker(jira.url, jira.project, jira.token, ...)``"""
 
     def __init__(self, *, api_version: int = 3, project: str = "OPS", email: str = "oncall@example.com",
@@ -166,22 +167,11 @@ class FakeJira:
         route("GET", f"{v}/issue/{{issueIdOrKey}}/transitions", self._transitions)
         route("POST", f"{v}/issue/{{issueIdOrKey}}/transitions", self._do_transition)
 
-    # -- life cycle
-
-    def __enter__(self) -> "FakeJira":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.close()
 
     @property
     def url(self) -> str:
         return self.server.url
 
-    @property
-    def failures(self) -> list[str]:
-        return self.server.failures
 
     # -- helpers for tests
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from tests.support import SPECS
 from tests.support.specserver import (
+    FakeService,
     Request,
     Response,
     Spec,
@@ -30,7 +31,7 @@ def woodpecker_spec() -> Spec:
     return Spec(load_spec_document(SPECS / "woodpecker.swagger.json"), greedy=("repo_full_name",))
 
 
-class FakeWoodpecker:
+class FakeWoodpecker(FakeService):
     def __init__(self, *, token: str = "wp-Secret-Token-0xFEED") -> None:
         self.token = token
         self.repos: dict[str, dict[str, Any]] = {}
@@ -43,21 +44,12 @@ class FakeWoodpecker:
         self.server.route("GET", "/repos/{repo_id}/pipelines/{pipeline_number}", self._pipeline)
         self.server.route("GET", LOGS, self._logs)
 
-    def __enter__(self) -> "FakeWoodpecker":
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.close()
 
     @property
     def url(self) -> str:
         """The server's URL (CI_SYSTEM_URL); the API is under /api."""
         return self.server.origin
 
-    @property
-    def failures(self) -> list[str]:
-        return self.server.failures
 
     # -- state
 

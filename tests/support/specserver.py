@@ -727,3 +727,21 @@ class SpecServer:
             return
         for problem in self.spec.schema_errors(schema, _strip_nulls(resp.body)):
             self.fail(req, f"the fake's {resp.status} response breaks the spec: {problem}")
+
+
+class FakeService:
+    """Base of the fake services: a SpecServer plus the service's state, used with ``with``."""
+
+    server: SpecServer
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.close()
+
+    @property
+    def failures(self) -> list[str]:
+        """Requests that broke the spec (each test asserts this stays empty)."""
+        return self.server.failures
