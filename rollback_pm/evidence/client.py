@@ -168,7 +168,7 @@ def open_logs(client: docker.APIClient, ident: str, *, since: datetime | None, t
 SMALL_READ = 64 * 1024  # a read this short means the engine is slower than us: let it fill the buffer
 FILL_PAUSE = 0.0005  # the buffer holds ~1.5 ms of output: come back well before it is full
 HOLD_MAX = 0.05  # hand over what was read when no more came for this long
-READ_AHEAD = 4  # blocks read ahead of the parser (memory: READ_AHEAD x read_size)
+READ_AHEAD = 2  # blocks read ahead of the parser (memory: READ_AHEAD x read_size)
 
 
 class SocketLogsBody:

@@ -171,7 +171,7 @@ class _Run:
         self.since = _since_text(options.since)
         self.floor = options.min_free_mb * MIB
         # Memory is about a few batches per worker: smaller batches when more run at once.
-        self.batch = min(MIB, max(128 * 1024, 2 * MIB // max(1, workers)))
+        self.batch = min(MIB, max(128 * 1024, MIB // max(1, workers)))
         self.log = rlog.get_logger("rollback_pm.evidence")
 
     # --- inspect -----------------------------------------------------------------------

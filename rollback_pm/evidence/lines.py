@@ -78,12 +78,12 @@ class LineBuilder:
             room = LINE_MAX - length
             pieces.append(data[:room])
             data = data[room:]
-            self.out.append(prefix + ts + b" " + b"".join(pieces) + b"\n")
+            self.out.append(b"".join([prefix, ts, b" ", *pieces, b"\n"]))  # one copy of up to LINE_MAX
             pieces.clear()
             length = 0
         pieces.append(data)
         if complete:
-            self.out.append(prefix + ts + b" " + b"".join(pieces))
+            self.out.append(b"".join([prefix, ts, b" ", *pieces]))
             del self.pending[prefix]
         else:
             line[2] = length + len(data)
@@ -91,7 +91,7 @@ class LineBuilder:
     def finish(self) -> None:
         """The log ended: close the open lines with a newline."""
         for prefix, (ts, pieces, _) in list(self.pending.items()):
-            self.out.append(prefix + ts + b" " + b"".join(pieces) + b"\n")
+            self.out.append(b"".join([prefix, ts, b" ", *pieces, b"\n"]))  # one copy of up to LINE_MAX
         self.pending.clear()
 
     def take(self) -> bytes:
