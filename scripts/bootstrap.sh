@@ -13,10 +13,19 @@ as_root() {
   else say "need root to run: $*"; exit 1; fi
 }
 
-python_ok() {
-  command -v python3 >/dev/null 2>&1 &&
-    python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1
+# The system Python first: a venv made from it is usable by every user, which the tests
+# that drop to another uid need (a pyenv under /root is not). ROLLBACK_PM_PYTHON overrides.
+pick_python() {
+  local candidate
+  for candidate in "${ROLLBACK_PM_PYTHON:-}" /usr/bin/python3 python3; do
+    if [ -z "$candidate" ] || ! command -v "$candidate" >/dev/null 2>&1; then continue; fi
+    if "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' >/dev/null 2>&1; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
 }
+python_ok() { pick_python >/dev/null; }
 
 pkgs=()
 command -v dockerd >/dev/null 2>&1 || pkgs+=(docker.io)
@@ -30,14 +39,16 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 
-# The venv is rebuilt only when setup.cfg changes.
+# The venv is rebuilt only when setup.cfg or the Python changes.
 stamp="$VENV/.rollback-pm-setup.sha256"
-want=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)
+PYTHON=$(pick_python) || { say "no Python >= 3.10 with venv and ensurepip; install python3-venv"; exit 1; }
+want=$( (cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml"; echo "$PYTHON") | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "creating venv $VENV"
-  python3 -m venv "$VENV"
+  say "creating venv $VENV with $PYTHON"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
   pip_log="$VENV/pip-install.log"
-  if ! "$VENV/bin/pip" install -e "$ROOT[test]" >"$pip_log" 2>&1; then
+  if ! "$VENV/bin/pip" install -e "${ROOT}[test]" >"$pip_log" 2>&1; then
     tail -n 30 "$pip_log" >&2; say "pip install failed (full log: $pip_log)"; exit 1
   fi
   echo "$want" >"$stamp"

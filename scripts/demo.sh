@@ -4,6 +4,8 @@
 # step calls `rollback-pm hook --phase collect`, the rollback replaces the containers, and
 # `rollback-pm hook --phase finalize` records the facts, drafts the postmortem and opens
 # the ticket. Output goes to ./demo-out (override with DEMO_OUT=/path).
+# The service scripts below are single-quoted on purpose: they expand in the container.
+# shellcheck disable=SC2016
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/bootstrap.sh"
@@ -78,7 +80,7 @@ cleanup
 
 echo
 echo "== exit code $rc; what is on disk now:"
-echo "evidence:  $(ls "$OUT"/evidence/* | tr '\n' ' ')"
+echo "evidence:  $(find "$OUT/evidence" -maxdepth 1 -type f -name 'rollback-*' -printf '%f\n' | sort | tr '\n' ' ')"
 rpm incidents list
 id=$(rpm incidents list --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 draft=$(rpm incidents show "$id" --json | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["draft_path"])')

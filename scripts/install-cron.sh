@@ -107,7 +107,7 @@ case "$bin" in /*) ;; *) bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin"
 
 for value in "$state_dir" "$env_file" "$config" "$bin" "$mailto"; do
   case "$value" in
-    *"'"*|*'%'*|*'"'*|*'\'*|*[[:space:]]*)
+    *"'"*|*'%'*|*'"'*|*\\*|*[[:space:]]*)
       die "'$value': paths and addresses with quotes, backslashes, % or spaces cannot go into a cron or unit file" 2 ;;
   esac
 done

@@ -5,7 +5,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/bootstrap.sh" || exit 1
 VENV=${ROLLBACK_PM_VENV:-$ROOT/.venv}
-cd "$ROOT"
+cd "$ROOT" || exit 1
 "$VENV/bin/python" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

