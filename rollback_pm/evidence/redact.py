@@ -178,9 +178,9 @@ _KEY_STEMS = ("pass", "secret", "token", "key", "auth", "credential", "dsn", "pw
 _TOKEN_CHARS = re.compile(r"[\w.\-\[\]]*")  # a superset of every keyed rule's key characters
 _TOKEN_CHARS_B = re.compile(rb"[\w.\-\[\]\x80-\xff]*")
 # The rest of the token after a stem, an optional closing quote, then "=" or ":".
-_SEPARATED = re.compile(r"""([\w.\-\[\]]*)(?:\\?["'])?[ \t\r\f\v]*([=:])""")
+_SEPARATED = re.compile(r"""([\w.\-\[\]]*)(?:\\?["'])?\s*([=:])""")  # \s: the JSON rules allow newlines
 # On raw bytes, UTF-8 letters count as token characters too (the str rules' \\w is Unicode).
-_SEPARATED_B = re.compile(rb"""([\w.\-\[\]\x80-\xff]*)(?:\\?["'])?[ \t\r\f\v]*([=:])""")
+_SEPARATED_B = re.compile(rb"""([\w.\-\[\]\x80-\xff]*)(?:\\?["'])?\s*([=:])""")
 # _FLAG_SPACE's key, found from its dash (a literal first: sre then skips to each dash).
 _FLAG_KEY = re.compile(r"-(?<![\w-]-)(-?[A-Za-z][\w.-]*)")
 _FLAG_KEY_B = re.compile(rb"-(?<![\w-]-)(-?[A-Za-z][\w.\-\x80-\xff]*)")
@@ -235,36 +235,36 @@ def _candidates(text: str) -> list[_Candidate]:
     rule finds them. Erring here in the safe direction (trying a rule for nothing)
     costs time only.
     """
-    found: dict[int, _Candidate] = {}
+    found: dict[tuple[int, str], _Candidate] = {}
     for pos, end in _stem_positions(text):
         separated = _SEPARATED.match(text, end)
         if separated is None:
             continue
         token_start = _token_start(text, pos)
-        if token_start in found:
+        kind = separated.group(2)
+        if (token_start, kind) in found:
             continue
         token_end = separated.end(1)
-        offsets = _secret_key_offsets(text[token_start:token_end]) if token_start >= 0 else (0,)
+        offsets = _secret_key_offsets(text[token_start:token_end])
         if offsets is not None:
-            token_start = max(0, token_start)
-            found[token_start] = _Candidate(token_start, separated.group(2), tuple(token_start + o for o in offsets))
+            found[token_start, kind] = _Candidate(token_start, kind, tuple(token_start + o for o in offsets))
     if "-" in text:
         for flag in _FLAG_KEY.finditer(text):
-            if flag.start() not in found and _could_be_secret_key(flag.group(1)):
-                found[flag.start()] = _Candidate(flag.start(), "-", (flag.start(),))
+            if _could_be_secret_key(flag.group(1)):
+                found[flag.start(), "-"] = _Candidate(flag.start(), "-", (flag.start(),))
     return [found[k] for k in sorted(found)]
 
 
 def _token_start(text: str | bytes, pos: int) -> int:
-    """Where the token holding ``pos`` starts; -1 when it reaches further back than we look."""
+    """Where the token holding ``pos`` starts."""
     left = max(0, pos - _LOOK_LEFT)
     space = text.rfind(" " if isinstance(text, str) else b" ", left, pos)  # type: ignore[arg-type]
     chars = _TOKEN_CHARS if isinstance(text, str) else _TOKEN_CHARS_B
     if space >= 0 and chars.fullmatch(text, space + 1, pos):  # type: ignore[arg-type]
         return space + 1  # the usual case: the token follows a space
     reach = chars.match(text[left:pos][::-1]).end()  # type: ignore[union-attr, arg-type]
-    if reach == pos - left and left > 0:
-        return -1
+    if reach == pos - left and left > 0:  # longer than we looked: look at all of it (rare)
+        reach = chars.match(text[:pos][::-1]).end()  # type: ignore[union-attr, arg-type]
     return pos - reach
 
 
@@ -322,6 +322,47 @@ def _sub_from(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str],
     if not out:
         return text
     return text[:start] + "".join(out) + text[done:]
+
+
+class _KeyedRule(NamedTuple):
+    """A keyed rule: its groups, and where it can match relative to a candidate key."""
+
+    pattern: re.Pattern[str]
+    serves: tuple[str, ...]  # candidate kinds: "=" key=, ":" key:, "-" --flag
+    at: str  # "keys": each key start; "quote", "escaped", "single": the quote before; "query"
+    key: int = 1
+    value: int = 2
+    keep_quotes: bool = False  # mask inside the quotes of a quoted value
+    pair: bool = True  # "key: value" forms, where Authorization is left to the bearer rule
+
+    def matches(self, text: str, candidate: _Candidate) -> Iterator[re.Match[str]]:
+        first = candidate.start
+        starts: tuple[int, ...]
+        if self.at == "keys":
+            starts = candidate.keys
+        elif self.at == "query":
+            starts = (first - 1,) if first and text[first - 1] in "?&;" else ()
+        elif self.at == "escaped":
+            starts = (first - 2,) if text[max(0, first - 2) : first] == '\\"' else ()
+        else:
+            quote = '"' if self.at == "quote" else "'"
+            starts = (first - 1,) if first and text[first - 1] == quote else ()
+        for start in starts:
+            match = self.pattern.match(text, start)
+            if match:
+                yield match
+
+
+_KEYED_RULES = (
+    _KeyedRule(_ASSIGN, ("=",), "keys", keep_quotes=True, pair=False),
+    _KeyedRule(_QUERY, ("=",), "query", key=2, value=3, pair=False),
+    _KeyedRule(_JSON_KV, (":",), "quote"),
+    _KeyedRule(_JSON_KV_ESC, (":",), "escaped"),
+    _KeyedRule(_JSON_KV_BARE, (":",), "quote"),
+    _KeyedRule(_SINGLE_KV, (":",), "single"),
+    _KeyedRule(_COLON_KV, (":",), "keys"),
+    _KeyedRule(_FLAG_SPACE, ("-",), "keys"),
+)
 
 
 class Redactor:
@@ -414,92 +455,55 @@ class Redactor:
         return _URL_TOKEN_USER.sub(token_user, text)
 
     def _assignments(self, text: str) -> str:
-        def keep_quotes(value: str) -> str:
-            return value[0] + MASK + value[-1] if _unquote(value) != value else MASK
+        """The keyed rules: mask the value of every secret-looking key.
 
-        def assign(m: re.Match[str]) -> str:
-            if not self._keyed(m.group(1), m.group(2)):
-                return m.group(0)
-            self._found("secret-key", m.group(2))
-            return f"{m.group(1)}={keep_quotes(m.group(2))}"
-
-        def query(m: re.Match[str]) -> str:
-            if not self._keyed(m.group(2), m.group(3)):
-                return m.group(0)
-            self._found("secret-key", m.group(3))
-            return f"{m.group(1)}{m.group(2)}={MASK}"
-
-        def pair(m: re.Match[str]) -> str:
-            key, value = m.group(1), m.group(2)
-            if key.lower() in ("authorization", "proxy-authorization") or not self._keyed(key, value):
-                return m.group(0)
-            self._found("secret-key", value)
-            start, end = m.span(2)
-            base = m.start(0)
-            return m.group(0)[: start - base] + MASK + m.group(0)[end - base :]
-
+        Each candidate key (``_candidates``) takes the first rule, in the rules' order,
+        that matches at it with a secret-looking key and a value not masked yet. All
+        value spans are found on the same text and masked together (overlaps merged), so
+        no value can hide another key's value, whatever the order of keys and quotes.
+        """
         candidates = _candidates(text)
         if not candidates:
             return text
+        spans: list[tuple[int, int]] = []
+        for candidate in candidates:
+            span = self._value_span(text, candidate)
+            if span is not None:
+                spans.append(span)
+        if not spans:
+            return text
+        spans.sort()
         out: list[str] = []
         done = 0
-        for candidate in candidates:
-            if candidate.start < done:
-                continue  # inside a value masked already
-            for match, replace in self._keyed_matches(text, candidate, assign, query, pair):
-                if match.start() < done:
-                    continue
-                new = replace(match)
-                if new != match.group(0):
-                    out.append(text[done : match.start()])
-                    out.append(new)
-                    done = match.end()
-                    break
-        if not out:
-            return text
+        merged_start, merged_end = spans[0]
+        for span_start, span_end in spans[1:] + [(len(text) + 1, len(text) + 1)]:
+            if span_start <= merged_end:
+                merged_end = max(merged_end, span_end)
+                continue
+            out.append(text[done:merged_start])
+            out.append(MASK)
+            done = merged_end
+            merged_start, merged_end = span_start, span_end
         out.append(text[done:])
         return "".join(out)
 
-    @staticmethod
-    def _keyed_matches(text: str, candidate: _Candidate, assign: Any, query: Any, pair: Any) -> Iterator[tuple[re.Match[str], Any]]:
-        """The keyed rules' matches for one candidate key, in the rules' order, anchored at it."""
-        if candidate.kind == "-":
-            match = _FLAG_SPACE.match(text, candidate.start)
-            if match:
-                yield match, pair
-            return
-        first = candidate.start
-        before = text[max(0, first - 2) : first]
-        if candidate.kind == "=":
-            for key in candidate.keys:
-                match = _ASSIGN.match(text, key)
-                if match:
-                    yield match, assign
-            if before[-1:] in ("?", "&", ";") and before:
-                match = _QUERY.match(text, first - 1)
-                if match:
-                    yield match, query
-            return
-        if before[-1:] == '"':
-            match = _JSON_KV.match(text, first - 1)
-            if match:
-                yield match, pair
-        if before == '\\"':
-            match = _JSON_KV_ESC.match(text, first - 2)
-            if match:
-                yield match, pair
-        if before[-1:] == '"':
-            match = _JSON_KV_BARE.match(text, first - 1)
-            if match:
-                yield match, pair
-        if before[-1:] == "'":
-            match = _SINGLE_KV.match(text, first - 1)
-            if match:
-                yield match, pair
-        for key in candidate.keys:
-            match = _COLON_KV.match(text, key)
-            if match:
-                yield match, pair
+    def _value_span(self, text: str, candidate: _Candidate) -> tuple[int, int] | None:
+        """Where the value to mask for this candidate key is, if a rule masks one."""
+        for rule in _KEYED_RULES:
+            if candidate.kind not in rule.serves:
+                continue
+            for match in rule.matches(text, candidate):
+                key, value = match.group(rule.key), match.group(rule.value)
+                if rule.pair and key.lower() in ("authorization", "proxy-authorization"):
+                    continue  # the bearer rule's business
+                if not self._keyed(key, value):
+                    continue
+                self._found("secret-key", value)
+                start, end = match.span(rule.value)
+                if rule.keep_quotes and _unquote(value) != value:
+                    start, end = start + 1, end - 1
+                return start, end
+        return None
 
     def _known(self, text: str) -> str:
         for value in self.known:
@@ -783,7 +787,7 @@ class LogRedactor:
                 unsure[start] = line_end
                 continue
             token_start = _token_start(data, pos)
-            if token_start < 0 or _secret_key_offsets(data[token_start : separated.end(1)]) is not None:
+            if _secret_key_offsets(data[token_start : separated.end(1)]) is not None:
                 marked[start] = line_end
                 unsure.pop(start, None)
             elif start not in unsure:

@@ -59,6 +59,7 @@ def test_not_secret_keys(key):
          f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----\n"),
         ("-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----"),
         ("nothing to see, pool size 10", "nothing to see, pool size 10"),
+        ("a " + "x" * 300 + "_password=tok2 b", "a " + "x" * 300 + f"_password={MASK} b"),  # a key longer than the look-back
     ],
 )
 def test_text_rules(text, expected):
@@ -210,6 +211,7 @@ CORPUS = [
     "calling with Authorization: Bearer eyJhbGciOi.xyz.sig timeout_ms=3000",
     "known hunter2secret and hunter2secret again, HUNTER2SECRET not",
     "x" * 300 + "_password=longtoken " + "y" * 300,
+    "a " + "x" * 300 + "_password=tok2 and a long token before the key",
 ]
 
 
@@ -238,3 +240,48 @@ def test_log_batches_replace_known_secrets_whole_only_where_heads_are_safe():
     data = f"{name} stdout ".encode() + TS + b"pw 2026 and s3cr3t-value\n"
     assert logs.batch(data) == f"{name} stdout ".encode() + TS + f"pw {MASK} and {MASK}\n".encode()
     assert logs.counts["known-value"] == 2
+
+
+def _random_lines(seed: int, count: int) -> list[str]:
+    """Lines that mix every keyed syntax, quote style and glue, with secret and ordinary keys."""
+    import random
+
+    rnd = random.Random(seed)
+    keys = ["password", "DB_PASSWORD", "api_key", "apiKey", "token", "TOKEN_TTL", "key", "keyboard", "x-api-key",
+            "secret_name", "auth", "Authorization", "client.secret", "a[token]", "public_key", "passwd", "jwt", "pat",
+            "path", "max_tokens", "note", "user", "MyPassword", "requirepass", "session_cookie", "-p", "--password"]
+    seps = ["=", ": ", ":", " = ", '": "', '": ', '\\": \\"', "': '", " ", '="', "='"]
+    values = ["hunter2", "abc def", "s3cr3t!", "12345", "true", MASK, "x=y", "a:b", '"q"', "tok.en-1",
+              "http://u:p@h/x", "Bearer abc"]
+    glue = [" ", ", ", "; ", "&", "?", " - ", '"', "'", "{", "}", " --", "/", "."]
+    lines = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rnd.randint(1, 6)):
+            parts += [rnd.choice(glue), rnd.choice(keys), rnd.choice(seps), rnd.choice(values)]
+            if rnd.random() < 0.3:
+                parts.append(rnd.choice(['"', "'", '\\"']))
+        lines.append("".join(parts))
+    return lines
+
+
+def test_log_batches_agree_with_the_text_rules_on_random_lines():
+    name = "web-token"
+    prefix = f"{name} stdout ".encode() + TS
+    lines = _random_lines(seed=7, count=3000)
+    logs = LogRedactor({"hunter2"}, head_len=len(prefix), stream_len=len(name) + 7)
+    rules = Redactor({"hunter2"})
+    got = logs.batch(b"".join(prefix + line.encode() + b"\n" for line in lines)).decode().split("\n")[:-1]
+    assert got == [prefix.decode() + rules.text(line) for line in lines]
+
+
+def test_no_keyed_value_hides_another_keys_value():
+    # Quoted values that run over the next key, in both orders, and rules of both kinds.
+    for text, secret in [
+        ("--token x=y{MyPassword: hunter2'", "hunter2"),
+        ('client.secret="Bearer abc\\" --pat="q7z"', "q7z"),
+        ('DB_PASSWORD=\'tok.en-1"Authorization="true\'\'note=1', "tok.en-1"),
+        ('note="password=abc def" and more', "abc"),
+    ]:
+        masked = Redactor().text(text)
+        assert secret not in masked, (text, masked)
