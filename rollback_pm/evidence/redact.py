@@ -717,12 +717,12 @@ class LogRedactor:
         self.stream_len = stream_len  # bytes identifying the stream: "<name> <stream>"
         self.streams: dict[bytes, LineRedactor] = {}  # per "<name> <stream>": PEM blocks span lines
         self._known_b = [v.encode("utf-8", "surrogateescape") for v in self.rules.known]  # longest first
-        self._batch_known: list[bytes] | None = None  # decided on the first batch (needs the name)
+        self._replaceable: set[bytes] | None = None  # decided on the first batch (needs the name)
         self._special = _Finder(self._known_b + sorted(_spellings(_SPECIAL)))
         self._url = {i for i, p in enumerate(self._special.patterns) if p == b"://"}
         self._stems = _Finder(_spellings(_KEY_STEMS))
 
-    def _replaceable(self, data: bytes) -> list[bytes]:
+    def _safe_to_replace(self, data: bytes) -> set[bytes]:
         """The known secrets that can be replaced in a whole batch at once.
 
         That is safe for a value without whitespace that is not part of ``<name> <stream>``
@@ -731,25 +731,27 @@ class LogRedactor:
         """
         name = data[: self.stream_len - len(b" stdout")]
         heads = (name + b" stdout", name + b" stderr")
-        return [
+        return {
             v
             for v in self._known_b
             if not any(c in b" \t\r\n\f\v" for c in v) and not any(v in h for h in heads) and not set(v) <= _TS_ALPHABET
-        ]
+        }
 
-    def _mask_known(self, data: bytes) -> bytes:
-        if self._batch_known is None:
-            self._batch_known = self._replaceable(data)
-            if self._batch_known:
-                keep = set(self._batch_known)
-                self._special = _Finder([v for v in self._known_b if v not in keep] + sorted(_spellings(_SPECIAL)))
-                self._url = {i for i, p in enumerate(self._special.patterns) if p == b"://"}
-        for value in self._batch_known:
-            found = data.count(value)
-            if found:
-                self.rules.counts["known-value"] += found
-                data = data.replace(value, MASK_B)
-        return data
+    def _special_hits(self, data: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
+        """Replace the known secrets found that are safe to replace batch-wide; the special hits left."""
+        hits = self._special.find(data)
+        if not hits or not self._known_b:
+            return data, hits
+        if self._replaceable is None:
+            self._replaceable = self._safe_to_replace(data)
+        patterns = self._special.patterns
+        found = {patterns[index] for index, _, _ in hits} & self._replaceable
+        if not found:
+            return data, hits
+        for value in sorted(found, key=len, reverse=True):
+            self.rules.counts["known-value"] += data.count(value)
+            data = data.replace(value, MASK_B)
+        return data, self._special.find(data)
 
     @property
     def counts(self) -> Counter[str]:
@@ -763,11 +765,11 @@ class LogRedactor:
                 return True
         return False
 
-    def _lines_to_check(self, data: bytes) -> list[tuple[int, int]]:
+    def _lines_to_check(self, data: bytes, special: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
         """(start, end) of the lines that need the rules, in order."""
         marked: dict[int, int] = {}
         head = self.head_len  # a word in the container name or the stream is no reason to look
-        for index, pos, hit_end in self._special.find(data):
+        for index, pos, hit_end in special:
             start = data.rfind(b"\n", 0, pos) + 1
             if start not in marked and pos - start >= head:
                 end = data.find(b"\n", pos)
@@ -802,8 +804,8 @@ class LogRedactor:
             return data
         if b"PRIVATE KEY" in data or any(r.in_pem for r in self.streams.values()):
             return self._every_line(data)
-        data = self._mask_known(data)
-        lines = self._lines_to_check(data)
+        data, special = self._special_hits(data)
+        lines = self._lines_to_check(data, special)
         if not lines:
             return data
         out: list[bytes] = []
