@@ -126,6 +126,7 @@ _LINE_END = b'\\n","stream":"'
 # From _LINE_END to the end of a record with a full-length timestamp:
 # \n","stream":"stdout","time":"<30 bytes>"}<newline>
 _TAIL_LEN = len(_LINE_END) + len(b'stdout","time":"') + TS_LEN + len(b'"}\n')
+_TAIL_MIN = _TAIL_LEN - (TS_LEN - 20)  # 2026-05-13T08:47:21Z: no fraction left
 
 
 def _slice_batch(lines: list[bytes], out_prefix: bytes, err_prefix: bytes) -> list[bytes] | None:
@@ -133,18 +134,35 @@ def _slice_batch(lines: list[bytes], out_prefix: bytes, err_prefix: bytes) -> li
 
     Most records are one whole line of text without a JSON escape but its final ``\\n``;
     their bytes are the text already, so one list comprehension slices them (about twice
-    the speed of a per-record loop). A record that breaks the pattern (an escape, a
-    trimmed timestamp, ``attrs``, a partial line, garbage) goes through ``_one_record``;
-    when that cannot give a complete line either, the caller parses the whole batch.
+    the speed of a per-record loop). Go trims trailing zeros off the timestamp's fraction
+    (one record in ten): ``_pad`` puts them back. A record that breaks the pattern (an
+    escape, ``attrs``, a partial line, garbage) goes through ``_one_record``; when that
+    cannot give a complete line either, the caller parses the whole batch.
     """
-    other = _one_record
-    out = [
-        (out_prefix if r[s + 17] == 111 else err_prefix) + r[s + 30 : -3] + b" " + r[8:s] + b"\n"  # 111: "o" of stdout
-        if (s := r.rfind(_LINE_END)) > 0 and len(r) - s == _TAIL_LEN and r.find(b"\\", 8) == s and r[:8] == _LOG_HEAD
-        else other(r, out_prefix, err_prefix)
-        for r in lines
-    ]
+    other, pad = _one_record, _pad
+    try:
+        out = [
+            (out_prefix if r[s + 17] == 111 else err_prefix)  # 111: the "o" of stdout
+            + (r[s + 30 : -3] if len(r) - s == _TAIL_LEN else pad(r[s + 30 : -3]))
+            + b" "
+            + r[8:s]
+            + b"\n"
+            if (s := r.rfind(_LINE_END)) > 0 and _TAIL_MIN <= len(r) - s <= _TAIL_LEN and r.find(b"\\", 8) == s and r[:8] == _LOG_HEAD
+            else other(r, out_prefix, err_prefix)
+            for r in lines
+        ]
+    except ValueError:  # not a timestamp after all
+        return None
     return None if None in out else out  # type: ignore[return-value]
+
+
+def _pad(ts: bytes) -> bytes:
+    """A timestamp whose trailing zeros Go trimmed, back to 9 fraction digits."""
+    if ts[19:20] == b"." and ts[-1:] == b"Z":
+        return ts[:-1] + b"0" * (TS_LEN - len(ts)) + b"Z"
+    if len(ts) == 20 and ts[-1:] == b"Z":
+        return ts[:-1] + b".000000000Z"
+    raise ValueError(ts)
 
 
 def _one_record(raw: bytes, out_prefix: bytes, err_prefix: bytes) -> bytes | None:
