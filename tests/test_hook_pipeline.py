@@ -80,7 +80,7 @@ def test_rollback_step_with_woodpecker_and_forge(tmp_path, busybox_image, forge,
         [issue] = forge.issues.values()
         assert issue["title"] == "Postmortem: shop production rollback 3333333 -> 4444444"
         assert len(forge.pulls) == 1
-        assert f"pull request: " in first.stdout
+        assert "pull request: " in first.stdout
 
         second = hook()
         assert second.returncode == 0, second.stdout + second.stderr
