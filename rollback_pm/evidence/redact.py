@@ -185,6 +185,7 @@ _SEPARATED_B = re.compile(rb"""([\w.\-\[\]\x80-\xff]*)(?:\\?["'])?\s*([=:])""")
 _FLAG_KEY = re.compile(r"-(?<![\w-]-)(-?[A-Za-z][\w.-]*)")
 _FLAG_KEY_B = re.compile(rb"-(?<![\w-]-)(-?[A-Za-z][\w.\-\x80-\xff]*)")
 _LOOK_LEFT = 64
+_LEFT_TO_BEARER = ("authorization", "proxy-authorization")  # keys the ":" rules skip
 _SUFFIX_START = re.compile(r"[.\-\[\]]")  # a rule's key may start after one of these
 _KEY_STEMS_B = tuple(stem.encode() for stem in _KEY_STEMS)
 _STEMS_ANY_CASE = re.compile("|".join(_KEY_STEMS), re.IGNORECASE)
@@ -246,6 +247,8 @@ def _candidates(text: str) -> list[_Candidate]:
             continue
         token_end = separated.end(1)
         offsets = _secret_key_offsets(text[token_start:token_end])
+        if kind == ":" and text[token_start:token_end].lower() in _LEFT_TO_BEARER:
+            continue  # every ":" rule leaves Authorization to the bearer rule
         if offsets is not None:
             found[token_start, kind] = _Candidate(token_start, kind, tuple(token_start + o for o in offsets))
     if "-" in text:
@@ -462,6 +465,14 @@ class Redactor:
         value spans are found on the same text and masked together (overlaps merged), so
         no value can hide another key's value, whatever the order of keys and quotes.
         """
+        for _ in range(3):  # masking can close a quote that makes another value matchable
+            masked = self._mask_values(text)
+            if masked == text:
+                break
+            text = masked
+        return text
+
+    def _mask_values(self, text: str) -> str:
         candidates = _candidates(text)
         if not candidates:
             return text
@@ -494,7 +505,7 @@ class Redactor:
                 continue
             for match in rule.matches(text, candidate):
                 key, value = match.group(rule.key), match.group(rule.value)
-                if rule.pair and key.lower() in ("authorization", "proxy-authorization"):
+                if rule.pair and key.lower() in _LEFT_TO_BEARER:
                     continue  # the bearer rule's business
                 if not self._keyed(key, value):
                     continue
@@ -778,21 +789,28 @@ class LogRedactor:
                     continue  # no userinfo to mask
                 marked[start] = end
         unsure: dict[int, int] = {}
+        separated_at = _SEPARATED_B.match
+        verdicts = _verdicts
+        start = line_end = -1  # the line of the previous hit: hits come in order
         for _, pos, end in self._stems.find(data):
-            start = data.rfind(b"\n", 0, pos) + 1
+            if pos >= line_end:
+                start = data.rfind(b"\n", 0, pos) + 1
+                line_end = data.find(b"\n", end)
+                line_end = len(data) if line_end < 0 else line_end + 1
             if start in marked or pos - start < head:
                 continue
-            line_end = data.find(b"\n", end)
-            line_end = len(data) if line_end < 0 else line_end + 1
-            separated = _SEPARATED_B.match(data, end, line_end)
+            separated = separated_at(data, end, line_end)
             if separated is None:
                 unsure[start] = line_end
                 continue
-            token_start = _token_start(data, pos)
-            if _secret_key_offsets(data[token_start : separated.end(1)]) is not None:
+            token = data[_token_start(data, pos) : separated.end(1)]
+            verdict = verdicts.get(token, False)
+            if verdict is False:
+                verdict = _secret_key_offsets(token)
+            if verdict is not None:
                 marked[start] = line_end
                 unsure.pop(start, None)
-            elif start not in unsure:
+            else:
                 unsure[start] = line_end  # still to check for a --flag
         for start, end in unsure.items():
             if self._flagged(data[start:end]):
