@@ -161,8 +161,16 @@ def open_logs(client: docker.APIClient, ident: str, *, since: datetime | None, t
     """The logs body of one container, read the fastest way the engine's address allows."""
     path = _unix_socket(client)
     if path is not None:
-        return SocketLogsBody(path, client.api_version, ident, since=since, timeout=timeout, read_size=read_size)
+        started = time.monotonic()
+        try:
+            return SocketLogsBody(path, client.api_version, ident, since=since, timeout=timeout, read_size=read_size)
+        except _NotPlainBody:  # an engine that chunks even an HTTP/1.0 answer: let the SDK path undo it
+            timeout -= time.monotonic() - started
     return LogsBody(client, ident, since=since, timeout=timeout, read_size=read_size)
+
+
+class _NotPlainBody(Exception):
+    """The engine answered with a transfer encoding SocketLogsBody does not undo."""
 
 
 SMALL_READ = 64 * 1024  # a read this short means the engine is slower than us: let it fill the buffer
@@ -209,6 +217,9 @@ class SocketLogsBody:
             message = self._error_message(headers, deadline)
             self.close()
             raise EngineError(f"engine refused the logs: {status} {message}".strip())
+        if headers.get("transfer-encoding", "identity").lower() != "identity":
+            self.close()
+            raise _NotPlainBody()
         self._sock.setblocking(False)
 
     def _read_head(self, deadline: float) -> tuple[int, dict[str, str], bytes]:

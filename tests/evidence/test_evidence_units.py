@@ -417,3 +417,23 @@ def test_socket_logs_body_errors(tmp_path):
     with pytest.raises(EngineError, match="read timed out"):
         body.read(timeout=0.3)  # ... then silence past the deadline is an error, not a hang
     body.close()
+
+
+def test_an_engine_that_chunks_an_http10_answer_is_read_through_the_sdk_path(tmp_path, monkeypatch):
+    """Docker answers HTTP/1.0 with a plain body; an engine that chunks anyway still works."""
+    from rollback_pm.evidence import client as engine
+
+    frame = b"\x01\x00\x00\x00\x00\x00\x00\x2a2026-05-13T08:47:01.000000000Z hello world\n"
+    _one_answer_server(str(tmp_path / "d.sock"), b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + b"%x\r\n" % len(frame) + frame + b"\r\n0\r\n\r\n")
+    opened = []
+
+    class FakeSdkBody:
+        def __init__(self, client, ident, **kwargs):
+            opened.append((ident, kwargs["timeout"] > 0))
+
+    monkeypatch.setattr(engine, "LogsBody", FakeSdkBody)
+    monkeypatch.setattr(engine, "_unix_socket", lambda client: str(tmp_path / "d.sock"))
+    client = type("Client", (), {"api_version": "1.41"})()
+    body = engine.open_logs(client, "abc", since=None, timeout=5)
+    assert isinstance(body, FakeSdkBody) and opened == [("abc", True)]
