@@ -465,24 +465,26 @@ class Redactor:
         value spans are found on the same text and masked together (overlaps merged), so
         no value can hide another key's value, whatever the order of keys and quotes.
         """
-        for _ in range(3):  # masking can close a quote that makes another value matchable
-            masked = self._mask_values(text)
-            if masked == text:
+        for _ in range(3):
+            text, masked, unmatched = self._mask_values(text)
+            # Masking can close a quote that makes a key with no value found so far
+            # matchable ('"k": "a b=x\\"': once x is masked, k's string ends): look again.
+            if not (masked and unmatched):
                 break
-            text = masked
         return text
 
-    def _mask_values(self, text: str) -> str:
+    def _mask_values(self, text: str) -> tuple[str, int, int]:
+        """(new text, values masked, candidate keys left without a value)."""
         candidates = _candidates(text)
         if not candidates:
-            return text
+            return text, 0, 0
         spans: list[tuple[int, int]] = []
         for candidate in candidates:
             span = self._value_span(text, candidate)
             if span is not None:
                 spans.append(span)
         if not spans:
-            return text
+            return text, 0, len(candidates)
         spans.sort()
         out: list[str] = []
         done = 0
@@ -496,7 +498,7 @@ class Redactor:
             done = merged_end
             merged_start, merged_end = span_start, span_end
         out.append(text[done:])
-        return "".join(out)
+        return "".join(out), len(spans), len(candidates) - len(spans)
 
     def _value_span(self, text: str, candidate: _Candidate) -> tuple[int, int] | None:
         """Where the value to mask for this candidate key is, if a rule masks one."""

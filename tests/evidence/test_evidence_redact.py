@@ -282,6 +282,7 @@ def test_no_keyed_value_hides_another_keys_value():
         ('client.secret="Bearer abc\\" --pat="q7z"', "q7z"),
         ('DB_PASSWORD=\'tok.en-1"Authorization="true\'\'note=1', "tok.en-1"),
         ('note="password=abc def" and more', "abc"),
+        ('"x.y.token": "abc def\'requirepass=tok.en-1\\"', "abc def"),  # closes once tok.en-1 is masked
     ]:
         masked = Redactor().text(text)
         assert secret not in masked, (text, masked)
