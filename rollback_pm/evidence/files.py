@@ -166,18 +166,10 @@ def _pad(ts: bytes) -> bytes:
 
 
 def _one_record(raw: bytes, out_prefix: bytes, err_prefix: bytes) -> bytes | None:
-    """One complete record as a bundle line, or None (partial, corrupt, or not a record)."""
-    s = raw.rfind(_LINE_END)
-    if s > 0 and raw.find(b"\\", 8) == s and raw[:8] == _LOG_HEAD and raw[-3:] == b'"}\n':
-        tail = raw[s + 14 : s + 30]
-        if tail == b'stdout","time":"' or tail == b'stderr","time":"':
-            ts = raw[s + 30 : -3]  # Go trims trailing zeros of the fraction: pad them back
-            if len(ts) < TS_LEN and ts[19:20] == b"." and ts[-1:] == b"Z":
-                ts = ts[:-1] + b"0" * (TS_LEN - len(ts)) + b"Z"
-            elif len(ts) == 20 and ts[-1:] == b"Z":
-                ts = ts[:-1] + b".000000000Z"
-            if len(ts) == TS_LEN:
-                return (out_prefix if tail[3] == 111 else err_prefix) + ts + b" " + raw[8:s] + b"\n"
+    """One complete record as a bundle line, or None (partial, corrupt, or not a record).
+
+    Only records ``_slice_batch`` could not slice come here, so this one parses.
+    """
     try:
         entry = orjson.loads(raw)
         data = entry["log"].encode()
