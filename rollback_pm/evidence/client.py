@@ -19,14 +19,18 @@ is about half the speed of the ``docker logs`` CLI. ``open_logs`` avoids it:
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import select
 import socket
 import threading
 import time
-from urllib.parse import quote, urlencode
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import docker
 import requests
@@ -105,24 +109,29 @@ def is_local_engine(client: docker.APIClient) -> bool:
     return _unix_socket(client) is not None
 
 
-def _call(client: docker.APIClient, path: str, *args: str, timeout: float, params: dict[str, Any] | None = None) -> Any:
+@contextmanager
+def _engine_errors(refused: str, silent: str) -> Iterator[None]:
+    """The SDK's and requests' exceptions as ContainerGone or an EngineError safe to record."""
     try:
-        response = client._get(client._url(path, *args), params=params, timeout=max(0.05, timeout))
-        return client._result(response, json=True)
+        yield
     except docker.errors.NotFound:
         raise ContainerGone() from None
     except docker.errors.APIError as exc:
-        raise EngineError(f"engine error: {exc.explanation or exc}") from None
+        raise EngineError(f"{refused}: {exc.explanation or exc}") from None
     except requests.exceptions.Timeout:
-        raise EngineError(f"engine did not answer within {timeout:.0f}s") from None
+        raise EngineError(silent) from None
     except requests.exceptions.ConnectionError as exc:
         raise EngineError(f"engine connection failed: {_root_reason(exc)}") from None
 
 
+def _call(client: docker.APIClient, path: str, *args: str, timeout: float, params: dict[str, Any] | None = None) -> Any:
+    with _engine_errors("engine error", f"engine did not answer within {timeout:.0f}s"):
+        response = client._get(client._url(path, *args), params=params, timeout=max(0.05, timeout))
+        return client._result(response, json=True)
+
+
 def list_containers(client: docker.APIClient, *, all_states: bool, label_filters: list[str], timeout: float) -> list[dict[str, Any]]:
     """One list call; label filters are applied by the engine (ANDed)."""
-    import json
-
     params: dict[str, Any] = {"all": 1 if all_states else 0}
     if label_filters:
         params["filters"] = json.dumps({"label": label_filters})
@@ -209,7 +218,6 @@ class SocketLogsBody:
         except OSError as exc:
             self.close()
             raise EngineError(f"engine connection failed: {exc.strerror or exc}") from None
-        self.content_type = headers.get("content-type", "")
         if status == 404:
             self.close()
             raise ContainerGone()
@@ -255,8 +263,6 @@ class SocketLogsBody:
         except OSError:
             pass
         try:
-            import json
-
             return str(json.loads(body.decode("utf-8", "replace")).get("message", ""))[:500]
         except (ValueError, AttributeError):
             return body.decode("utf-8", "replace").strip()[:200]
@@ -333,8 +339,6 @@ class SocketLogsBody:
         return bytes(view[:got])
 
     def _wait_readable(self, seconds: float) -> None:
-        import select
-
         try:
             select.select([self._sock], [], [], max(0.0, seconds))
         except (OSError, ValueError):
@@ -361,20 +365,11 @@ class LogsBody:
     def __init__(self, client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> None:
         self.read_size = read_size
         params = _logs_params(since)
-        try:
+        with _engine_errors("engine refused the logs", f"engine did not start sending logs within {timeout:.0f}s"):
             self._response = client._get(
                 client._url("/containers/{0}/logs", ident), params=params, stream=True, timeout=max(0.05, timeout)
             )
             client._raise_for_status(self._response)
-        except docker.errors.NotFound:
-            raise ContainerGone() from None
-        except docker.errors.APIError as exc:
-            raise EngineError(f"engine refused the logs: {exc.explanation or exc}") from None
-        except requests.exceptions.Timeout:
-            raise EngineError(f"engine did not start sending logs within {timeout:.0f}s") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise EngineError(f"engine connection failed: {_root_reason(exc)}") from None
-        self.content_type = self._response.headers.get("Content-Type", "")
         self._fp = self._response.raw._fp.fp  # BufferedReader over the socket, positioned after the headers
         self._sock = self._find_socket()
         self._chunked = self._response.headers.get("Transfer-Encoding", "").lower() == "chunked"

@@ -128,3 +128,26 @@ def test_a_container_that_keeps_writing_or_exits_mid_stream(tmp_path, containers
         assert c.ok and c.error is None, c.error
         numbers = [int(line.rsplit(" ", 1)[1]) for line in log_bytes(result).decode().splitlines()]
         assert numbers == list(range(len(numbers))) and len(numbers) > 100
+
+
+def test_sdk_reader_and_socket_reader_give_the_same_body(containers):
+    """LogsBody (tcp://, TLS, ssh:// engines, or a chunking one) reads what SocketLogsBody reads."""
+    from rollback_pm.evidence import client as engine
+
+    made = containers.run("both", 'seq 1 20000; echo "to stderr" >&2')
+    client = engine.docker_client()
+
+    def body(reader) -> bytes:
+        blocks = []
+        try:
+            while block := reader.read(timeout=30):
+                blocks.append(block)
+        finally:
+            reader.close()
+        return b"".join(blocks)
+
+    sdk = body(engine.LogsBody(client, made["Id"], since=None, timeout=30, read_size=64 * 1024))
+    sock = body(engine.open_logs(client, made["Id"], since=None, timeout=30))
+    assert sdk == sock and b" 20000\n" in sdk and b"to stderr" in sdk
+    with pytest.raises(engine.ContainerGone):
+        engine.LogsBody(client, "no-such-container-rpm", since=None, timeout=30)
