@@ -189,12 +189,39 @@ _LEFT_TO_BEARER = ("authorization", "proxy-authorization")  # keys the ":" rules
 _SUFFIX_START = re.compile(r"[.\-\[\]]")  # a rule's key may start after one of these
 _KEY_STEMS_B = tuple(stem.encode() for stem in _KEY_STEMS)
 _STEMS_ANY_CASE = re.compile("|".join(_KEY_STEMS), re.IGNORECASE)
-try:  # one pass for all stems instead of a find per stem
-    import ahocorasick_rs as _ac_str
+try:  # a Rust Aho-Corasick scans a 1 MiB batch for every trigger at once in ~0.2 ms
+    import ahocorasick_rs as _ac
+except ImportError:  # pragma: no cover - the dependency is declared; keep working without it
+    _ac = None
 
-    _STEM_FINDER = _ac_str.AhoCorasick(list(_KEY_STEMS), matchkind=_ac_str.MATCHKIND_LEFTMOST_FIRST)
-except ImportError:  # pragma: no cover
-    _STEM_FINDER = None
+
+class _Finder:
+    """Start and end of every occurrence of some strings (str or bytes), in one pass when possible."""
+
+    def __init__(self, patterns: Iterable[Any]) -> None:
+        self.patterns = sorted(set(patterns), key=len, reverse=True)
+        self._matcher = None
+        if _ac is not None and self.patterns:
+            kind = _ac.BytesAhoCorasick if isinstance(self.patterns[0], bytes) else _ac.AhoCorasick
+            self._matcher = kind(self.patterns, matchkind=_ac.MATCHKIND_LEFTMOST_FIRST)
+
+    def find(self, data: Any) -> list[tuple[int, int, int]]:
+        """(pattern index, start, end) of each occurrence, in order."""
+        if self._matcher is not None:
+            try:
+                return self._matcher.find_matches_as_indexes(data)  # type: ignore[no-any-return]
+            except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): find one by one
+                pass
+        found = []
+        for index, pattern in enumerate(self.patterns):
+            pos = data.find(pattern)
+            while pos >= 0:
+                found.append((index, pos, pos + len(pattern)))
+                pos = data.find(pattern, pos + 1)
+        return sorted(found, key=lambda hit: hit[1])
+
+
+_STEM_FINDER = _Finder(_KEY_STEMS)  # one pass for all stems instead of a find per stem
 
 
 class _Candidate(NamedTuple):
@@ -209,20 +236,8 @@ def _stem_positions(text: str) -> Iterator[tuple[int, int]]:
         for match in _STEMS_ANY_CASE.finditer(text):
             yield match.span()
         return
-    if _STEM_FINDER is not None:
-        try:
-            found = _STEM_FINDER.find_matches_as_indexes(lowered)
-        except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): find them one by one
-            pass
-        else:
-            for _, start, end in found:
-                yield start, end
-            return
-    for stem in _KEY_STEMS:
-        pos = lowered.find(stem)
-        while pos >= 0:
-            yield pos, pos + len(stem)
-            pos = lowered.find(stem, pos + 1)
+    for _, start, end in _STEM_FINDER.find(lowered):
+        yield start, end
 
 
 def _candidates(text: str) -> list[_Candidate]:
@@ -670,10 +685,6 @@ class LineRedactor:
 
 # --- log batches ------------------------------------------------------------------------
 
-try:  # a Rust Aho-Corasick scans a 1 MiB batch for every trigger at once in ~0.2 ms
-    import ahocorasick_rs as _ac
-except ImportError:  # pragma: no cover - the dependency is declared; keep working without it
-    _ac = None
 
 # Words and marks that call for a closer look at a line whatever follows them.
 # (PEM blocks are looked for per batch; a URL needs an "@" after its "://".)
@@ -684,30 +695,6 @@ _TS_ALPHABET = frozenset(b"0123456789-:.TZ")
 def _spellings(words: Iterable[str]) -> set[bytes]:
     # Lower-casing every batch cost more than the scan: match the usual spellings instead.
     return {v.encode() for w in words for v in (w, w.upper(), w.capitalize())}
-
-
-class _Finder:
-    """Start and end of every occurrence of some byte strings, in one pass when possible."""
-
-    def __init__(self, patterns: Iterable[bytes]) -> None:
-        self.patterns = sorted(set(patterns), key=len, reverse=True)
-        self._matcher = (
-            _ac.BytesAhoCorasick(self.patterns, matchkind=_ac.MATCHKIND_LEFTMOST_FIRST)
-            if _ac is not None and self.patterns
-            else None
-        )
-
-    def find(self, data: bytes) -> list[tuple[int, int, int]]:
-        """(pattern index, start, end) of each occurrence, in order."""
-        if self._matcher is not None:
-            return self._matcher.find_matches_as_indexes(data)  # type: ignore[no-any-return]
-        found = []
-        for index, pattern in enumerate(self.patterns):
-            pos = data.find(pattern)
-            while pos >= 0:
-                found.append((index, pos, pos + len(pattern)))
-                pos = data.find(pattern, pos + 1)
-        return sorted(found, key=lambda hit: hit[1])
 
 
 class LogRedactor:
