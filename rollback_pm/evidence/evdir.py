@@ -16,6 +16,8 @@ import hashlib
 import os
 import socket
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rollback_pm.errors import EvidenceDirError
@@ -23,6 +25,13 @@ from rollback_pm.errors import EvidenceDirError
 FILE_MODE = 0o640
 DIR_MODE = 0o750
 MIB = 1024 * 1024
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (one call may write less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class EvidenceDir:
@@ -134,22 +143,33 @@ class EvidenceDir:
         self.sync()
         return self.path / final
 
-    def write_atomic(self, final: str, data: bytes, temp: str) -> tuple[Path, str, int]:
-        """Write bytes under ``final`` via ``temp``; returns (path, sha256, size)."""
+    @contextmanager
+    def new_file(self, final: str, temp: str, hint: str = "") -> Iterator[int]:
+        """A descriptor for ``temp``, published as ``final`` once the block has written it.
+
+        On the way out it is fsynced, closed and published; if the block fails the temp
+        is removed instead, and an OSError becomes an EvidenceDirError (``hint`` added).
+        """
         fd = self.create(temp)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            yield fd
             os.fsync(fd)
         except OSError as exc:
             os.close(fd)
             self.unlink(temp)
-            raise EvidenceDirError(f"cannot write {self.path / final}: {exc.strerror}.") from None
+            raise EvidenceDirError(f"cannot write {self.path / final}: {exc.strerror or exc}.{hint}") from None
+        except BaseException:
+            os.close(fd)
+            self.unlink(temp)
+            raise
         os.close(fd)
-        path = self.publish(temp, final)
-        return path, hashlib.sha256(data).hexdigest(), len(data)
+        self.publish(temp, final)
+
+    def write_atomic(self, final: str, data: bytes, temp: str) -> tuple[Path, str, int]:
+        """Write bytes under ``final`` via ``temp``; returns (path, sha256, size)."""
+        with self.new_file(final, temp) as fd:
+            write_all(fd, data)
+        return self.path / final, hashlib.sha256(data).hexdigest(), len(data)
 
     # --- bundle names and locks -----------------------------------------------------------
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import threading
 from bisect import bisect_right
 from operator import itemgetter
 from dataclasses import dataclass, field
 
-from rollback_pm.errors import EvidenceDirError
-from rollback_pm.evidence.evdir import EvidenceDir, temp_name
+from rollback_pm.evidence.evdir import EvidenceDir, temp_name, write_all
 from rollback_pm.evidence.lines import TS_LEN
 from rollback_pm.evidence.spool import SYNC_EVERY, Segment, Spool
+from rollback_pm.evidence.writer import BackgroundWriter
 
 FLUSH = 1 << 20
 BLOCK = 256 * 1024  # lines read per source per merge window
@@ -68,30 +66,16 @@ class _Out:
         self.size = 0
         self.parts: list[bytes] = []
         self.pending = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
-        self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._loop, name="merge-writer", daemon=True)
-        self._thread.start()
+        self._unsynced = 0
+        self._writer = BackgroundWriter(self._write_block, "merge-writer", depth=2)
 
-    def _loop(self) -> None:
-        unsynced = 0
-        while True:
-            data = self._queue.get()
-            if data is None:
-                return
-            if self._error is not None:
-                continue
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self.fd, view) :]
-                self.hasher.update(data)
-                unsynced += len(data)
-                if unsynced >= SYNC_EVERY:
-                    os.fdatasync(self.fd)
-                    unsynced = 0
-            except OSError as exc:
-                self._error = exc
+    def _write_block(self, data: bytes) -> None:  # in the writer thread
+        write_all(self.fd, data)
+        self.hasher.update(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY:
+            os.fdatasync(self.fd)
+            self._unsynced = 0
 
     def write(self, data: bytes) -> None:
         self.parts.append(data)
@@ -106,15 +90,14 @@ class _Out:
         self.parts.clear()
         self.pending = 0
         self.size += len(data)
-        self._queue.put(data)
+        self._writer.put(data)
 
     def close(self) -> None:
         """Write what is left and wait for the disk side; raises its error."""
         self.flush()
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self._writer.close()
+        if self._writer.error is not None:
+            raise self._writer.error
 
 
 class _Reader:
@@ -225,10 +208,8 @@ def write_log(evdir: EvidenceDir, bundle: str, final: str, sources: list[Source]
             evdir.publish(segment.name, final)
             active[0].written = end
             return segment.hasher.hexdigest(), end
-    temp = temp_name(bundle, "log")
-    fd = evdir.create(temp)
-    out = _Out(fd)
-    try:
+    with evdir.new_file(final, temp_name(bundle, "log"), " Check free space there.") as fd:
+        out = _Out(fd)
         try:
             if len(active) == 1:
                 _copy(active[0], out)
@@ -236,11 +217,4 @@ def write_log(evdir: EvidenceDir, bundle: str, final: str, sources: list[Source]
                 _merge(active, out)
         finally:
             out.close()
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        evdir.unlink(temp)
-        raise EvidenceDirError(f"cannot write {evdir.path / final}: {exc.strerror or exc}. Check free space there.") from None
-    os.close(fd)
-    evdir.publish(temp, final)
     return out.hasher.hexdigest(), out.size

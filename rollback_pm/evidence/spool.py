@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollback_pm.evidence.evdir import EvidenceDir, temp_name
+from rollback_pm.evidence.evdir import EvidenceDir, temp_name, write_all
+from rollback_pm.evidence.writer import BackgroundWriter
 
 MIB = 1024 * 1024
 SCAN_BLOCK = 256 * 1024
@@ -65,9 +65,9 @@ class Spool:
         self._count = 0
         self._ends_on_line = True
         self._lock = threading.Lock()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
-        self._writer: threading.Thread | None = None
-        self._error: OSError | None = None  # set by the writer thread
+        self._writer: BackgroundWriter | None = None  # started by the first write
+        self._error: OSError | None = None  # the writer's, kept once it is drained
+        self._unsynced = 0
 
     def _new_segment(self) -> Segment:
         if self.floor_bytes and self.segments and self.evdir.free_bytes() < self.floor_bytes:
@@ -89,50 +89,39 @@ class Spool:
         with self._lock:
             if self.frozen:
                 raise SpoolFrozen()
-            if self._error is not None:
-                raise SpoolWriteError(self._error.strerror or str(self._error))
+            error = self._error or (self._writer.error if self._writer is not None else None)
+            if error is not None:
+                raise SpoolWriteError(error.strerror or str(error))
             self.original += len(data)
             if self.cap == 0:
                 self.dropped = True
                 return
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name=f"spool-{self.tag}", daemon=True)
-                self._writer.start()
-        self._queue.put(data)
+                self._writer = BackgroundWriter(self._write_block, f"spool-{self.tag}")
+            writer = self._writer
+        writer.put(data)
 
-    def _write_loop(self) -> None:
-        unsynced = 0
-        while True:
-            data = self._queue.get()
-            if data is None:
-                return
-            if self._error is not None:
-                continue  # keep draining so the producer never blocks
-            try:
-                current = self.segments[-1] if self.segments else None
-                if current is None or current.length >= self.segment_size:
-                    current = self._new_segment()
-                    self._drop_old()
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(current.fd, view) :]
-                current.hasher.update(data)
-                current.length += len(data)
-                self._ends_on_line = data.endswith(b"\n")
-                unsynced += len(data)
-                if self.sync_early and unsynced >= SYNC_EVERY:
-                    os.fdatasync(current.fd)
-                    unsynced = 0
-            except Exception as exc:  # noqa: BLE001 - ENOSPC, EIO, an unwritable dir: the worker reports it
-                self._error = exc if isinstance(exc, OSError) else OSError(str(exc))
+    def _write_block(self, data: bytes) -> None:  # in the writer thread
+        current = self.segments[-1] if self.segments else None
+        if current is None or current.length >= self.segment_size:
+            current = self._new_segment()
+            self._drop_old()
+        write_all(current.fd, data)
+        current.hasher.update(data)
+        current.length += len(data)
+        self._ends_on_line = data.endswith(b"\n")
+        self._unsynced += len(data)
+        if self.sync_early and self._unsynced >= SYNC_EVERY:
+            os.fdatasync(current.fd)
+            self._unsynced = 0
 
     def drain(self) -> None:
         """Wait until every queued batch is on disk; raise the writer's error, if any."""
         with self._lock:
             writer, self._writer = self._writer, None
         if writer is not None:
-            self._queue.put(None)
-            writer.join()
+            writer.close()
+            self._error = self._error or writer.error
         if self._error is not None:
             raise SpoolWriteError(self._error.strerror or str(self._error))
 

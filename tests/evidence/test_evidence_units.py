@@ -437,3 +437,38 @@ def test_an_engine_that_chunks_an_http10_answer_is_read_through_the_sdk_path(tmp
     client = type("Client", (), {"api_version": "1.41"})()
     body = engine.open_logs(client, "abc", since=None, timeout=5)
     assert isinstance(body, FakeSdkBody) and opened == [("abc", True)]
+
+
+def _disk_full(fd: int, data: bytes) -> None:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_while_spooling_is_reported_and_leaves_no_temp(evdir, monkeypatch):
+    from rollback_pm.evidence.spool import SpoolWriteError
+
+    monkeypatch.setattr("rollback_pm.evidence.spool.write_all", _disk_full)
+    spool = Spool(evdir, "b", "c0", cap=1 << 20)
+    spool.write(_lines(10))
+    with pytest.raises(SpoolWriteError, match="No space left on device"):
+        spool.drain()
+    with pytest.raises(SpoolWriteError, match="No space left on device"):
+        spool.write(_lines(10))  # once failed, it stays failed
+    spool.close()
+    assert [n for n in os.listdir(evdir.fd) if n.endswith(".spool.tmp")] == []
+
+
+def test_a_full_disk_while_merging_is_an_evidence_dir_error_and_leaves_no_temp(evdir, monkeypatch):
+    a, b = Spool(evdir, "m", "a", cap=1 << 20), Spool(evdir, "m", "b", cap=1 << 20)
+    a.write(b"a stdout " + T1 + b" one\n")
+    b.write(b"bb stderr " + T2 + b" two\n")
+    sources = [Source(a, key_offset=len("a stdout ")), Source(b, key_offset=len("bb stderr "))]
+    for s in sources:
+        s.ranges = s.spool.plan(1 << 20)
+    monkeypatch.setattr("rollback_pm.evidence.merge.write_all", _disk_full)
+    with pytest.raises(EvidenceDirError, match=r"cannot write .*merged\.log: No space left on device\. Check free space there\."):
+        write_log(evdir, "m", "merged.log", sources)
+    assert not evdir.exists("merged.log") and not evdir.exists(temp_name("m", "log"))
+    for s in (a, b):
+        s.close()
