@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -23,8 +24,7 @@ from rollback_pm.timeutil import iso, parse_since, parse_ts, to_jsonable, utcnow
 log = get_logger(__name__)
 
 
-_METAVARS = {"int": "N", "float": "NUMBER", "bytes": "SIZE", "path": "PATH", "duration": "DURATION",
-             "list": "VALUE"}
+_METAVARS = {"int": "N", "float": "NUMBER", "bytes": "SIZE", "path": "PATH", "duration": "DURATION", "list": "VALUE"}
 
 
 def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -34,8 +34,12 @@ def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...,
         for name in reversed(names):
             option = BY_NAME[name]
             flag = f"--{name.replace('_', '-')}"
-            kwargs: dict[str, Any] = {"default": None, "help": option.help, "show_envvar": False,
-                                      "metavar": _METAVARS.get(option.kind, "TEXT")}
+            kwargs: dict[str, Any] = {
+                "default": None,
+                "help": option.help,
+                "show_envvar": False,
+                "metavar": _METAVARS.get(option.kind, "TEXT"),
+            }
             if option.kind == "list":
                 kwargs.update(multiple=True, default=())
             elif option.kind == "bool":
@@ -71,15 +75,23 @@ class Group(click.Group):
             ctx.exit(130)
         except Exception as exc:  # an unexpected bug: say so plainly, keep secrets out
             log.debug("unexpected error", exc_info=True)
-            click.echo(f"rollback-pm: internal error: {type(exc).__name__}: {mask(str(exc))}. "
-                       "Rerun with --log-level debug and report it.", err=True)
+            click.echo(
+                f"rollback-pm: internal error: {type(exc).__name__}: {mask(str(exc))}. "
+                "Rerun with --log-level debug and report it.",
+                err=True,
+            )
             ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rollback-pm")
-@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
-              help="TOML config file (default /etc/rollback-pm/config.toml when present).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML config file (default /etc/rollback-pm/config.toml when present).",
+)
 @setting_options("state_dir", "log_format", "log_level")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
@@ -92,19 +104,62 @@ def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
 
 
 SELECTION = ("label", "name", "compose_project", "container", "all_states")
-COLLECTION = ("since", "max_bytes_per_container", "max_total_bytes", "timeout", "min_free_mb",
-              "evidence_dir", "docker_host")
-FACTS = ("service", "environment", "deploy_sha", "rollback_sha", "pipeline_number", "pipeline_url", "repo",
-         "deployed_at", "mitigated_at", "severity", "detected_by", "deploy_ticket", "owner", "smoke_report",
-         "smoke_format", "smoke_step_pattern", "repo_dir", "woodpecker_url")
-TICKETS = ("tracker", "tracker_url", "token_file", "jira_email", "jira_project", "jira_api",
-           "jira_issue_type", "jira_components", "jira_priorities", "forge_repo", "forge_assignees",
-           "tracker_timeout", "tracker_retry_budget", "open_pr", "deadline_hours")
+COLLECTION = (
+    "since",
+    "max_bytes_per_container",
+    "max_total_bytes",
+    "timeout",
+    "min_free_mb",
+    "evidence_dir",
+    "docker_host",
+)
+FACTS = (
+    "service",
+    "environment",
+    "deploy_sha",
+    "rollback_sha",
+    "pipeline_number",
+    "pipeline_url",
+    "repo",
+    "deployed_at",
+    "mitigated_at",
+    "severity",
+    "detected_by",
+    "deploy_ticket",
+    "owner",
+    "smoke_report",
+    "smoke_format",
+    "smoke_step_pattern",
+    "repo_dir",
+    "woodpecker_url",
+)
+TICKETS = (
+    "tracker",
+    "tracker_url",
+    "token_file",
+    "jira_email",
+    "jira_project",
+    "jira_api",
+    "jira_issue_type",
+    "jira_components",
+    "jira_priorities",
+    "forge_repo",
+    "forge_assignees",
+    "tracker_timeout",
+    "tracker_retry_budget",
+    "open_pr",
+    "deadline_hours",
+)
 
 
 @cli.command()
-@click.option("--phase", type=click.Choice(["both", "collect", "finalize"]), default="both", show_default=True,
-              help="collect before the rollback replaces containers, finalize after it.")
+@click.option(
+    "--phase",
+    type=click.Choice(["both", "collect", "finalize"]),
+    default="both",
+    show_default=True,
+    help="collect before the rollback replaces containers, finalize after it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @setting_options(*SELECTION, *COLLECTION, *FACTS, "template", "drafts_dir", *TICKETS)
 @click.pass_context
@@ -142,13 +197,22 @@ def collect(ctx: click.Context, as_json: bool, **flags: Any) -> None:
 
     bundle = collect_evidence(settings_from(ctx, flags))
     if as_json:
-        click.echo(json.dumps({
-            "bundle": bundle.bundle_id,
-            "files": [{"path": f.path, "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in bundle.files],
-            "containers": [{"name": c.name, "ok": c.ok, "error": c.error, "truncated": c.truncated}
-                           for c in bundle.containers],
-            "partial": bundle.partial,
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "bundle": bundle.bundle_id,
+                    "files": [
+                        {"path": f.path, "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in bundle.files
+                    ],
+                    "containers": [
+                        {"name": c.name, "ok": c.ok, "error": c.error, "truncated": c.truncated}
+                        for c in bundle.containers
+                    ],
+                    "partial": bundle.partial,
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(f"bundle {bundle.bundle_id}: {len(bundle.containers)} container(s)")
         for f in bundle.files:
@@ -229,8 +293,12 @@ def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
     settings = settings_from(ctx, flags)
     with Ledger(settings.state_dir) as ledger:
         incident = ledger.get(incident_id)
-        outcome = open_ticket(ledger, make_tracker(settings), incident,
-                              deadline_hours=settings.for_environment("deadline_hours", incident.environment))
+        outcome = open_ticket(
+            ledger,
+            make_tracker(settings),
+            incident,
+            deadline_hours=settings.for_environment("deadline_hours", incident.environment),
+        )
     click.echo(outcome.message)
     if outcome.queued:
         ctx.exit(EXIT_DEGRADED)
@@ -286,8 +354,14 @@ def incidents() -> None:
 @click.option("--since", default=None, help="Only incidents recorded since a duration (7d) or timestamp.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def incidents_list(ctx: click.Context, service: str | None, environment: str | None, status: str | None,
-                   since: str | None, as_json: bool) -> None:
+def incidents_list(
+    ctx: click.Context,
+    service: str | None,
+    environment: str | None,
+    status: str | None,
+    since: str | None,
+    as_json: bool,
+) -> None:
     """List incidents, newest first."""
     from rollback_pm.ledger import Ledger
 
@@ -300,20 +374,31 @@ def incidents_list(ctx: click.Context, service: str | None, environment: str | N
     if not found:
         click.echo("no incidents")
         return
-    click.echo(f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DEPLOY':<7} {'ROLLBACK':<8} {'MITIGATED':<20} "
-               f"{'STATUS':<6} TICKET")
+    click.echo(
+        f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DEPLOY':<7} {'ROLLBACK':<8} {'MITIGATED':<20} {'STATUS':<6} TICKET"
+    )
     for i in found:
-        click.echo(f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {i.deploy_sha[:7]:<7} "
-                   f"{(i.rollback_sha or '-')[:7]:<8} {iso(i.mitigated_at) or '-':<20} {i.status:<6} "
-                   f"{i.ticket.key if i.ticket else '-'}")
+        click.echo(
+            f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {i.deploy_sha[:7]:<7} "
+            f"{(i.rollback_sha or '-')[:7]:<8} {iso(i.mitigated_at) or '-':<20} {i.status:<6} "
+            f"{i.ticket.key if i.ticket else '-'}"
+        )
 
 
 def _brief(i: Any) -> dict[str, Any]:
-    return to_jsonable({
-        "id": i.id, "service": i.service, "environment": i.environment, "deploy_sha": i.deploy_sha,
-        "rollback_sha": i.rollback_sha, "mitigated_at": i.mitigated_at, "status": i.status,
-        "ticket": i.ticket.key if i.ticket else None, "draft": i.draft_path,
-    })
+    return to_jsonable(
+        {
+            "id": i.id,
+            "service": i.service,
+            "environment": i.environment,
+            "deploy_sha": i.deploy_sha,
+            "rollback_sha": i.rollback_sha,
+            "mitigated_at": i.mitigated_at,
+            "status": i.status,
+            "ticket": i.ticket.key if i.ticket else None,
+            "draft": i.draft_path,
+        }
+    )
 
 
 @incidents.command("show")
@@ -331,11 +416,18 @@ def incidents_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
         click.echo(json.dumps(i.to_dict(), indent=2))
         return
     rows = [
-        ("id", i.id), ("service", i.service), ("environment", i.environment), ("status", i.status),
-        ("deploy sha", i.deploy_sha), ("rollback sha", f"{i.rollback_sha or '-'} ({i.rollback_sha_source or '-'})"),
+        ("id", i.id),
+        ("service", i.service),
+        ("environment", i.environment),
+        ("status", i.status),
+        ("deploy sha", i.deploy_sha),
+        ("rollback sha", f"{i.rollback_sha or '-'} ({i.rollback_sha_source or '-'})"),
         ("pipeline", f"{i.pipeline_number or '-'} {i.pipeline_url or ''}".rstrip()),
-        ("started", iso(i.started_at) or "-"), ("detected", iso(i.detected_at) or "-"),
-        ("mitigated", iso(i.mitigated_at) or "-"), ("severity", i.severity), ("detected by", i.detected_by),
+        ("started", iso(i.started_at) or "-"),
+        ("detected", iso(i.detected_at) or "-"),
+        ("mitigated", iso(i.mitigated_at) or "-"),
+        ("severity", i.severity),
+        ("detected by", i.detected_by),
         ("draft", i.draft_path or "-"),
         ("ticket", f"{i.ticket.key} {i.ticket.status} {i.ticket.url}" if i.ticket else "-"),
     ]
@@ -344,8 +436,10 @@ def incidents_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
     if i.smoke_steps:
         click.echo("smoke steps:")
         for s in i.smoke_steps:
-            click.echo(f"  {s.step if s.step is not None else '-':>2} {s.status:<7} {s.name}"
-                       f"{': ' + s.message if s.message else ''}")
+            click.echo(
+                f"  {s.step if s.step is not None else '-':>2} {s.status:<7} {s.name}"
+                f"{': ' + s.message if s.message else ''}"
+            )
     if i.evidence:
         click.echo("evidence:")
         for e in i.evidence:
@@ -377,17 +471,28 @@ def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
 
 
 @cli.command("check-deadlines")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (id, service, env, due, state, ticket, draft, owner).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (id, service, env, due, state, ticket, draft, owner)."
+)
 @click.option("--now", default=None, help="Judge the clock as of this time (ISO 8601), for tests and dry runs.")
 @click.option("--dry-run", is_flag=True, help="Send nothing, change nothing; say what would be sent.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only what this run did (for cron mail).")
 @click.option("--hours", type=float, default=None, help="Same as --deadline-hours.")
-@click.option("--webhook", default=None, help="Same as --webhook-url (prefer the env or config file: "
-                                               "a flag is visible in ps).")
+@click.option(
+    "--webhook", default=None, help="Same as --webhook-url (prefer the env or config file: a flag is visible in ps)."
+)
 @setting_options(*(n for n in TICKETS if n != "open_pr"), "warn_before", "webhook_url")
 @click.pass_context
-def check_deadlines(ctx: click.Context, as_json: bool, now: str | None, dry_run: bool, quiet: bool,
-                    hours: float | None, webhook: str | None, **flags: Any) -> None:
+def check_deadlines(
+    ctx: click.Context,
+    as_json: bool,
+    now: str | None,
+    dry_run: bool,
+    quiet: bool,
+    hours: float | None,
+    webhook: str | None,
+    **flags: Any,
+) -> None:
     """Warn before, and escalate once after, the postmortem deadline (run by cron).
 
     Flushes the ticket outbox, then for every open incident: done when its draft passes

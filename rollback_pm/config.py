@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from rollback_pm.errors import ConfigError
 
@@ -41,15 +42,36 @@ OPTIONS: tuple[Option, ...] = (
     # where things go
     Option("state_dir", Path("/var/lib/rollback-pm"), "path", "Ledger, ticket files and outbox live here."),
     Option("evidence_dir", Path("/var/log/azaion"), "path", "Where evidence bundles are written."),
-    Option("drafts_dir", None, "path", "Where drafts go (default: <repo_dir>/_docs/06_metrics if it exists, else <state_dir>/drafts)."),
-    Option("repo_dir", None, "path", "A git checkout holding both SHAs, for suspect changes (default: current directory in CI).", ci=("CI_WORKSPACE",)),
+    Option(
+        "drafts_dir",
+        None,
+        "path",
+        "Where drafts go (default: <repo_dir>/_docs/06_metrics if it exists, else <state_dir>/drafts).",
+    ),
+    Option(
+        "repo_dir",
+        None,
+        "path",
+        "A git checkout holding both SHAs, for suspect changes (default: current directory in CI).",
+        ci=("CI_WORKSPACE",),
+    ),
     # what happened
     Option("service", None, "str", "The service that was rolled back.", ci=("CI_REPO_NAME",)),
-    Option("environment", "production", "str", "The environment (production, staging, ...).", ci=("CI_PIPELINE_DEPLOY_TARGET",)),
+    Option(
+        "environment",
+        "production",
+        "str",
+        "The environment (production, staging, ...).",
+        ci=("CI_PIPELINE_DEPLOY_TARGET",),
+    ),
     Option("deploy_sha", None, "str", "Full SHA of the bad deploy.", ci=("CI_COMMIT_SHA",)),
     Option("rollback_sha", None, "str", "Full SHA restored by the rollback."),
-    Option("prev_sha", None, "str", "Previous pipeline's commit (last-resort rollback SHA).", ci=("CI_PREV_COMMIT_SHA",)),
-    Option("pipeline_number", None, "str", "Pipeline number (part of the incident's identity).", ci=("CI_PIPELINE_NUMBER",)),
+    Option(
+        "prev_sha", None, "str", "Previous pipeline's commit (last-resort rollback SHA).", ci=("CI_PREV_COMMIT_SHA",)
+    ),
+    Option(
+        "pipeline_number", None, "str", "Pipeline number (part of the incident's identity).", ci=("CI_PIPELINE_NUMBER",)
+    ),
     Option("pipeline_url", None, "str", "Link to the pipeline.", ci=("CI_PIPELINE_URL",)),
     Option("repo", None, "str", "owner/name of the repository.", ci=("CI_REPO",)),
     Option("deployed_at", None, "str", "When the bad version went live (ISO 8601)."),
@@ -78,7 +100,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("template", "azaion", "str", "Postmortem template: azaion, blameless, sev, finance, or a file path."),
     # tickets
     Option("tracker", "file", "str", "Ticket backend: file, jira, gitea, forgejo or none."),
-    Option("tracker_url", None, "str", "Tracker base URL (default for gitea/forgejo: CI_FORGE_URL).", ci=("CI_FORGE_URL",)),
+    Option(
+        "tracker_url", None, "str", "Tracker base URL (default for gitea/forgejo: CI_FORGE_URL).", ci=("CI_FORGE_URL",)
+    ),
     Option("tracker_token", None, "str", "Tracker API token.", secret=True),
     Option("token_file", None, "path", "File holding the tracker token."),
     Option("jira_email", None, "str", "Jira Cloud account email (with an API token)."),
@@ -86,14 +110,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("jira_api", None, "int", "Jira REST API version: 3 (Cloud) or 2 (Data Center); default by URL."),
     Option("jira_issue_type", "Task", "str", "Jira issue type."),
     Option("jira_components", [], "list", "Jira components to set on the ticket."),
-    Option("jira_priorities", [], "list",
-           "Severity to Jira priority, e.g. Critical=Highest,High=High (default: the same names, Critical=Highest)."),
+    Option(
+        "jira_priorities",
+        [],
+        "list",
+        "Severity to Jira priority, e.g. Critical=Highest,High=High (default: the same names, Critical=Highest).",
+    ),
     Option("forge_assignees", [], "list", "Forge users to assign the issue to."),
     Option("tracker_timeout", 10.0, "float", "Seconds one tracker request may take."),
     Option("tracker_retry_budget", 60.0, "float", "Seconds all retries of one tracker operation may take."),
-    Option("forge_repo", None, "str", "owner/name of the forge repository for issues (default: CI_REPO).", ci=("CI_REPO",)),
+    Option(
+        "forge_repo", None, "str", "owner/name of the forge repository for issues (default: CI_REPO).", ci=("CI_REPO",)
+    ),
     Option("forge_type", None, "str", "gitea or forgejo (default: CI_FORGE_TYPE).", ci=("CI_FORGE_TYPE",)),
-    Option("open_pr", False, "bool", "Also commit the draft to postmortem/<id> and open a pull request (gitea/forgejo)."),
+    Option(
+        "open_pr", False, "bool", "Also commit the draft to postmortem/<id> and open a pull request (gitea/forgejo)."
+    ),
     Option("woodpecker_url", None, "str", "Woodpecker server URL.", ci=("CI_SYSTEM_URL",)),
     Option("woodpecker_token", None, "str", "Woodpecker API token (read pipeline steps and logs).", secret=True),
     # deadlines
@@ -109,8 +141,22 @@ BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 # Extra keys allowed in the TOML file besides the options: per-environment tables.
 _TABLE_KEYS = {"environments"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": MIB,
-               "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": MIB,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 
@@ -239,7 +285,7 @@ def load_settings(
 ) -> Settings:
     """Merge every layer. ``flags`` holds only options the user actually gave."""
     env = os.environ if env is None else env
-    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != () and v != []}
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and v not in ((), [])}
     explicit_file = config_path or env.get("ROLLBACK_PM_CONFIG")
     file_data = _read_file(Path(explicit_file) if explicit_file else DEFAULT_CONFIG_FILE, bool(explicit_file))
     environments = file_data.pop("environments", {}) or {}

@@ -18,10 +18,11 @@ loud exactly once when something is late, and safe to overlap:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
@@ -55,6 +56,7 @@ _PLACEHOLDER = re.compile(r"\[TODO|YYYY-MM-DD|<full sha>")
 
 
 # -- the clock ------------------------------------------------------------------------------
+
 
 def due_at(incident: Incident, hours: float | None) -> datetime | None:
     """Mitigation + hours; None when this environment has no deadline (0 or unset).
@@ -123,6 +125,7 @@ def span(delta: timedelta) -> str:
 
 # -- one run --------------------------------------------------------------------------------
 
+
 @dataclass
 class Notice:
     kind: str  # due-soon | overdue
@@ -164,13 +167,17 @@ class CheckResult:
     @property
     def degraded(self) -> list[str]:
         """What this run could not do, each saying what happens next."""
-        lines = [f"outbox: still queued {line}; the next run retries" for line in
-                 (self.flushed.failed if self.flushed else [])]
+        lines = [
+            f"outbox: still queued {line}; the next run retries"
+            for line in (self.flushed.failed if self.flushed else [])
+        ]
         for c in self.checks:
             i = c.incident
             if c.unchecked:
-                lines.append(f"could not check {i.id} ({i.service} {i.environment}): {c.unchecked}; "
-                             f"its state uses the last known ticket status, notifications wait for the next run")
+                lines.append(
+                    f"could not check {i.id} ({i.service} {i.environment}): {c.unchecked}; "
+                    f"its state uses the last known ticket status, notifications wait for the next run"
+                )
             for n in c.notices:
                 if n.result == "failed":
                     lines.append(f"{i.id}: {n.describe()} not delivered: {n.detail}")
@@ -185,8 +192,17 @@ class CheckResult:
         return EXIT_DEGRADED if self.degraded else EXIT_OK
 
 
-def check_incident(ledger: Ledger, tracker: Tracker, incident: Incident, *, now: datetime, hours: float,
-                   warn_before: float, webhook: Webhook | None, dry_run: bool = False) -> Check:
+def check_incident(
+    ledger: Ledger,
+    tracker: Tracker,
+    incident: Incident,
+    *,
+    now: datetime,
+    hours: float,
+    warn_before: float,
+    webhook: Webhook | None,
+    dry_run: bool = False,
+) -> Check:
     """Decide one incident's state, send what is owed for it, record what was delivered."""
     due = due_at(incident, hours)
     complete, reason = draft_complete(incident.draft_path, now=now)
@@ -215,14 +231,16 @@ def check_incident(ledger: Ledger, tracker: Tracker, incident: Incident, *, now:
     return check
 
 
-def _ticket_status(ledger: Ledger, tracker: Tracker, incident: Incident, ticket: TicketRef,
-                   dry_run: bool) -> tuple[str, str | None]:
+def _ticket_status(
+    ledger: Ledger, tracker: Tracker, incident: Incident, ticket: TicketRef, dry_run: bool
+) -> tuple[str, str | None]:
     """(status, problem): the tracker's answer (cached in the ledger), or the cache and why."""
     if tracker.name == "none":
         return ticket.status, None
     if ticket.tracker != tracker.name:
-        return ticket.status, (f"ticket {ticket.key} is on tracker {ticket.tracker}, but the configured "
-                               f"tracker is {tracker.name}")
+        return ticket.status, (
+            f"ticket {ticket.key} is on tracker {ticket.tracker}, but the configured tracker is {tracker.name}"
+        )
     try:
         if dry_run:
             return tracker.status(ticket), None
@@ -231,19 +249,20 @@ def _ticket_status(ledger: Ledger, tracker: Tracker, incident: Incident, ticket:
         return ticket.status, f"ticket {ticket.key} status not readable: {mask(str(exc))}"
 
 
-def _notify(ledger: Ledger, tracker: Tracker, check: Check, *, now: datetime, webhook: Webhook | None,
-            dry_run: bool) -> None:
+def _notify(
+    ledger: Ledger, tracker: Tracker, check: Check, *, now: datetime, webhook: Webhook | None, dry_run: bool
+) -> None:
     incident = check.incident
     kind = check.state
     target = incident.ticket.key if incident.ticket else "the ticket"
     plan: list[tuple[str, str, Callable[[], None]]] = []
     if tracker.name != "none":
         text = (_warning_text if kind == "due-soon" else _overdue_text)(check, now)
-        plan.append(("ticket-comment", target,
-                     lambda: notify(ledger, tracker, incident, "comment", {"text": text})))
+        plan.append(("ticket-comment", target, lambda: notify(ledger, tracker, incident, "comment", {"text": text})))
         if kind == "overdue":
-            plan.append(("ticket-label", target,
-                         lambda: notify(ledger, tracker, incident, "label", {"label": OVERDUE_LABEL})))
+            plan.append(
+                ("ticket-label", target, lambda: notify(ledger, tracker, incident, "label", {"label": OVERDUE_LABEL}))
+            )
     if kind == "overdue" and webhook is not None:
         message = _webhook_text(check, now)
         plan.append(("webhook", webhook.host, lambda: webhook.post(message)))
@@ -264,8 +283,9 @@ def _notify(ledger: Ledger, tracker: Tracker, check: Check, *, now: datetime, we
         except (TrackerError, WebhookError) as exc:
             notice.result, notice.detail = "failed", mask(str(exc))
             # cli prints it as a degraded line; a warning log here would say it twice
-            log.info("notification not delivered", incident=incident.id, kind=kind, channel=channel,
-                     error=notice.detail)
+            log.info(
+                "notification not delivered", incident=incident.id, kind=kind, channel=channel, error=notice.detail
+            )
             continue
         ledger.record_notification(incident.id, kind, channel)
         log.info("notification sent", incident=incident.id, kind=kind, channel=channel)
@@ -279,27 +299,34 @@ def _draft_hint(check: Check) -> str:
 
 def _warning_text(check: Check, now: datetime) -> str:
     assert check.due is not None
-    return (f"Postmortem due in {span(check.due - now)}, by {iso(check.due)} "
-            f"({check.hours:g}h after mitigation). {_draft_hint(check)}")
+    return (
+        f"Postmortem due in {span(check.due - now)}, by {iso(check.due)} "
+        f"({check.hours:g}h after mitigation). {_draft_hint(check)}"
+    )
 
 
 def _overdue_text(check: Check, now: datetime) -> str:
     assert check.due is not None
-    return (f"Postmortem overdue: it was due {iso(check.due)} ({check.hours:g}h after mitigation), "
-            f"{span(now - check.due)} ago. {_draft_hint(check)}")
+    return (
+        f"Postmortem overdue: it was due {iso(check.due)} ({check.hours:g}h after mitigation), "
+        f"{span(now - check.due)} ago. {_draft_hint(check)}"
+    )
 
 
 def _webhook_text(check: Check, now: datetime) -> str:
     assert check.due is not None
     i = check.incident
     ticket = f"{i.ticket.key} {i.ticket.url}".strip() if i.ticket else "none yet"
-    return (f"Postmortem overdue: {i.service} {i.environment} rollback of {i.deploy_sha[:7]} "
-            f"(incident {i.id}) was due {iso(check.due)}, {span(now - check.due)} ago. "
-            f"Owner: {i.owner or 'unassigned'}. Ticket: {ticket}. Draft: {i.draft_path or 'none'}.")
+    return (
+        f"Postmortem overdue: {i.service} {i.environment} rollback of {i.deploy_sha[:7]} "
+        f"(incident {i.id}) was due {iso(check.due)}, {span(now - check.due)} ago. "
+        f"Owner: {i.owner or 'unassigned'}. Ticket: {ticket}. Draft: {i.draft_path or 'none'}."
+    )
 
 
-def check_deadlines(ledger: Ledger, tracker: Tracker, *, now: datetime, settings: Settings,
-                    dry_run: bool = False) -> CheckResult:
+def check_deadlines(
+    ledger: Ledger, tracker: Tracker, *, now: datetime, settings: Settings, dry_run: bool = False
+) -> CheckResult:
     """Flush the outbox (so a tracker outage during the rollback heals), then check every open incident."""
     result = CheckResult(now=now, dry_run=dry_run)
     if not dry_run:
@@ -310,13 +337,19 @@ def check_deadlines(ledger: Ledger, tracker: Tracker, *, now: datetime, settings
         url = settings.for_environment("webhook_url", env)
         if url and url not in webhooks:
             webhooks[url] = Webhook(url)
-        result.checks.append(check_incident(
-            ledger, tracker, incident, now=now,
-            hours=settings.for_environment("deadline_hours", env) or 0.0,
-            # the option's default is the text "4h"; only given values arrive converted
-            warn_before=parse_duration(settings.for_environment("warn_before", env), "warn_before"),
-            webhook=webhooks.get(url) if url else None, dry_run=dry_run,
-        ))
+        result.checks.append(
+            check_incident(
+                ledger,
+                tracker,
+                incident,
+                now=now,
+                hours=settings.for_environment("deadline_hours", env) or 0.0,
+                # the option's default is the text "4h"; only given values arrive converted
+                warn_before=parse_duration(settings.for_environment("warn_before", env), "warn_before"),
+                webhook=webhooks.get(url) if url else None,
+                dry_run=dry_run,
+            )
+        )
     result.checks.sort(key=lambda c: (c.due is None, c.due or now, c.incident.id))
     return result
 
@@ -330,14 +363,15 @@ def run_check(settings: Settings, *, now: datetime | None = None, dry_run: bool 
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
     except OSError as exc:
-        raise LedgerError(f"state dir {state_dir} cannot be created ({exc.strerror}); "
-                          "set --state-dir or ROLLBACK_PM_STATE_DIR to a writable directory") from None
+        raise LedgerError(
+            f"state dir {state_dir} cannot be created ({exc.strerror}); "
+            "set --state-dir or ROLLBACK_PM_STATE_DIR to a writable directory"
+        ) from None
     lock = FileLock(str(state_dir / LOCK_NAME))
     try:
         lock.acquire(blocking=False)
     except FileLockTimeout:
-        log.debug("another check-deadlines run holds the lock; leaving the work to it",
-                  lock=str(state_dir / LOCK_NAME))
+        log.debug("another check-deadlines run holds the lock; leaving the work to it", lock=str(state_dir / LOCK_NAME))
         return None
     try:
         return _run(settings, state_dir, now, dry_run=False)
@@ -352,19 +386,21 @@ def _run(settings: Settings, state_dir: Path, now: datetime, *, dry_run: bool) -
 
 # -- output ---------------------------------------------------------------------------------
 
+
 def table_lines(result: CheckResult) -> list[str]:
     if not result.checks:
         return ["no open incidents"]
-    lines = [f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DUE':<20}  {'LEFT':>7}  {'STATE':<8} "
-             f"{'TICKET':<16} OWNER"]
+    lines = [f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DUE':<20}  {'LEFT':>7}  {'STATE':<8} {'TICKET':<16} OWNER"]
     for c in result.checks:
         i = c.incident
         left = "-"
         if c.due is not None and c.state != "done":
             left = ("-" if result.now > c.due else "") + span(c.due - result.now)
         state = c.state + ("?" if c.unchecked else "")
-        lines.append(f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {iso(c.due) or '-':<20}  "
-                     f"{left:>7}  {state:<8} {(i.ticket.key if i.ticket else '-')[:16]:<16} {i.owner or '-'}")
+        lines.append(
+            f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {iso(c.due) or '-':<20}  "
+            f"{left:>7}  {state:<8} {(i.ticket.key if i.ticket else '-')[:16]:<16} {i.owner or '-'}"
+        )
     if any(c.unchecked for c in result.checks):
         lines.append("?: the tracker could not be asked; state from the last known ticket status")
     return lines
@@ -388,23 +424,35 @@ def as_json(result: CheckResult) -> dict[str, Any]:
     return {
         "now": iso(result.now),
         "dry_run": result.dry_run,
-        "incidents": [{
-            "id": c.incident.id,
-            "service": c.incident.service,
-            "env": c.incident.environment,
-            "due": iso(c.due),
-            "state": c.state,
-            "reason": c.reason,
-            "checked": c.unchecked is None,
-            "ticket": c.incident.ticket.key if c.incident.ticket else None,
-            "ticket_url": c.incident.ticket.url if c.incident.ticket else None,
-            "draft": c.incident.draft_path,
-            "owner": c.incident.owner,
-            "notifications": [{"kind": n.kind, "channel": n.channel, "result": n.result,
-                               **({"detail": n.detail} if n.detail else {})} for n in c.notices],
-        } for c in result.checks],
-        "outbox": {"sent": result.flushed.sent if result.flushed else [],
-                   "failed": result.flushed.failed if result.flushed else []},
+        "incidents": [
+            {
+                "id": c.incident.id,
+                "service": c.incident.service,
+                "env": c.incident.environment,
+                "due": iso(c.due),
+                "state": c.state,
+                "reason": c.reason,
+                "checked": c.unchecked is None,
+                "ticket": c.incident.ticket.key if c.incident.ticket else None,
+                "ticket_url": c.incident.ticket.url if c.incident.ticket else None,
+                "draft": c.incident.draft_path,
+                "owner": c.incident.owner,
+                "notifications": [
+                    {
+                        "kind": n.kind,
+                        "channel": n.channel,
+                        "result": n.result,
+                        **({"detail": n.detail} if n.detail else {}),
+                    }
+                    for n in c.notices
+                ],
+            }
+            for c in result.checks
+        ],
+        "outbox": {
+            "sent": result.flushed.sent if result.flushed else [],
+            "failed": result.flushed.failed if result.flushed else [],
+        },
         "degraded": result.degraded,
         "exit_code": result.exit_code,
     }

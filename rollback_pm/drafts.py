@@ -149,9 +149,7 @@ def build_context(
             }
             for c in incident.commits
         ],
-        "changed_files": [
-            {"path": f.path, "added": f.added, "deleted": f.deleted} for f in incident.changed_files
-        ],
+        "changed_files": [{"path": f.path, "added": f.added, "deleted": f.deleted} for f in incident.changed_files],
         "evidence": {
             "all": [_evidence(e) for e in incident.evidence],
             "log": [_evidence(e) for e in incident.evidence if e.kind == "log"],
@@ -292,7 +290,7 @@ def human_duration(seconds: float | None) -> str | None:
     """'1 hour 5 minutes', '7 minutes', '40 seconds'."""
     if seconds is None:
         return None
-    total = max(0, int(round(seconds)))
+    total = max(0, round(seconds))
     if total < 60:
         return f"{total} second{'s' if total != 1 else ''}"
     hours, minutes = divmod(total // 60, 60)
@@ -312,7 +310,7 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
 
 def _minutes(a: datetime | None, b: datetime | None) -> int | None:
     seconds = _seconds(a, b)
-    return None if seconds is None else int(round(seconds / 60))
+    return None if seconds is None else round(seconds / 60)
 
 
 def _hhmm(ts: datetime | None) -> str | None:
@@ -386,7 +384,9 @@ def resolve_template(name_or_path: str) -> tuple[str, jinja2.Template]:
     looks_like_path = os.sep in name_or_path or path.suffix in (".j2", ".md", ".jinja", ".jinja2")
     if not path.is_file():
         if looks_like_path or path.exists():
-            raise TemplateError(f"template file {path} not found or not a file; use one of {valid}, or a readable template file")
+            raise TemplateError(
+                f"template file {path} not found or not a file; use one of {valid}, or a readable template file"
+            )
         raise TemplateError(f"unknown template {name_or_path!r}: use one of {valid}, or a path to a template file")
     path = path.resolve()
     try:
@@ -426,7 +426,9 @@ def _render(
     seq: int,
 ) -> str:
     builtin = name if name in TEMPLATE_NAMES else None
-    context = build_context(incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq, template=builtin)
+    context = build_context(
+        incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq, template=builtin
+    )
     try:
         text = tmpl.render(context)
     except jinja2.UndefinedError as exc:
@@ -585,7 +587,9 @@ def _atomic_write(path: Path, text: str, exclusive: bool = False) -> None:
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
-        raise DraftError(f"drafts directory {directory} is not writable ({exc.strerror}); fix it or pass --drafts-dir") from exc
+        raise DraftError(
+            f"drafts directory {directory} is not writable ({exc.strerror}); fix it or pass --drafts-dir"
+        ) from exc
     try:
         write_atomic(path, text.encode("utf-8", "surrogateescape"), DRAFT_MODE, exclusive=exclusive)
     except OSError as exc:

@@ -27,9 +27,9 @@ from rollback_pm.errors import (
     WoodpeckerError,
 )
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
+from rollback_pm.evidence.redact import LineRedactor, Redactor
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
 from rollback_pm.ledger import Ledger, pending_key
-from rollback_pm.evidence.redact import LineRedactor, Redactor
 from rollback_pm.log import get_logger, known_secrets
 from rollback_pm.models import ContainerState, Incident, SmokeStep
 from rollback_pm.tickets import TicketOutcome, open_ticket
@@ -54,12 +54,18 @@ class HookResult:
 
 
 def selection_from(settings: Settings) -> Selection:
-    selection = Selection(labels=list(settings.label), name_regex=settings.name,
-                          compose_project=settings.compose_project, containers=list(settings.container),
-                          all_states=settings.all_states)
+    selection = Selection(
+        labels=list(settings.label),
+        name_regex=settings.name,
+        compose_project=settings.compose_project,
+        containers=list(settings.container),
+        all_states=settings.all_states,
+    )
     if not (selection.labels or selection.name_regex or selection.compose_project or selection.containers):
-        raise UsageError("no containers selected: give --label K=V, --name REGEX, --compose-project P "
-                         "or --container ID (or the matching ROLLBACK_PM_* / PLUGIN_* settings)")
+        raise UsageError(
+            "no containers selected: give --label K=V, --name REGEX, --compose-project P "
+            "or --container ID (or the matching ROLLBACK_PM_* / PLUGIN_* settings)"
+        )
     return selection
 
 
@@ -83,8 +89,9 @@ def _require(settings: Settings) -> tuple[str, str]:
     if not service:
         raise UsageError("service unknown: give --service (or ROLLBACK_PM_SERVICE; Woodpecker sets CI_REPO_NAME)")
     if not settings.deploy_sha:
-        raise UsageError("deploy SHA unknown: give --deploy-sha or ROLLBACK_PM_DEPLOY_SHA "
-                         "(Woodpecker sets CI_COMMIT_SHA)")
+        raise UsageError(
+            "deploy SHA unknown: give --deploy-sha or ROLLBACK_PM_DEPLOY_SHA (Woodpecker sets CI_COMMIT_SHA)"
+        )
     return service, shas.validate_sha(settings.deploy_sha, "deploy SHA")
 
 
@@ -115,16 +122,21 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
             result.degraded.append("evidence incomplete: " + "; ".join(result.bundle.errors or ["see manifest"]))
         if phase == "collect":
             with Ledger(settings.state_dir) as ledger:
-                ledger.add_pending_evidence(pkey, result.bundle.files,
-                                            {"containers": [asdict(s) for s in _states(result.bundle)]})
+                ledger.add_pending_evidence(
+                    pkey, result.bundle.files, {"containers": [asdict(s) for s in _states(result.bundle)]}
+                )
             return result
 
     with _lock(settings, pkey), Ledger(settings.state_dir) as ledger:
         incident = _record(settings, ledger, service, deploy_sha, pkey, result, now)
         _draft(settings, ledger, incident, result, now)
         tracker = make_tracker(settings)
-        result.ticket = open_ticket(ledger, tracker, ledger.get(incident.id),
-                                    deadline_hours=settings.for_environment("deadline_hours", incident.environment))
+        result.ticket = open_ticket(
+            ledger,
+            tracker,
+            ledger.get(incident.id),
+            deadline_hours=settings.for_environment("deadline_hours", incident.environment),
+        )
         if result.ticket.queued:
             result.degraded.append(result.ticket.message)
         if settings.open_pr and result.draft is not None:
@@ -133,7 +145,9 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
     return result
 
 
-def _smoke_steps(settings: Settings, warnings: list[str], result: HookResult) -> tuple[list[SmokeStep], datetime | None]:
+def _smoke_steps(
+    settings: Settings, warnings: list[str], result: HookResult
+) -> tuple[list[SmokeStep], datetime | None]:
     if settings.smoke_report:
         return smoke.parse_reports([Path(p) for p in settings.smoke_report], settings.smoke_format), None
     if settings.woodpecker_token and settings.woodpecker_url and settings.repo and settings.pipeline_number:
@@ -141,8 +155,9 @@ def _smoke_steps(settings: Settings, warnings: list[str], result: HookResult) ->
 
         try:
             client = WoodpeckerClient(settings.woodpecker_url, settings.woodpecker_token)
-            steps, deployed_at = client.smoke_steps(settings.repo, int(settings.pipeline_number),
-                                                    settings.smoke_step_pattern)
+            steps, deployed_at = client.smoke_steps(
+                settings.repo, int(settings.pipeline_number), settings.smoke_step_pattern
+            )
             # Step logs are container output too: the same redaction as the evidence.
             redactor = LineRedactor(Redactor(set(known_secrets())))
             for step in steps:
@@ -172,8 +187,9 @@ def _image_revision(settings: Settings, result: HookResult) -> str | None:
         return None
 
 
-def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, pkey: str,
-            result: HookResult, now: datetime) -> Incident:
+def _record(
+    settings: Settings, ledger: Ledger, service: str, deploy_sha: str, pkey: str, result: HookResult, now: datetime
+) -> Incident:
     warnings: list[str] = []
     explicit_source = "flag" if settings.source("rollback_sha") == "flag" else "env"
     if settings.rollback_sha:
@@ -191,8 +207,10 @@ def _record(settings: Settings, ledger: Ledger, service: str, deploy_sha: str, p
     pending_files, pending_facts = ledger.take_pending_evidence(pkey)
     states = _states(result.bundle)
     for facts in pending_facts:
-        states += [ContainerState(**{k: (parse_ts(v) if k in ("started_at", "finished_at") else v)
-                                     for k, v in c.items()}) for c in facts.get("containers", [])]
+        states += [
+            ContainerState(**{k: (parse_ts(v) if k in ("started_at", "finished_at") else v) for k, v in c.items()})
+            for c in facts.get("containers", [])
+        ]
     evidence = pending_files + (result.bundle.files if result.bundle else [])
     failed = [s for s in steps if s.failed and s.ts]
     repo_dir = settings.repo_dir or (Path.cwd() if os.environ.get("CI") else None)
@@ -241,11 +259,15 @@ def _open_pr(tracker: Any, ledger: Ledger, incident: Incident, result: HookResul
     draft = result.draft
     assert draft is not None
     try:
-        url = tracker.open_pr(branch=f"postmortem/{incident.id}", path=f"_docs/06_metrics/{draft.path.name}",
-                              content=draft.path.read_text(encoding="utf-8"),
-                              title=f"Postmortem: {incident.service} {incident.environment} rollback",
-                              body=f"The postmortem draft for incident `{incident.id}`"
-                                   + (f" ({incident.ticket.key})" if incident.ticket else "") + ".")
+        url = tracker.open_pr(
+            branch=f"postmortem/{incident.id}",
+            path=f"_docs/06_metrics/{draft.path.name}",
+            content=draft.path.read_text(encoding="utf-8"),
+            title=f"Postmortem: {incident.service} {incident.environment} rollback",
+            body=f"The postmortem draft for incident `{incident.id}`"
+            + (f" ({incident.ticket.key})" if incident.ticket else "")
+            + ".",
+        )
     except TrackerError as exc:
         result.degraded.append(f"pull request not opened: {exc}")
         return
@@ -261,16 +283,28 @@ def drafts_dir(settings: Settings) -> Path:
     return Path(settings.state_dir) / "drafts"
 
 
-def write_incident_draft(settings: Settings, ledger: Ledger, incident: Incident, *, now: datetime,
-                         force: bool = False, template: str | None = None) -> drafts.DraftResult:
+def write_incident_draft(
+    settings: Settings,
+    ledger: Ledger,
+    incident: Incident,
+    *,
+    now: datetime,
+    force: bool = False,
+    template: str | None = None,
+) -> drafts.DraftResult:
     """(Re)render an incident's draft, refusing to clobber human edits unless forced."""
     previous_path, previous_sha, previous_template = ledger.draft_record(incident.id)
     template = template or previous_template or settings.template
     directory = Path(previous_path).parent if previous_path and not settings.drafts_dir else drafts_dir(settings)
     directory.mkdir(parents=True, exist_ok=True, mode=0o750)
     draft = drafts.write_draft(
-        incident, drafts_dir=directory, template=template, previous_sha256=previous_sha,
-        previous_path=Path(previous_path) if previous_path else None, force=force, now=now,
+        incident,
+        drafts_dir=directory,
+        template=template,
+        previous_sha256=previous_sha,
+        previous_path=Path(previous_path) if previous_path else None,
+        force=force,
+        now=now,
         timeline=timeline.build_timeline(incident),
         deadline_hours=settings.deadline_for(incident.environment) or 24.0,
     )
@@ -296,9 +330,11 @@ def summary_lines(result: HookResult) -> list[str]:
         lines.append("parked for `rollback-pm hook --phase finalize` after the rollback")
     inc = result.incident
     if inc:
-        lines.append(f"incident: {inc.id} ({'new' if result.new_incident else 'updated'}) "
-                     f"{inc.service} {inc.environment} deploy {inc.deploy_sha[:7]} -> rollback "
-                     f"{(inc.rollback_sha or 'unknown')[:7]}")
+        lines.append(
+            f"incident: {inc.id} ({'new' if result.new_incident else 'updated'}) "
+            f"{inc.service} {inc.environment} deploy {inc.deploy_sha[:7]} -> rollback "
+            f"{(inc.rollback_sha or 'unknown')[:7]}"
+        )
         failed = inc.failed_step
         if failed:
             lines.append(f"failed smoke step: {failed.step if failed.step is not None else '-'} {failed.name}")

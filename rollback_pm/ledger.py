@@ -12,11 +12,12 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
@@ -146,8 +147,9 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def idempotency_key(service: str, environment: str, deploy_sha: str, rollback_sha: str | None,
-                    pipeline_number: str | None) -> str:
+def idempotency_key(
+    service: str, environment: str, deploy_sha: str, rollback_sha: str | None, pipeline_number: str | None
+) -> str:
     return "\x1f".join([service, environment, deploy_sha, rollback_sha or "", pipeline_number or ""])
 
 
@@ -191,14 +193,15 @@ class Ledger:
                 self._migrate()
                 os.chmod(self.path, 0o640)
         except FileLockTimeout:
-            raise LedgerError(f"ledger {self.path} is held by another rollback-pm for over 60s; "
-                              "check for a hung process") from None
+            raise LedgerError(
+                f"ledger {self.path} is held by another rollback-pm for over 60s; check for a hung process"
+            ) from None
         except sqlite3.Error as exc:
             raise LedgerError(
                 f"ledger {self.path} cannot be opened ({exc}); check the state dir's permissions and free space"
             ) from None
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -240,16 +243,20 @@ class Ledger:
         Facts only grow: known times are not erased by a retry that lacks them. Returns
         the stored incident and whether it was new.
         """
-        key = idempotency_key(incident.service, incident.environment, incident.deploy_sha,
-                              incident.rollback_sha, incident.pipeline_number)
+        key = idempotency_key(
+            incident.service, incident.environment, incident.deploy_sha, incident.rollback_sha, incident.pipeline_number
+        )
         incident.id = incident.id or incident_id(key)
         now = iso(utcnow())
-        facts = json.dumps({
-            "containers": [asdict(c) for c in incident.containers],
-            "commits": [asdict(c) for c in incident.commits],
-            "changed_files": [asdict(f) for f in incident.changed_files],
-            "warnings": incident.warnings,
-        }, default=iso)
+        facts = json.dumps(
+            {
+                "containers": [asdict(c) for c in incident.containers],
+                "commits": [asdict(c) for c in incident.commits],
+                "changed_files": [asdict(f) for f in incident.changed_files],
+                "warnings": incident.warnings,
+            },
+            default=iso,
+        )
         with self.transaction() as db:
             existing = db.execute("SELECT id, facts_json FROM incidents WHERE id = ?", (incident.id,)).fetchone()
             if existing is None:
@@ -259,11 +266,29 @@ class Ledger:
                        mitigated_at, severity, detected_by, status, created_at, updated_at, deploy_ticket,
                        owner, facts_json)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (incident.id, key, incident.service, incident.environment, incident.deploy_sha,
-                     incident.rollback_sha, incident.rollback_sha_source, incident.pipeline_number,
-                     incident.pipeline_url, incident.repo, iso(incident.started_at), iso(incident.detected_at),
-                     iso(incident.mitigated_at), incident.severity, incident.detected_by, incident.status,
-                     now, now, incident.deploy_ticket, incident.owner, facts),
+                    (
+                        incident.id,
+                        key,
+                        incident.service,
+                        incident.environment,
+                        incident.deploy_sha,
+                        incident.rollback_sha,
+                        incident.rollback_sha_source,
+                        incident.pipeline_number,
+                        incident.pipeline_url,
+                        incident.repo,
+                        iso(incident.started_at),
+                        iso(incident.detected_at),
+                        iso(incident.mitigated_at),
+                        incident.severity,
+                        incident.detected_by,
+                        incident.status,
+                        now,
+                        now,
+                        incident.deploy_ticket,
+                        incident.owner,
+                        facts,
+                    ),
                 )
             else:
                 # A retry may know less (no smoke report the second time); keep what we had.
@@ -279,10 +304,21 @@ class Ledger:
                        mitigated_at = COALESCE(mitigated_at, ?), severity = ?, detected_by = ?,
                        deploy_ticket = COALESCE(?, deploy_ticket), owner = COALESCE(?, owner),
                        facts_json = ?, updated_at = ? WHERE id = ?""",
-                    (incident.rollback_sha_source, incident.pipeline_url, incident.repo,
-                     iso(incident.started_at), iso(incident.detected_at), iso(incident.mitigated_at),
-                     incident.severity, incident.detected_by, incident.deploy_ticket, incident.owner,
-                     json.dumps(merged), now, incident.id),
+                    (
+                        incident.rollback_sha_source,
+                        incident.pipeline_url,
+                        incident.repo,
+                        iso(incident.started_at),
+                        iso(incident.detected_at),
+                        iso(incident.mitigated_at),
+                        incident.severity,
+                        incident.detected_by,
+                        incident.deploy_ticket,
+                        incident.owner,
+                        json.dumps(merged),
+                        now,
+                        incident.id,
+                    ),
                 )
             for step in incident.smoke_steps:
                 db.execute(
@@ -292,8 +328,17 @@ class Ledger:
                        ts = excluded.ts, started_at = excluded.started_at, message = excluded.message,
                        log_excerpt = CASE WHEN excluded.log_excerpt != '' THEN excluded.log_excerpt
                                           ELSE smoke_steps.log_excerpt END""",
-                    (incident.id, step.source, step.step if step.step is not None else -1, step.name,
-                     step.status, iso(step.ts), iso(step.started_at), step.message, step.log_excerpt),
+                    (
+                        incident.id,
+                        step.source,
+                        step.step if step.step is not None else -1,
+                        step.name,
+                        step.status,
+                        iso(step.ts),
+                        iso(step.started_at),
+                        step.message,
+                        step.log_excerpt,
+                    ),
                 )
             self._add_evidence(db, incident.id, incident.evidence)
             for event in incident.events:
@@ -334,8 +379,14 @@ class Ledger:
         row = self.db.execute("SELECT * FROM incidents WHERE id = ?", (iid,)).fetchone()
         return self._incident(row)
 
-    def list(self, *, service: str | None = None, environment: str | None = None,
-             status: str | None = None, since: datetime | None = None) -> list[Incident]:
+    def list(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+    ) -> list[Incident]:
         clauses, args = [], []
         for column, value in (("service", service), ("environment", environment), ("status", status)):
             if value:
@@ -352,11 +403,19 @@ class Ledger:
         iid = row["id"]
         facts = json.loads(row["facts_json"] or "{}")
         steps = [
-            SmokeStep(name=s["name"], status=s["status"], step=None if s["step"] == -1 else s["step"],
-                      ts=_dt(s["ts"]), started_at=_dt(s["started_at"]), message=s["message"],
-                      source=s["source"], log_excerpt=s["log_excerpt"])
+            SmokeStep(
+                name=s["name"],
+                status=s["status"],
+                step=None if s["step"] == -1 else s["step"],
+                ts=_dt(s["ts"]),
+                started_at=_dt(s["started_at"]),
+                message=s["message"],
+                source=s["source"],
+                log_excerpt=s["log_excerpt"],
+            )
             for s in self.db.execute(
-                "SELECT * FROM smoke_steps WHERE incident_id = ? ORDER BY ts IS NULL, ts, step", (iid,))
+                "SELECT * FROM smoke_steps WHERE incident_id = ? ORDER BY ts IS NULL, ts, step", (iid,)
+            )
         ]
         evidence = [
             EvidenceFile(path=e["path"], kind=e["kind"], sha256=e["sha256"], bytes=e["bytes"], bundle=e["bundle"])
@@ -367,22 +426,44 @@ class Ledger:
             for e in self.db.execute("SELECT * FROM events WHERE incident_id = ? ORDER BY ts", (iid,))
         ]
         ticket_row = self.db.execute("SELECT * FROM tickets WHERE incident_id = ?", (iid,)).fetchone()
-        ticket = (TicketRef(tracker=ticket_row["tracker"], key=ticket_row["key"], url=ticket_row["url"],
-                            status=ticket_row["status"]) if ticket_row else None)
+        ticket = (
+            TicketRef(
+                tracker=ticket_row["tracker"], key=ticket_row["key"], url=ticket_row["url"], status=ticket_row["status"]
+            )
+            if ticket_row
+            else None
+        )
         return Incident(
-            id=iid, service=row["service"], environment=row["environment"], deploy_sha=row["deploy_sha"],
-            rollback_sha=row["rollback_sha"], rollback_sha_source=row["rollback_sha_source"],
-            pipeline_number=row["pipeline_number"], pipeline_url=row["pipeline_url"], repo=row["repo"],
-            started_at=_dt(row["started_at"]), detected_at=_dt(row["detected_at"]),
-            mitigated_at=_dt(row["mitigated_at"]), severity=row["severity"], detected_by=row["detected_by"],
-            status=row["status"], created_at=_dt(row["created_at"]), updated_at=_dt(row["updated_at"]),
-            deploy_ticket=row["deploy_ticket"], owner=row["owner"], smoke_steps=steps, evidence=evidence,
+            id=iid,
+            service=row["service"],
+            environment=row["environment"],
+            deploy_sha=row["deploy_sha"],
+            rollback_sha=row["rollback_sha"],
+            rollback_sha_source=row["rollback_sha_source"],
+            pipeline_number=row["pipeline_number"],
+            pipeline_url=row["pipeline_url"],
+            repo=row["repo"],
+            started_at=_dt(row["started_at"]),
+            detected_at=_dt(row["detected_at"]),
+            mitigated_at=_dt(row["mitigated_at"]),
+            severity=row["severity"],
+            detected_by=row["detected_by"],
+            status=row["status"],
+            created_at=_dt(row["created_at"]),
+            updated_at=_dt(row["updated_at"]),
+            deploy_ticket=row["deploy_ticket"],
+            owner=row["owner"],
+            smoke_steps=steps,
+            evidence=evidence,
             events=events,
-            containers=[ContainerState(**_parse_times(c, ("started_at", "finished_at")))
-                        for c in facts.get("containers", [])],
+            containers=[
+                ContainerState(**_parse_times(c, ("started_at", "finished_at"))) for c in facts.get("containers", [])
+            ],
             commits=[Commit(**_parse_times(c, ("date",))) for c in facts.get("commits", [])],
             changed_files=[ChangedFile(**f) for f in facts.get("changed_files", [])],
-            warnings=facts.get("warnings", []), draft_path=row["draft_path"], ticket=ticket,
+            warnings=facts.get("warnings", []),
+            draft_path=row["draft_path"],
+            ticket=ticket,
         )
 
     def set_status(self, iid: str, status: str) -> None:
@@ -393,13 +474,17 @@ class Ledger:
 
     def draft_record(self, iid: str) -> tuple[str | None, str | None, str | None]:
         row = self.db.execute(
-            "SELECT draft_path, draft_sha256, draft_template FROM incidents WHERE id = ?", (iid,)).fetchone()
+            "SELECT draft_path, draft_sha256, draft_template FROM incidents WHERE id = ?", (iid,)
+        ).fetchone()
         return (row["draft_path"], row["draft_sha256"], row["draft_template"]) if row else (None, None, None)
 
     def set_draft(self, iid: str, path: Path, sha256: str, template: str) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE incidents SET draft_path = ?, draft_sha256 = ?, draft_template = ?, updated_at = ? "
-                       "WHERE id = ?", (str(path), sha256, template, iso(utcnow()), iid))
+            db.execute(
+                "UPDATE incidents SET draft_path = ?, draft_sha256 = ?, draft_template = ?, updated_at = ? "
+                "WHERE id = ?",
+                (str(path), sha256, template, iso(utcnow()), iid),
+            )
 
     # -- tickets and outbox ----------------------------------------------------------------
 
@@ -417,13 +502,18 @@ class Ledger:
         """Queue a tracker action; one pending entry per (incident, action, payload)."""
         text = json.dumps(payload, sort_keys=True)
         with self.transaction() as db:
-            row = db.execute("SELECT id FROM outbox WHERE incident_id = ? AND action = ? AND payload = ? "
-                             "AND done_at IS NULL", (iid, action, text)).fetchone()
+            row = db.execute(
+                "SELECT id FROM outbox WHERE incident_id = ? AND action = ? AND payload = ? AND done_at IS NULL",
+                (iid, action, text),
+            ).fetchone()
             if row:
                 db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, row["id"]))
                 return int(row["id"])
-            cur = db.execute("INSERT INTO outbox (incident_id, action, payload, created_at, attempts, last_error) "
-                             "VALUES (?, ?, ?, ?, 1, ?)", (iid, action, text, iso(utcnow()), error))
+            cur = db.execute(
+                "INSERT INTO outbox (incident_id, action, payload, created_at, attempts, last_error) "
+                "VALUES (?, ?, ?, ?, 1, ?)",
+                (iid, action, text, iso(utcnow()), error),
+            )
             return int(cur.lastrowid or 0)
 
     def pending_outbox(self) -> list[sqlite3.Row]:
@@ -440,42 +530,57 @@ class Ledger:
     # -- notifications ---------------------------------------------------------------------
 
     def notified(self, iid: str, kind: str, channel: str) -> bool:
-        return self.db.execute("SELECT 1 FROM notifications WHERE incident_id = ? AND kind = ? AND channel = ?",
-                               (iid, kind, channel)).fetchone() is not None
+        return (
+            self.db.execute(
+                "SELECT 1 FROM notifications WHERE incident_id = ? AND kind = ? AND channel = ?", (iid, kind, channel)
+            ).fetchone()
+            is not None
+        )
 
     def record_notification(self, iid: str, kind: str, channel: str) -> bool:
         """True when this call recorded it (exactly-once across processes)."""
         with self.transaction() as db:
-            cur = db.execute("INSERT OR IGNORE INTO notifications (incident_id, kind, channel, sent_at) "
-                             "VALUES (?, ?, ?, ?)", (iid, kind, channel, iso(utcnow())))
+            cur = db.execute(
+                "INSERT OR IGNORE INTO notifications (incident_id, kind, channel, sent_at) VALUES (?, ?, ?, ?)",
+                (iid, kind, channel, iso(utcnow())),
+            )
             return cur.rowcount == 1
 
     # -- good deploys and pending evidence ------------------------------------------------
 
     def mark_good(self, service: str, environment: str, sha: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO good_deploys (service, environment, sha, recorded_at) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (service, environment) DO UPDATE SET sha = excluded.sha, "
-                       "recorded_at = excluded.recorded_at", (service, environment, sha, iso(utcnow())))
+            db.execute(
+                "INSERT INTO good_deploys (service, environment, sha, recorded_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (service, environment) DO UPDATE SET sha = excluded.sha, "
+                "recorded_at = excluded.recorded_at",
+                (service, environment, sha, iso(utcnow())),
+            )
 
     def last_good(self, service: str, environment: str) -> str | None:
-        row = self.db.execute("SELECT sha FROM good_deploys WHERE service = ? AND environment = ?",
-                              (service, environment)).fetchone()
+        row = self.db.execute(
+            "SELECT sha FROM good_deploys WHERE service = ? AND environment = ?", (service, environment)
+        ).fetchone()
         return row["sha"] if row else None
 
     def add_pending_evidence(self, key: str, files: list[EvidenceFile], facts: dict[str, Any]) -> None:
         with self.transaction() as db:
             for f in files:
-                db.execute("INSERT OR IGNORE INTO pending_evidence (pending_key, path, kind, sha256, bytes, bundle, "
-                           "facts_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (key, f.path, f.kind, f.sha256, f.bytes, f.bundle, json.dumps(facts, default=iso)))
+                db.execute(
+                    "INSERT OR IGNORE INTO pending_evidence (pending_key, path, kind, sha256, bytes, bundle, "
+                    "facts_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, f.path, f.kind, f.sha256, f.bytes, f.bundle, json.dumps(facts, default=iso)),
+                )
 
     def take_pending_evidence(self, key: str) -> tuple[list[EvidenceFile], list[dict[str, Any]]]:
         """Evidence from an earlier `--phase collect` (kept until adopted by an incident)."""
-        rows = self.db.execute("SELECT * FROM pending_evidence WHERE pending_key = ? ORDER BY bundle, rowid",
-                               (key,)).fetchall()
-        files = [EvidenceFile(path=r["path"], kind=r["kind"], sha256=r["sha256"], bytes=r["bytes"],
-                              bundle=r["bundle"]) for r in rows]
+        rows = self.db.execute(
+            "SELECT * FROM pending_evidence WHERE pending_key = ? ORDER BY bundle, rowid", (key,)
+        ).fetchall()
+        files = [
+            EvidenceFile(path=r["path"], kind=r["kind"], sha256=r["sha256"], bytes=r["bytes"], bundle=r["bundle"])
+            for r in rows
+        ]
         facts = [json.loads(r["facts_json"]) for r in rows if r["kind"] == "manifest"]
         return files, facts
 

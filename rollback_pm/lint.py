@@ -49,12 +49,27 @@ SPECS: dict[str, TemplateSpec] = {
     "azaion": TemplateSpec(
         "azaion",
         required_sections=(
-            "header", "timeline", "detection", "impact", "root cause", "repair", "detection gaps",
-            "prevention", "what went well", "what was lucky", "appendix",
+            "header",
+            "timeline",
+            "detection",
+            "impact",
+            "root cause",
+            "repair",
+            "detection gaps",
+            "prevention",
+            "what went well",
+            "what was lucky",
+            "appendix",
         ),
         header_fields=(
-            "Incident date", "Detection time (UTC)", "Mitigation time (UTC)", "Duration (user-impacting)",
-            "Affected environment", "Detected by", "Severity", "Deploy SHA at incident start",
+            "Incident date",
+            "Detection time (UTC)",
+            "Mitigation time (UTC)",
+            "Duration (user-impacting)",
+            "Affected environment",
+            "Detected by",
+            "Severity",
+            "Deploy SHA at incident start",
             "Rollback SHA (if rolled back)",
         ),
         root_cause_sections=("root cause",),
@@ -63,12 +78,28 @@ SPECS: dict[str, TemplateSpec] = {
     "blameless": TemplateSpec(
         "blameless",
         required_sections=(
-            "metadata", "summary", "impact", "timeline", "root cause", "what went right", "what went wrong",
-            "action items", "lessons", "related artefacts",
+            "metadata",
+            "summary",
+            "impact",
+            "timeline",
+            "root cause",
+            "what went right",
+            "what went wrong",
+            "action items",
+            "lessons",
+            "related artefacts",
         ),
         header_fields=(
-            "Incident ID", "Date / Time (UTC)", "Duration", "Severity", "Affected tenants", "Affected regions",
-            "On-call primary", "On-call secondary", "Incident commander", "Recorder",
+            "Incident ID",
+            "Date / Time (UTC)",
+            "Duration",
+            "Severity",
+            "Affected tenants",
+            "Affected regions",
+            "On-call primary",
+            "On-call secondary",
+            "Incident commander",
+            "Recorder",
         ),
         root_cause_sections=("root cause",),
         action_sections=("action items",),
@@ -76,13 +107,35 @@ SPECS: dict[str, TemplateSpec] = {
     "sev": TemplateSpec(
         "sev",
         required_sections=(
-            "summary", "one-line summary", "impact", "timeline", "what happened", "why it happened", "trigger",
-            "detection", "detection gaps", "what went well", "what didn't go well", "where we got lucky",
-            "immediate fix", "verification", "action items", "how do we prevent recurrence",
-            "how do we detect faster", "how do we recover faster", "key takeaways",
+            "summary",
+            "one-line summary",
+            "impact",
+            "timeline",
+            "what happened",
+            "why it happened",
+            "trigger",
+            "detection",
+            "detection gaps",
+            "what went well",
+            "what didn't go well",
+            "where we got lucky",
+            "immediate fix",
+            "verification",
+            "action items",
+            "how do we prevent recurrence",
+            "how do we detect faster",
+            "how do we recover faster",
+            "key takeaways",
         ),
         header_fields=(
-            "Incident ID", "Date", "Duration", "Severity", "Status", "Author", "Incident Commander", "Reviewers",
+            "Incident ID",
+            "Date",
+            "Duration",
+            "Severity",
+            "Status",
+            "Author",
+            "Incident Commander",
+            "Reviewers",
         ),
         root_cause_sections=("what happened", "why it happened", "trigger"),
         action_sections=("action items",),
@@ -90,12 +143,25 @@ SPECS: dict[str, TemplateSpec] = {
     "finance": TemplateSpec(
         "finance",
         required_sections=(
-            "executive summary", "impact summary", "timeline", "what happened technically", "why it happened",
-            "what went well", "what went poorly", "action items", "technical lessons", "process lessons",
+            "executive summary",
+            "impact summary",
+            "timeline",
+            "what happened technically",
+            "why it happened",
+            "what went well",
+            "what went poorly",
+            "action items",
+            "technical lessons",
+            "process lessons",
         ),
         header_fields=(
-            "Post-Mortem Date", "Incident Date", "Incident Reference", "Facilitator", "Attendees",
-            "Duration of post-mortem session", "GDPR breach notification required",
+            "Post-Mortem Date",
+            "Incident Date",
+            "Incident Reference",
+            "Facilitator",
+            "Attendees",
+            "Duration of post-mortem session",
+            "GDPR breach notification required",
         ),
         root_cause_sections=("what happened technically", "why it happened"),
         action_sections=("action items",),
@@ -106,8 +172,17 @@ _MARKER = re.compile(r"<!--\s*rollback-pm\b([^>]*)-->")
 _RULE_ORDER = {
     r: i
     for i, r in enumerate(
-        ("overdue", "missing-section", "empty-section", "header-field", "placeholder", "seed-placeholder",
-         "human-error", "action-ticket", "action-date")
+        (
+            "overdue",
+            "missing-section",
+            "empty-section",
+            "header-field",
+            "placeholder",
+            "seed-placeholder",
+            "human-error",
+            "action-ticket",
+            "action-date",
+        )
     )
 }
 
@@ -217,8 +292,32 @@ _SEED_PATTERNS = [
     ),
 ]
 _HTML_TAGS = {
-    "a", "b", "br", "code", "details", "div", "em", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "span",
-    "strong", "sub", "summary", "sup", "table", "td", "th", "tr", "u", "ul",
+    "a",
+    "b",
+    "br",
+    "code",
+    "details",
+    "div",
+    "em",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "u",
+    "ul",
 }
 _ANGLE = re.compile(r"(\\?)<(?=\S)([^<>\n]{1,80})(?<!\\)>")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -235,7 +334,7 @@ def _seed_placeholders(text: str) -> list[str]:
         tag = re.match(r"/?([a-zA-Z][a-zA-Z0-9]*)\b", body)
         if m.group(1):  # \<name> (seed 002 style)
             found.append(m.group(0))
-        elif "=" in body or ("://" in body or "@" in body or body.startswith("mailto:")) and " " not in body:
+        elif "=" in body or (("://" in body or "@" in body or body.startswith("mailto:")) and " " not in body):
             continue  # HTML with attributes, autolinks
         elif tag and tag.group(1).lower() in _HTML_TAGS and tag.group(0) == body.rstrip("/ ").strip():
             continue
@@ -281,7 +380,13 @@ def _tables(lines: list[_Line], start: int, end: int) -> list[tuple[list[str], l
     i = start
     while i < end - 1:
         line, nxt = lines[i], lines[i + 1]
-        if line.kind == "text" and "|" in line.raw and nxt.kind == "text" and _SEPARATOR.match(nxt.raw) and "-" in nxt.raw:
+        if (
+            line.kind == "text"
+            and "|" in line.raw
+            and nxt.kind == "text"
+            and _SEPARATOR.match(nxt.raw)
+            and "-" in nxt.raw
+        ):
             header = [_norm(c) for c in _cells(line.raw)]
             body = []
             j = i + 2
@@ -299,7 +404,12 @@ def _is_table_chrome(lines: list[_Line], i: int) -> bool:
     """A table's header or separator row: structure, not content."""
     if _SEPARATOR.match(lines[i].raw) and "-" in lines[i].raw:
         return True
-    return i + 1 < len(lines) and bool(_SEPARATOR.match(lines[i + 1].raw)) and "-" in lines[i + 1].raw and "|" in lines[i].raw
+    return (
+        i + 1 < len(lines)
+        and bool(_SEPARATOR.match(lines[i + 1].raw))
+        and "-" in lines[i + 1].raw
+        and "|" in lines[i].raw
+    )
 
 
 # --------------------------------------------------------------------------- rules
@@ -454,7 +564,9 @@ def _check_ticket(row: _Line, cells: list[str], ticket_col: int | None, due_col:
         return  # reported as a placeholder
     if not TRACKER_KEY.search(PLACEHOLDER_RE.sub("", text)):
         where = "its Ticket cell" if ticket_col is not None else "the row"
-        add(row.no, "action-ticket", f"action item without a tracker key in {where} (e.g. ABC-123, #12 or an issue URL)")
+        add(
+            row.no, "action-ticket", f"action item without a tracker key in {where} (e.g. ABC-123, #12 or an issue URL)"
+        )
 
 
 def _check_due(row: _Line, cells: list[str], due_col: int | None, status_col: int | None, today: date, add) -> None:

@@ -156,7 +156,7 @@ def link(label: Any, url: Any, todo: str | None = None) -> Md:
     scheme = urlsplit(target).scheme.lower()
     if scheme and scheme not in _SAFE_SCHEMES:
         return code(target)
-    target = re.sub(r"[\s<>|\\]", lambda m: "%{:02X}".format(ord(m.group(0))), target)
+    target = re.sub(r"[\s<>|\\]", lambda m: f"%{ord(m.group(0)):02X}", target)
     label_md = text(target if _missing(label) else label)
     return Md(f"[{label_md}](<{target}>)")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rollback_pm.errors import TrackerError, TrackerUnavailable
 from rollback_pm.ledger import Ledger
@@ -75,9 +76,8 @@ def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path:
     if draft_path and Path(draft_path).is_file():
         attachments.append(Path(draft_path))
     for e in incident.evidence:
-        if e.kind == "manifest" or (e.kind == "log" and e.bytes <= ATTACH_LOG_CAP):
-            if Path(e.path).is_file():
-                attachments.append(Path(e.path))
+        if (e.kind == "manifest" or (e.kind == "log" and e.bytes <= ATTACH_LOG_CAP)) and Path(e.path).is_file():
+            attachments.append(Path(e.path))
     return TicketSpec(
         incident_id=incident.id,
         unique_label=incident.unique_label,
@@ -102,8 +102,10 @@ def _report_new_bundles(ledger: Ledger, tracker: Tracker, incident: Incident, ti
         if ledger.notified(incident.id, f"evidence:{bundle}", "ticket"):
             continue
         files = [e for e in incident.evidence if e.bundle == bundle]
-        text = "\n".join([f"New evidence bundle `{bundle}`:", ""] +
-                         [f"- `{e.path}` ({e.bytes} bytes, sha256 `{e.sha256}`)" for e in files])
+        text = "\n".join(
+            [f"New evidence bundle `{bundle}`:", ""]
+            + [f"- `{e.path}` ({e.bytes} bytes, sha256 `{e.sha256}`)" for e in files]
+        )
         tracker.comment(ticket, text)
         for e in files:
             if e.kind == "manifest":
@@ -113,8 +115,9 @@ def _report_new_bundles(ledger: Ledger, tracker: Tracker, incident: Incident, ti
     return comments
 
 
-def open_ticket(ledger: Ledger, tracker: Tracker, incident: Incident, *, deadline_hours: float = 24.0,
-                queue_on_failure: bool = True) -> TicketOutcome:
+def open_ticket(
+    ledger: Ledger, tracker: Tracker, incident: Incident, *, deadline_hours: float = 24.0, queue_on_failure: bool = True
+) -> TicketOutcome:
     """Find or create the incident's ticket; on a re-run, comment only what is new."""
     if tracker.name == "none":
         return TicketOutcome(ticket=None, message="no ticket (tracker none)")
@@ -144,11 +147,17 @@ def open_ticket(ledger: Ledger, tracker: Tracker, incident: Incident, *, deadlin
         ledger.enqueue(incident.id, "open", {}, message)
         log.warning("ticket queued in outbox", incident=incident.id, error=message)
         hint = "" if isinstance(exc, TrackerUnavailable) else " Fix the setting named above, then"
-        return TicketOutcome(ticket=None, queued=True,
-                             message=f"ticket queued in the outbox: {message}.{hint} "
-                                     "`rollback-pm ticket flush` sends it (cron runs it)")
-    return TicketOutcome(ticket=ticket, created=created, comments=comments,
-                         message=f"{'created' if created else 'found'} {ticket.key} {ticket.url}".strip())
+        return TicketOutcome(
+            ticket=None,
+            queued=True,
+            message=f"ticket queued in the outbox: {message}.{hint} `rollback-pm ticket flush` sends it (cron runs it)",
+        )
+    return TicketOutcome(
+        ticket=ticket,
+        created=created,
+        comments=comments,
+        message=f"{'created' if created else 'found'} {ticket.key} {ticket.url}".strip(),
+    )
 
 
 def notify(ledger: Ledger, tracker: Tracker, incident: Incident, action: str, payload: dict[str, Any]) -> None:
@@ -170,8 +179,9 @@ class FlushResult:
     failed: list[str] = field(default_factory=list)
 
 
-def flush(ledger: Ledger, tracker: Tracker, *,
-          deadline_hours: Callable[[str], float] = lambda environment: 24.0) -> FlushResult:
+def flush(
+    ledger: Ledger, tracker: Tracker, *, deadline_hours: Callable[[str], float] = lambda environment: 24.0
+) -> FlushResult:
     """Send the outbox in order. An incident whose entry fails keeps its later entries queued.
 
     ``deadline_hours`` maps an environment to its deadline (environments may differ).
@@ -185,9 +195,13 @@ def flush(ledger: Ledger, tracker: Tracker, *,
         incident = ledger.get(iid)
         try:
             if entry["action"] == "open":
-                outcome = open_ticket(ledger, tracker, incident,
-                                      deadline_hours=deadline_hours(incident.environment),
-                                      queue_on_failure=False)
+                outcome = open_ticket(
+                    ledger,
+                    tracker,
+                    incident,
+                    deadline_hours=deadline_hours(incident.environment),
+                    queue_on_failure=False,
+                )
                 done = f"{iid}: {outcome.message}"
             else:
                 notify(ledger, tracker, incident, entry["action"], json.loads(entry["payload"]))

@@ -69,7 +69,7 @@ def parse_stamp(value: str) -> datetime:
 def mmss(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    total = max(0, int(round(seconds)))
+    total = max(0, round(seconds))
     return f"{total // 60:02d}:{total % 60:02d}"
 
 

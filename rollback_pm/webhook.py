@@ -9,7 +9,7 @@ cap), and no retry on other answers, which mean the URL or payload needs fixing.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import requests
@@ -26,9 +26,17 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 class Webhook:
     """One webhook endpoint. ``post`` raises WebhookError when the message was not accepted."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, attempts: int = 3, backoff: float = 1.0,
-                 max_wait: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        max_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             # Not even the scheme is echoed: a mistyped URL is still a secret.
@@ -53,7 +61,10 @@ class Webhook:
             wait = self.backoff * 2 ** (attempt - 1)
             try:
                 response = self._session.post(
-                    self._url, json={"text": mask(text)}, timeout=self.timeout, allow_redirects=False,
+                    self._url,
+                    json={"text": mask(text)},
+                    timeout=self.timeout,
+                    allow_redirects=False,
                     headers={"User-Agent": f"rollback-pm/{__version__}"},
                 )
             except requests.Timeout:
@@ -70,8 +81,9 @@ class Webhook:
                     return
                 problem = f"HTTP {response.status_code}{_body_hint(response)}"
                 if response.status_code not in RETRY_STATUS:
-                    raise WebhookError(f"webhook at {self.host} refused the message: {problem}; "
-                                       "check the webhook_url setting")
+                    raise WebhookError(
+                        f"webhook at {self.host} refused the message: {problem}; check the webhook_url setting"
+                    )
                 hinted = parse_retry_after(response.headers.get("Retry-After"))
                 if hinted is not None:
                     if hinted > self.max_wait:
@@ -81,13 +93,13 @@ class Webhook:
             log.info("webhook attempt failed", host=self.host, attempt=attempt, problem=problem)
             if attempt < self.attempts:
                 self._sleep(wait)
-        raise WebhookError(f"webhook at {self.host} not reached after {attempt} attempt(s): {problem}; "
-                           "the next check-deadlines run tries again")
+        raise WebhookError(
+            f"webhook at {self.host} not reached after {attempt} attempt(s): {problem}; "
+            "the next check-deadlines run tries again"
+        )
 
 
 def _body_hint(response: requests.Response) -> str:
     """Slack explains refusals in a short body (invalid_payload, no_service); keep it short."""
     text = " ".join(response.text.split())[:120] if response.text else ""
     return f" ({mask(text)})" if text else ""
-
-

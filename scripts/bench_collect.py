@@ -49,7 +49,7 @@ LINES = 400_000
 # ~185-byte lines that look like an access log and vary with i (no redaction trigger words).
 GEN_LINES = (
     "awk 'BEGIN { for (i = 0; i < %d; i++) printf \"2026-05-13 08:47:%%02d.%%06d INFO [worker-%%d] GET /api/v1/orders/%%d?page=%%d "
-    "status=200 duration=%%dms bytes=%%d user=%%d region=eu-central-1 trace=%%08x span=%%08x build=4f2a9c1 ok\\n\", "
+    'status=200 duration=%%dms bytes=%%d user=%%d region=eu-central-1 trace=%%08x span=%%08x build=4f2a9c1 ok\\n", '
     "i %% 60, i, i %% 8, i * 7, i %% 50, i %% 997, i * 13, i %% 10007, i * 2654435761 %% 4294967296, i * 40503 %% 4294967296 }'"
 ) % LINES
 SECRET = "Bench-Secret-7f3kQ9"
@@ -95,7 +95,7 @@ _HINTED = [
     "INFO  [http-nio-8080-exec-8] c.e.orders.api.MonkeyTest - chaos probe ok keyboard_layout=de path=/api/v1/keys "
     "passed=true duration_ms=5 user_id=0 trace_id=1f2e3d4c5b6a79881726354453627180",
     "DEBUG [pool-4-thread-2] c.e.orders.client.CatalogClient - GET https://catalog.internal/v1/items/AB-12345 "
-    "status=200 took_ms=33 cache=hit etag=W/\"5f3a\" attempt=1 trace_id=0a0b0c0d0e0f",
+    'status=200 took_ms=33 cache=hit etag=W/"5f3a" attempt=1 trace_id=0a0b0c0d0e0f',
 ]
 _SECRET = [
     "ERROR [pool-3-thread-4] c.e.orders.db.Migrator - cannot reach postgres as app with password "
@@ -103,9 +103,20 @@ _SECRET = [
     "DEBUG [http-nio-8080-exec-3] c.e.orders.client.PaymentsClient - calling payments with Authorization: "
     "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl timeout_ms=3000 attempt=1",
 ]
-CYCLE = [f"10:22:{i + 10:02d}.{i * 7919 % 1000:03d} {line}" for i, line in enumerate(
-    _PLAIN[:4] + _HINTED[:2] + _PLAIN[4:6] + _SECRET[:1] + _HINTED[2:4] + _PLAIN[6:9] + _SECRET[1:]
-    + _HINTED[4:] + _PLAIN[9:])]
+CYCLE = [
+    f"10:22:{i + 10:02d}.{i * 7919 % 1000:03d} {line}"
+    for i, line in enumerate(
+        _PLAIN[:4]
+        + _HINTED[:2]
+        + _PLAIN[4:6]
+        + _SECRET[:1]
+        + _HINTED[2:4]
+        + _PLAIN[6:9]
+        + _SECRET[1:]
+        + _HINTED[4:]
+        + _PLAIN[9:]
+    )
+]
 assert len(CYCLE) == 20
 GEN_MIXED = 'yes "$0" | head -n "$1"'
 MIXED_ARGS = ["\n".join(CYCLE), str(LINES)]
@@ -167,20 +178,35 @@ def ensure_image(client: docker.APIClient) -> None:
     try:
         client.inspect_image(IMAGE)
     except docker.errors.ImageNotFound:
-        client.import_image_from_data(busybox_tar(), repository=IMAGE.split(":")[0], tag=IMAGE.split(":")[1])
+        client.import_image_from_data(
+            busybox_tar(), repository=IMAGE.split(":", maxsplit=1)[0], tag=IMAGE.split(":")[1]
+        )
 
 
-def ensure_container(client: docker.APIClient, name: str, script: str, args: list[str] | None = None, env: list[str] | None = None) -> str:
+def ensure_container(
+    client: docker.APIClient, name: str, script: str, args: list[str] | None = None, env: list[str] | None = None
+) -> str:
     try:
         info = client.inspect_container(name)
-        if info["Config"]["Labels"].get(LABEL) == script and info["Config"]["Cmd"][3:] == (args or []) and info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 0:
+        if (
+            info["Config"]["Labels"].get(LABEL) == script
+            and info["Config"]["Cmd"][3:] == (args or [])
+            and info["State"]["Status"] == "exited"
+            and info["State"]["ExitCode"] == 0
+        ):
             return info["Id"]
         client.remove_container(name, force=True)
     except docker.errors.NotFound:
         pass
     host = client.create_host_config(network_mode="none", log_config={"Type": "json-file", "Config": {}})
-    container = client.create_container(IMAGE, command=["sh", "-c", script, *(args or [])], name=name, labels={LABEL: script},
-                                        environment=env or [], host_config=host)
+    container = client.create_container(
+        IMAGE,
+        command=["sh", "-c", script, *(args or [])],
+        name=name,
+        labels={LABEL: script},
+        environment=env or [],
+        host_config=host,
+    )
     client.start(container["Id"])
     return container["Id"]
 
@@ -206,14 +232,29 @@ def cli_logs(ident: str, out_dir: Path) -> float:
     return seconds
 
 
-def run_collect(ids: list[str], fast_path: str, parallel: int, uncapped: bool, work: Path, secret: str = "") -> tuple[dict, float, int]:
+def run_collect(
+    ids: list[str], fast_path: str, parallel: int, uncapped: bool, work: Path, secret: str = ""
+) -> tuple[dict, float, int]:
     """(the child's report, its wall time, peak RSS in KiB)."""
     bundle_dir = work / f"ev-{fast_path}-{time.monotonic_ns()}"
-    args = json.dumps({"dir": str(bundle_dir), "fast_path": fast_path, "parallel": parallel, "uncapped": uncapped,
-                       "containers": ids, "secret": secret})
+    args = json.dumps(
+        {
+            "dir": str(bundle_dir),
+            "fast_path": fast_path,
+            "parallel": parallel,
+            "uncapped": uncapped,
+            "containers": ids,
+            "secret": secret,
+        }
+    )
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-c", CHILD, args],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-c", CHILD, args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"collect child failed:\n{proc.stdout}\n{proc.stderr}")
@@ -233,14 +274,21 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--containers", type=int, default=8)
     parser.add_argument("--skip-gib", action="store_true", help="skip the 1 GiB RSS measurement")
-    parser.add_argument("--mix", choices=("plain", "mixed", "both"), default="both",
-                        help="log content of the one-container comparison (default: both)")
+    parser.add_argument(
+        "--mix",
+        choices=("plain", "mixed", "both"),
+        default="both",
+        help="log content of the one-container comparison (default: both)",
+    )
     args = parser.parse_args()
 
     client = docker.APIClient(version="auto", timeout=600)
     ensure_image(client)
     names = [f"rpm-evid-bench-{i}" for i in range(args.containers)]
-    print(f"preparing {args.containers} containers x {LINES} lines" + ("" if args.skip_gib else " and a 1 GiB log"), flush=True)
+    print(
+        f"preparing {args.containers} containers x {LINES} lines" + ("" if args.skip_gib else " and a 1 GiB log"),
+        flush=True,
+    )
     t0 = time.perf_counter()
     ids = [ensure_container(client, n, GEN_LINES) for n in names]
     gib = None if args.skip_gib else ensure_container(client, "rpm-evid-bench-gib", GEN_GIB)
@@ -252,11 +300,15 @@ def main() -> int:
         if args.mix in ("plain", "both"):
             singles.append(("plain", ids[0], ""))
         if args.mix in ("mixed", "both"):
-            singles.append(("mixed", ensure_container(client, "rpm-evid-bench-mixed", GEN_MIXED, MIXED_ARGS, MIXED_ENV), SECRET))
+            singles.append(
+                ("mixed", ensure_container(client, "rpm-evid-bench-mixed", GEN_MIXED, MIXED_ARGS, MIXED_ENV), SECRET)
+            )
             wait_all(client, [singles[-1][1]])
         for mix, one, secret in singles:
             log_path = client.inspect_container(one)["LogPath"]
-            print(f"\none container, {mix} log: {LINES} lines, json-file {os.path.getsize(log_path) / 1e6:.1f} MB on disk")
+            print(
+                f"\none container, {mix} log: {LINES} lines, json-file {os.path.getsize(log_path) / 1e6:.1f} MB on disk"
+            )
             cli_logs(one, work)  # warm the page cache
             # Interleaved repetitions: a noisy neighbour slows every contender alike.
             runs: dict[str, list] = {"cli": [], "never": [], "always": []}
@@ -269,8 +321,10 @@ def main() -> int:
             for mode in ("never", "always"):
                 report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
                 label = "collect, Engine API path" if mode == "never" else "collect, json-file fast path"
-                print(f"  {label:28s} {report['seconds']:7.2f} s  ({cli / report['seconds']:.2f}x the CLI; "
-                      f"child wall {wall:.2f} s; peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.1f} MB written; {report['paths']})")
+                print(
+                    f"  {label:28s} {report['seconds']:7.2f} s  ({cli / report['seconds']:.2f}x the CLI; "
+                    f"child wall {wall:.2f} s; peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.1f} MB written; {report['paths']})"
+                )
             if secret:
                 print(f"  secret masked on both paths; redaction counts {runs['always'][0][0]['redaction']}")
 
@@ -284,9 +338,15 @@ def main() -> int:
         print(f"  docker logs -t, one after another  {seq:7.2f} s")
         for mode in ("never", "always"):
             report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
-            label = "collect parallel=%d, API path" % len(ids) if mode == "never" else "collect parallel=%d, fast path" % len(ids)
-            print(f"  {label:34s} {report['seconds']:7.2f} s  ({seq / report['seconds']:.2f}x the CLI; "
-                  f"peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.0f} MB written)")
+            label = (
+                "collect parallel=%d, API path" % len(ids)
+                if mode == "never"
+                else "collect parallel=%d, fast path" % len(ids)
+            )
+            print(
+                f"  {label:34s} {report['seconds']:7.2f} s  ({seq / report['seconds']:.2f}x the CLI; "
+                f"peak RSS {rss / 1024:.0f} MiB; {report['bytes'] / 1e6:.0f} MB written)"
+            )
 
         if gib:
             size = os.path.getsize(client.inspect_container(gib)["LogPath"])
@@ -294,9 +354,13 @@ def main() -> int:
             for mode in ("never", "always"):
                 report, wall, rss = run_collect([gib], mode, 4, False, work)
                 label = "API path" if mode == "never" else "fast path"
-                print(f"  {label:10s} peak RSS {rss / 1024:6.1f} MiB   collect {report['seconds']:.2f} s   kept {report['bytes'] / 2**20:.0f} MiB")
+                print(
+                    f"  {label:10s} peak RSS {rss / 1024:6.1f} MiB   collect {report['seconds']:.2f} s   kept {report['bytes'] / 2**20:.0f} MiB"
+                )
             report, wall, rss = run_collect([gib], "always", 4, True, work)
-            print(f"  fast path, uncapped (whole 1 GiB written): peak RSS {rss / 1024:.1f} MiB, {report['seconds']:.2f} s")
+            print(
+                f"  fast path, uncapped (whole 1 GiB written): peak RSS {rss / 1024:.1f} MiB, {report['seconds']:.2f} s"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:

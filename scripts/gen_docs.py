@@ -25,7 +25,11 @@ TARGET = ROOT / "docs" / "configuration.md"
 # Settings the plugin entrypoint (hooks/plugin-entrypoint) reads itself; they are not
 # rollback-pm options. A test checks this list against the entrypoint's.
 PLUGIN_ONLY: tuple[tuple[str, str, str], ...] = (
-    ("command", "hook", "`hook` runs `rollback-pm hook`; `mark-good` runs `rollback-pm mark-good` after a good deploy."),
+    (
+        "command",
+        "hook",
+        "`hook` runs `rollback-pm hook`; `mark-good` runs `rollback-pm mark-good` after a good deploy.",
+    ),
     ("phase", "both", "`collect` before the rollback replaces the containers, `finalize` after it, or `both`."),
     ("sha", "`CI_COMMIT_SHA`", "The SHA `mark-good` records."),
     ("strict", "true", "`false` makes the step succeed even when the hook fails (it still prints why)."),
@@ -113,8 +117,10 @@ def render() -> str:
         options_markdown(),
         "\n## Settings of the Woodpecker plugin itself\n\n",
         "Read by the image's entrypoint (`hooks/plugin-entrypoint`), not by rollback-pm.\n\n",
-        _table(("setting", "default", "what"),
-               [(f"`{name}` (`PLUGIN_{name.upper()}`)", default, what) for name, default, what in PLUGIN_ONLY]),
+        _table(
+            ("setting", "default", "what"),
+            [(f"`{name}` (`PLUGIN_{name.upper()}`)", default, what) for name, default, what in PLUGIN_ONLY],
+        ),
         "\n## Variables of the generic hook `on-rollback`\n\n",
         "`on-rollback` passes every `ROLLBACK_PM_*` setting on to rollback-pm; these it reads itself.\n\n",
         _table(("variable", "default", "what"), [(f"`{n}`", d, w) for n, d, w in HOOK_ENV]),
@@ -134,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
     if args.check:
         if current != text:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run `python scripts/gen_docs.py` and commit it",
-                  file=sys.stderr)
+            print(
+                f"{TARGET.relative_to(ROOT)} is stale: run `python scripts/gen_docs.py` and commit it", file=sys.stderr
+            )
             return 1
         return 0
     if current != text:

@@ -45,8 +45,16 @@ def test_incidents_list_and_show(run, tmp_path):
     assert [(r["id"], r["service"], r["rollback_sha"]) for r in rows] == [(stored.id, "api", stored.rollback_sha)]
     table = run("incidents", "list").output.splitlines()
     assert table[0].split() == ["ID", "SERVICE", "ENV", "DEPLOY", "ROLLBACK", "MITIGATED", "STATUS", "TICKET"]
-    assert table[1].split() == [stored.id, "api", "production", "0123456", "fedcba9", "2026-05-13T08:47:21Z",
-                                "open", "-"]
+    assert table[1].split() == [
+        stored.id,
+        "api",
+        "production",
+        "0123456",
+        "fedcba9",
+        "2026-05-13T08:47:21Z",
+        "open",
+        "-",
+    ]
     shown = run("incidents", "show", stored.id[:6])
     assert shown.exit_code == 0
     assert f"rollback sha: {stored.rollback_sha} (flag)" in shown.output

@@ -21,9 +21,20 @@ def write(tmp_path: Path, text: str) -> Path:
         ({}, {}, "", "production", "default"),
         ({}, {}, 'environment = "staging"', "staging", "file"),
         ({}, {"CI_PIPELINE_DEPLOY_TARGET": "qa"}, 'environment = "staging"', "qa", "ci CI_PIPELINE_DEPLOY_TARGET"),
-        ({}, {"PLUGIN_ENVIRONMENT": "plug", "CI_PIPELINE_DEPLOY_TARGET": "qa"}, "", "plug", "plugin PLUGIN_ENVIRONMENT"),
-        ({}, {"ROLLBACK_PM_ENVIRONMENT": "envvar", "PLUGIN_ENVIRONMENT": "plug"}, 'environment = "f"', "envvar",
-         "env ROLLBACK_PM_ENVIRONMENT"),
+        (
+            {},
+            {"PLUGIN_ENVIRONMENT": "plug", "CI_PIPELINE_DEPLOY_TARGET": "qa"},
+            "",
+            "plug",
+            "plugin PLUGIN_ENVIRONMENT",
+        ),
+        (
+            {},
+            {"ROLLBACK_PM_ENVIRONMENT": "envvar", "PLUGIN_ENVIRONMENT": "plug"},
+            'environment = "f"',
+            "envvar",
+            "env ROLLBACK_PM_ENVIRONMENT",
+        ),
         ({"environment": "flag"}, {"ROLLBACK_PM_ENVIRONMENT": "envvar"}, 'environment = "f"', "flag", "flag"),
     ],
 )
@@ -36,8 +47,9 @@ def test_precedence(tmp_path, flags, env, file_text, expected, source):
 def test_ci_commit_sha_is_the_deploy_sha_fallback(tmp_path):
     settings = load_settings({}, env={"CI_COMMIT_SHA": SHA_A}, config_path=write(tmp_path, ""))
     assert settings.deploy_sha == SHA_A
-    explicit = load_settings({}, env={"CI_COMMIT_SHA": SHA_A, "ROLLBACK_PM_DEPLOY_SHA": SHA_B},
-                             config_path=write(tmp_path, ""))
+    explicit = load_settings(
+        {}, env={"CI_COMMIT_SHA": SHA_A, "ROLLBACK_PM_DEPLOY_SHA": SHA_B}, config_path=write(tmp_path, "")
+    )
     assert explicit.deploy_sha == SHA_B
 
 
@@ -47,8 +59,9 @@ def test_plugin_lists_are_comma_separated(tmp_path):
 
 
 def test_sizes_and_durations(tmp_path):
-    settings = load_settings({"max_bytes_per_container": "2MiB"}, env={"ROLLBACK_PM_WARN_BEFORE": "90m"},
-                             config_path=write(tmp_path, ""))
+    settings = load_settings(
+        {"max_bytes_per_container": "2MiB"}, env={"ROLLBACK_PM_WARN_BEFORE": "90m"}, config_path=write(tmp_path, "")
+    )
     assert settings.max_bytes_per_container == 2 * 1024 * 1024
     assert settings.warn_before == 5400.0
     assert parse_bytes("1G", "x") == 1_000_000_000

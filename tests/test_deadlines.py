@@ -27,8 +27,7 @@ T0 = datetime(2026, 5, 13, 8, 47, 21, tzinfo=timezone.utc)  # mitigation
 DUE = "2026-05-14T08:47:21Z"
 SECRET = "/hooks/T0001/B0002/s3cr3tW3bh00k"
 # Before the lint issue lands a finished draft is one "without placeholders"; after, one lint accepts.
-DONE_REASON = ("draft passes lint" if importlib.util.find_spec("rollback_pm.lint")
-               else "draft has no placeholder left")
+DONE_REASON = "draft passes lint" if importlib.util.find_spec("rollback_pm.lint") else "draft has no placeholder left"
 
 FINISHED = """# Production Incident Post-Mortem — api rollback
 
@@ -103,7 +102,8 @@ so every api container exited with code 1. The migration test ran against an emp
 - Deploy ticket: OPS-100
 """
 UNFINISHED = FINISHED.replace(
-    "Migration 0042 dropped", "[TODO: one paragraph; the specific commit or change]\n\nMigration 0042 dropped")
+    "Migration 0042 dropped", "[TODO: one paragraph; the specific commit or change]\n\nMigration 0042 dropped"
+)
 
 
 class WebhookEndpoint:
@@ -171,12 +171,23 @@ class World:
         self.config.write_text(config)
         self.tracker = FileTracker(self.state)
 
-    def incident(self, *, environment="production", draft=UNFINISHED, ticket=True, owner="alice",
-                 pipeline="42") -> Incident:
+    def incident(
+        self, *, environment="production", draft=UNFINISHED, ticket=True, owner="alice", pipeline="42"
+    ) -> Incident:
         with Ledger(self.state) as ledger:
-            stored, _ = ledger.upsert_incident(Incident(
-                id="", service="api", environment=environment, deploy_sha=DEPLOY, rollback_sha=ROLLBACK,
-                pipeline_number=pipeline, mitigated_at=T0, detected_at=T0, owner=owner))
+            stored, _ = ledger.upsert_incident(
+                Incident(
+                    id="",
+                    service="api",
+                    environment=environment,
+                    deploy_sha=DEPLOY,
+                    rollback_sha=ROLLBACK,
+                    pipeline_number=pipeline,
+                    mitigated_at=T0,
+                    detected_at=T0,
+                    owner=owner,
+                )
+            )
             if draft is not None:
                 path = self.root / f"postmortem-{stored.id}.md"
                 path.write_text(draft)
@@ -194,17 +205,29 @@ class World:
 
     def notifications(self) -> list[tuple[str, str, str]]:
         with Ledger(self.state) as ledger:
-            return [tuple(r) for r in ledger.db.execute(
-                "SELECT incident_id, kind, channel FROM notifications WHERE kind IN ('due-soon', 'overdue') "
-                "ORDER BY incident_id, kind, channel")]
+            return [
+                tuple(r)
+                for r in ledger.db.execute(
+                    "SELECT incident_id, kind, channel FROM notifications WHERE kind IN ('due-soon', 'overdue') "
+                    "ORDER BY incident_id, kind, channel"
+                )
+            ]
 
     def status(self, incident: Incident) -> str:
         with Ledger(self.state) as ledger:
             return ledger.get(incident.id).status
 
     def args(self, *extra: str, log_level: str = "warning") -> list[str]:
-        return ["--config", str(self.config), "--state-dir", str(self.state), "--log-level", log_level,
-                "check-deadlines", *extra]
+        return [
+            "--config",
+            str(self.config),
+            "--state-dir",
+            str(self.state),
+            "--log-level",
+            log_level,
+            "check-deadlines",
+            *extra,
+        ]
 
     def run(self, *extra: str, at: timedelta, log_level: str = "warning"):
         now = (T0 + at).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -217,16 +240,19 @@ def hm(hours: int, minutes: int = 0) -> timedelta:
 
 # -- the clock ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("after, state", [
-    (hm(19, 59), "ok"),
-    (hm(20), "due-soon"),  # warn-before 4h: the warning window starts at 20:00
-    (hm(23, 59), "due-soon"),
-    (hm(24), "due-soon"),  # due at 24:00 is still on time at 24:00
-    (hm(24, 1), "overdue"),
-])
+
+@pytest.mark.parametrize(
+    "after, state",
+    [
+        (hm(19, 59), "ok"),
+        (hm(20), "due-soon"),  # warn-before 4h: the warning window starts at 20:00
+        (hm(23, 59), "due-soon"),
+        (hm(24), "due-soon"),  # due at 24:00 is still on time at 24:00
+        (hm(24, 1), "overdue"),
+    ],
+)
 def test_clock_boundaries(after, state):
-    due = due_at(Incident(id="x", service="api", environment="production", deploy_sha=DEPLOY,
-                          mitigated_at=T0), 24)
+    due = due_at(Incident(id="x", service="api", environment="production", deploy_sha=DEPLOY, mitigated_at=T0), 24)
     assert due == T0 + hm(24)
     assert clock_state(T0 + after, due, warn_before=4 * 3600) == state
 
@@ -239,8 +265,9 @@ def test_no_deadline_and_fallback_start():
     assert span(hm(26, 5)) == "26h05m" and span(-hm(0, 1)) == "0h01m"
 
 
-@pytest.mark.parametrize("after, state, code", [(hm(23, 59), "due-soon", 0), (hm(24), "due-soon", 0),
-                                                (hm(24, 1), "overdue", 1)])
+@pytest.mark.parametrize(
+    "after, state, code", [(hm(23, 59), "due-soon", 0), (hm(24), "due-soon", 0), (hm(24, 1), "overdue", 1)]
+)
 def test_cli_boundaries_after_mitigation(tmp_path, after, state, code):
     world = World(tmp_path)
     incident = world.incident()
@@ -270,14 +297,22 @@ def test_placeholder_fallback_when_lint_is_not_installed(tmp_path, monkeypatch):
     finished.write_text(FINISHED)
     assert draft_complete(str(finished), now=T0) == (True, "draft has no placeholder left")
     line = len(FINISHED.splitlines()) + 2
-    for placeholder, found in (("[TODO: impact]", "[TODO"), ("YYYY-MM-DD", "YYYY-MM-DD"), ("`<full sha>`", "<full sha>")):
+    for placeholder, found in (
+        ("[TODO: impact]", "[TODO"),
+        ("YYYY-MM-DD", "YYYY-MM-DD"),
+        ("`<full sha>`", "<full sha>"),
+    ):
         path = tmp_path / "todo.md"
         path.write_text(FINISHED + f"\n| Field | {placeholder} |\n")
         assert draft_complete(str(path), now=T0) == (False, f"draft has a placeholder at line {line}: {found}")
-    assert draft_complete(str(tmp_path / "missing.md"), now=T0) == (False, "draft unreadable: No such file or directory")
+    assert draft_complete(str(tmp_path / "missing.md"), now=T0) == (
+        False,
+        "draft unreadable: No such file or directory",
+    )
 
 
 # -- notifications --------------------------------------------------------------------------
+
 
 def test_due_soon_warns_once(tmp_path):
     world = World(tmp_path)
@@ -294,7 +329,8 @@ def test_due_soon_warns_once(tmp_path):
     [comment] = world.ticket(incident)["comments"]
     assert comment["body"] == (
         f"Postmortem due in 0h01m, by {DUE} (24h after mitigation). It counts as done when the draft "
-        f"`{tmp_path}/postmortem-{iid}.md` passes `rollback-pm lint` or this ticket is resolved.")
+        f"`{tmp_path}/postmortem-{iid}.md` passes `rollback-pm lint` or this ticket is resolved."
+    )
     second = world.run("--quiet", at=hm(24))
     assert (second.exit_code, second.stdout, second.stderr) == (0, "", "")
     assert len(world.ticket(incident)["comments"]) == 1
@@ -322,13 +358,22 @@ def test_overdue_escalates_once_on_ticket_and_webhook(tmp_path, webhook):
     assert "postmortem-overdue" in ticket["labels"]
     assert [c["body"] for c in ticket["comments"]] == [
         f"Postmortem overdue: it was due {DUE} (24h after mitigation), 2h05m ago. It counts as done when the "
-        f"draft `{tmp_path}/postmortem-{iid}.md` passes `rollback-pm lint` or this ticket is resolved."]
+        f"draft `{tmp_path}/postmortem-{iid}.md` passes `rollback-pm lint` or this ticket is resolved."
+    ]
     ticket_url = (world.state / "tickets" / f"PM-{iid}.json").resolve().as_uri()
-    assert endpoint.posts == [{"text": (
-        f"Postmortem overdue: api production rollback of 0123456 (incident {iid}) was due {DUE}, 2h05m ago. "
-        f"Owner: alice. Ticket: PM-{iid} {ticket_url}. Draft: {tmp_path}/postmortem-{iid}.md.")}]
-    assert world.notifications() == [(iid, "overdue", "ticket-comment"), (iid, "overdue", "ticket-label"),
-                                     (iid, "overdue", "webhook")]
+    assert endpoint.posts == [
+        {
+            "text": (
+                f"Postmortem overdue: api production rollback of 0123456 (incident {iid}) was due {DUE}, 2h05m ago. "
+                f"Owner: alice. Ticket: PM-{iid} {ticket_url}. Draft: {tmp_path}/postmortem-{iid}.md."
+            )
+        }
+    ]
+    assert world.notifications() == [
+        (iid, "overdue", "ticket-comment"),
+        (iid, "overdue", "ticket-label"),
+        (iid, "overdue", "webhook"),
+    ]
     assert "s3cr3t" not in json.dumps(ticket)
 
 
@@ -337,8 +382,10 @@ def test_overdue_without_warning_first_skips_the_warning(tmp_path):
     incident = world.incident()
     world.run(at=hm(30))
     world.run(at=hm(31))
-    assert world.notifications() == [(incident.id, "overdue", "ticket-comment"),
-                                     (incident.id, "overdue", "ticket-label")]
+    assert world.notifications() == [
+        (incident.id, "overdue", "ticket-comment"),
+        (incident.id, "overdue", "ticket-label"),
+    ]
 
 
 def test_webhook_failure_is_retried_next_run(tmp_path, webhook):
@@ -347,11 +394,15 @@ def test_webhook_failure_is_retried_next_run(tmp_path, webhook):
     iid = world.incident().id
     first = world.run("--quiet", at=hm(25))
     assert first.exit_code == 1  # overdue wins over degraded; the degraded line still says what failed
-    assert first.stdout.splitlines() == [f"{iid}: sent overdue comment to PM-{iid}",
-                                         f"{iid}: sent overdue label postmortem-overdue to PM-{iid}"]
-    assert first.stderr == (f"rollback-pm: degraded: {iid}: overdue webhook to 127.0.0.1 not delivered: webhook at "
-                            "127.0.0.1 not reached after 3 attempt(s): HTTP 503 (ok); the next check-deadlines run "
-                            "tries again\n")
+    assert first.stdout.splitlines() == [
+        f"{iid}: sent overdue comment to PM-{iid}",
+        f"{iid}: sent overdue label postmortem-overdue to PM-{iid}",
+    ]
+    assert first.stderr == (
+        f"rollback-pm: degraded: {iid}: overdue webhook to 127.0.0.1 not delivered: webhook at "
+        "127.0.0.1 not reached after 3 attempt(s): HTTP 503 (ok); the next check-deadlines run "
+        "tries again\n"
+    )
     assert "s3cr3t" not in first.output
     working = webhook()
     world.config.write_text(f'webhook_url = "{working.url}"\n')
@@ -376,7 +427,8 @@ def test_tracker_down_is_degraded_and_the_next_run_recovers(tmp_path):
         f"rollback-pm: degraded: could not check {iid} (api production): ticket PM-{iid} status not readable: "
         f"ticket file {tickets}/PM-{iid}.json cannot be read: [Errno 20] Not a directory: "
         f"'{tickets}/PM-{iid}.json'; its state uses the last known ticket status, notifications wait for the "
-        "next run\n")
+        "next run\n"
+    )
     assert world.notifications() == []
     tickets.unlink()
     (world.state / "tickets.away").rename(tickets)
@@ -398,7 +450,10 @@ def test_no_escalation_on_a_guess_while_the_tracker_is_down(tmp_path, webhook):
     [row] = json.loads(down.stdout)["incidents"]
     assert (row["state"], row["checked"]) == ("overdue", False)
     assert [(n["channel"], n["result"]) for n in row["notifications"]] == [
-        ("ticket-comment", "deferred"), ("ticket-label", "deferred"), ("webhook", "deferred")]
+        ("ticket-comment", "deferred"),
+        ("ticket-label", "deferred"),
+        ("webhook", "deferred"),
+    ]
     assert down.stderr.startswith(f"rollback-pm: degraded: could not check {iid} (api production): ")
     assert endpoint.posts == [] and world.notifications() == []
     tickets.unlink()
@@ -419,8 +474,10 @@ def test_queued_ticket_is_flushed_first_then_warned(tmp_path):
     result = world.run("--quiet", at=hm(21))
     ticket_url = (world.state / "tickets" / f"PM-{iid}.json").resolve().as_uri()
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout.splitlines() == [f"outbox: sent {iid}: created PM-{iid} {ticket_url}",
-                                          f"{iid}: sent due-soon comment to PM-{iid}"]
+    assert result.stdout.splitlines() == [
+        f"outbox: sent {iid}: created PM-{iid} {ticket_url}",
+        f"{iid}: sent due-soon comment to PM-{iid}",
+    ]
     assert len(world.ticket(incident)["comments"]) == 1
 
 
@@ -459,7 +516,12 @@ def test_staging_without_deadline(tmp_path, webhook):
     assert result.exit_code == 0
     [row] = json.loads(result.stdout)["incidents"]
     assert (row["id"], row["env"], row["due"], row["state"], row["notifications"]) == (
-        staging.id, "staging", None, "ok", [])
+        staging.id,
+        "staging",
+        None,
+        "ok",
+        [],
+    )
     assert world.notifications() == [] and endpoint.posts == []
 
 
@@ -480,9 +542,11 @@ def test_dry_run_sends_and_changes_nothing(tmp_path, webhook):
     assert result.exit_code == 1
     lines = {
         finished.id: [f"{finished.id}: would mark done ({DONE_REASON})"],
-        late.id: [f"{late.id}: would send overdue comment to PM-{late.id}",
-                  f"{late.id}: would send overdue label postmortem-overdue to PM-{late.id}",
-                  f"{late.id}: would send overdue webhook to 127.0.0.1"],
+        late.id: [
+            f"{late.id}: would send overdue comment to PM-{late.id}",
+            f"{late.id}: would send overdue label postmortem-overdue to PM-{late.id}",
+            f"{late.id}: would send overdue webhook to 127.0.0.1",
+        ],
     }
     assert result.stdout.splitlines() == [line for iid in sorted(lines) for line in lines[iid]]  # same due: by id
     assert endpoint.posts == [] and world.notifications() == []
@@ -499,24 +563,43 @@ def test_json_output(tmp_path):
     ticket_url = (world.state / "tickets" / f"PM-{incident.id}.json").resolve().as_uri()
     rows = {row["id"]: row for row in data["incidents"]}
     assert rows[incident.id] == {
-        "id": incident.id, "service": "api", "env": "production", "due": DUE, "state": "due-soon",
-        "reason": rows[incident.id]["reason"], "checked": True, "ticket": f"PM-{incident.id}",
-        "ticket_url": ticket_url, "draft": f"{tmp_path}/postmortem-{incident.id}.md", "owner": "alice",
+        "id": incident.id,
+        "service": "api",
+        "env": "production",
+        "due": DUE,
+        "state": "due-soon",
+        "reason": rows[incident.id]["reason"],
+        "checked": True,
+        "ticket": f"PM-{incident.id}",
+        "ticket_url": ticket_url,
+        "draft": f"{tmp_path}/postmortem-{incident.id}.md",
+        "owner": "alice",
         "notifications": [{"kind": "due-soon", "channel": "ticket-comment", "result": "sent"}],
     }
     assert rows[incident.id]["reason"].startswith("due in 1h00m; draft ")
     assert rows[no_ticket.id]["reason"] == "due in 1h00m; no draft recorded"
     assert (rows[no_ticket.id]["ticket"], rows[no_ticket.id]["owner"], rows[no_ticket.id]["draft"]) == (
-        None, None, None)
-    assert rows[no_ticket.id]["notifications"] == [{
-        "kind": "due-soon", "channel": "ticket-comment", "result": "failed",
-        "detail": f"incident {no_ticket.id} has no ticket yet; run `rollback-pm ticket open {no_ticket.id}`"}]
+        None,
+        None,
+        None,
+    )
+    assert rows[no_ticket.id]["notifications"] == [
+        {
+            "kind": "due-soon",
+            "channel": "ticket-comment",
+            "result": "failed",
+            "detail": f"incident {no_ticket.id} has no ticket yet; run `rollback-pm ticket open {no_ticket.id}`",
+        }
+    ]
     assert data["now"] == "2026-05-14T07:47:21Z" and data["exit_code"] == 3
-    assert data["degraded"] == [f"{no_ticket.id}: due-soon comment to the ticket not delivered: "
-                                f"{rows[no_ticket.id]['notifications'][0]['detail']}"]
+    assert data["degraded"] == [
+        f"{no_ticket.id}: due-soon comment to the ticket not delivered: "
+        f"{rows[no_ticket.id]['notifications'][0]['detail']}"
+    ]
 
 
 # -- overlap --------------------------------------------------------------------------------
+
 
 def test_a_run_that_cannot_get_the_lock_exits_quietly(tmp_path):
     world = World(tmp_path)
@@ -538,15 +621,19 @@ def test_two_concurrent_processes_notify_once(tmp_path, webhook):
     iid = incident.id
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "rollback_pm", *world.args("--quiet", "--now", "2026-05-14T09:00:00Z")]
-    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outcomes = sorted((p.wait(timeout=60), p.stdout.read(), p.stderr.read()) for p in procs)
     for p in procs:
         p.stdout.close()
         p.stderr.close()
-    sent = (f"{iid}: sent overdue comment to PM-{iid}\n"
-            f"{iid}: sent overdue label postmortem-overdue to PM-{iid}\n"
-            f"{iid}: sent overdue webhook to 127.0.0.1\n")
+    sent = (
+        f"{iid}: sent overdue comment to PM-{iid}\n"
+        f"{iid}: sent overdue label postmortem-overdue to PM-{iid}\n"
+        f"{iid}: sent overdue webhook to 127.0.0.1\n"
+    )
     # Either the second run found the lock taken (exit 0, silent) or came after the first (exit 1,
     # overdue, nothing new to send): never a second notification.
     assert outcomes[1] == (1, sent, "")
@@ -554,8 +641,11 @@ def test_two_concurrent_processes_notify_once(tmp_path, webhook):
     assert len(endpoint.posts) == 1
     ticket = world.ticket(incident)
     assert len(ticket["comments"]) == 1 and "postmortem-overdue" in ticket["labels"]
-    assert world.notifications() == [(iid, "overdue", "ticket-comment"), (iid, "overdue", "ticket-label"),
-                                     (iid, "overdue", "webhook")]
+    assert world.notifications() == [
+        (iid, "overdue", "ticket-comment"),
+        (iid, "overdue", "ticket-label"),
+        (iid, "overdue", "webhook"),
+    ]
 
 
 def test_webhook_url_stays_out_of_debug_logs(tmp_path, webhook):

@@ -70,7 +70,9 @@ def table_after(text: str, heading: str) -> list[list[str]]:
     """The first table under the heading whose text is ``heading``."""
     tokens = MD.parse(text)
     start = next(
-        i for i, t in enumerate(tokens) if t.type == "inline" and t.content == heading and tokens[i - 1].type == "heading_open"
+        i
+        for i, t in enumerate(tokens)
+        if t.type == "inline" and t.content == heading and tokens[i - 1].type == "heading_open"
     )
     offset = sum(1 for t in tokens[:start] if t.type == "table_open")
     return tables(text)[offset]
@@ -90,7 +92,7 @@ def bold_fields(text: str) -> dict[str, str]:
             continue
         label = children[1].content
         if label.endswith(":"):
-            fields.setdefault(label[:-1], plain(tok)[len(label):].strip())
+            fields.setdefault(label[:-1], plain(tok)[len(label) :].strip())
     return fields
 
 
@@ -185,7 +187,10 @@ def test_every_known_fact_is_in_the_draft(template):
     assert "(<https://ci.example.com/repos/7/pipeline/412>)" in text
     assert "(<https://jira.example.com/browse/OPS-88>)" in text
     assert "[OPS-101](<https://jira.example.com/browse/OPS-101>)" in text
-    assert "step 3 of 6 (`GET /health returns 200`) **failed** at 2026-05-13T08:44:31Z: HTTP 502 from annotations-api after 30s" in text
+    assert (
+        "step 3 of 6 (`GET /health returns 200`) **failed** at 2026-05-13T08:44:31Z: HTTP 502 from annotations-api after 30s"
+        in text
+    )
     assert "**CRASH-LOOPING: `annotations-api-1`** restarted 7 times; OOM-killed; exit code 137 (SIGKILL)" in text
     assert ("log", incident.smoke_steps[2].log_excerpt + "\n") in fences(text)
     commits = next(t for t in tables(text) if t[0] == ["Commit", "Author", "Subject"])
@@ -194,18 +199,31 @@ def test_every_known_fact_is_in_the_draft(template):
         assert f"- `{f.path}` (+{f.added} −{f.deleted})" in text
     assert "**Warning:** Evidence for container annotations-worker-1 is missing" in text
     containers = next(t for t in tables(text) if t[0][0] == "Container")
-    assert containers[1][:6] == ["annotations-api-1", "registry.example.com/annotations:c7b297d", "restarting", "137", "yes", "7"]
-    assert text.startswith("<!-- rollback-pm incident=7f3a9c2e1b4d template=%s deadline=2026-05-14T08:47:21Z -->\n" % template)
+    assert containers[1][:6] == [
+        "annotations-api-1",
+        "registry.example.com/annotations:c7b297d",
+        "restarting",
+        "137",
+        "yes",
+        "7",
+    ]
+    assert text.startswith(
+        f"<!-- rollback-pm incident=7f3a9c2e1b4d template={template} deadline=2026-05-14T08:47:21Z -->\n"
+    )
 
 
 def test_azaion_timeline_repair_and_appendix():
     text = drafts.render(fx.rich_incident(), "azaion", now=NOW)
     timeline = next(content for info, content in fences(text) if info == "text").splitlines()
     assert timeline[0] == "08:40  deploy c7b297d of annotations-api went live in production  (source: pipeline)"
-    assert ('08:44  smoke step 3 "GET /health returns 200" failed: HTTP 502 from annotations-api after 30s  '
-            "(source: smoke report smoke.jsonl)") in timeline
-    assert ("08:43  annotations-api-1 crash loop: restarted 7 times, OOM-killed, last exit code 137  "
-            "(source: container state)") in timeline
+    assert (
+        '08:44  smoke step 3 "GET /health returns 200" failed: HTTP 502 from annotations-api after 30s  '
+        "(source: smoke report smoke.jsonl)"
+    ) in timeline
+    assert (
+        "08:43  annotations-api-1 crash loop: restarted 7 times, OOM-killed, last exit code 137  "
+        "(source: container state)"
+    ) in timeline
     assert timeline[-2] == "08:47  mitigated: rolled back to 3c7fed0  (source: pipeline)"
     assert PLACEHOLDER_RE.fullmatch(timeline[-1])
     assert f"- Mitigation: Rolled back to `{fx.ROLLBACK_SHA}` at 2026-05-13T08:47:21Z." in text
@@ -217,13 +235,13 @@ def test_azaion_timeline_repair_and_appendix():
 
 def test_sev_and_finance_compute_ttd_ttm_and_mttd():
     sev = drafts.render(fx.rich_incident(), "sev", now=NOW)
-    delay = dict((r[0], r[1]) for r in table_after(sev, "Detection Delay")[1:])
+    delay = {r[0]: r[1] for r in table_after(sev, "Detection Delay")[1:]}
     assert delay["Time to Detection (TTD)"] == "4 minutes"
     assert delay["Time to Mitigation (TTM)"] == "7 minutes"
     assert PLACEHOLDER_RE.fullmatch(delay["Time to Acknowledgment (TTA)"])
     assert "- [x] Other: post-deploy smoke test" in sev
     finance = drafts.render(fx.rich_incident(), "finance", now=NOW)
-    metrics = dict((r[0], r[1]) for r in table_after(finance, "9. Metrics Targets for Next Quarter")[1:])
+    metrics = {r[0]: r[1] for r in table_after(finance, "9. Metrics Targets for Next Quarter")[1:]}
     assert metrics["Mean time to detect (MTTD)"] == "4 min (this incident)"
     assert metrics["Mean time to respond (MTTR)"] == "3 min (this incident, detection to rollback)"
     impact = dict(table_after(finance, "2. Impact Summary")[1:])
@@ -282,7 +300,12 @@ def test_bare_incident_renders_placeholders_never_none(template):
 
 def test_bare_azaion_header_marks_unknowns():
     rows = dict(table_after(drafts.render(fx.bare_incident(), "azaion", now=NOW), "Header")[1:])
-    for field in ("Detection time (UTC)", "Mitigation time (UTC)", "Duration (user-impacting)", "Rollback SHA (if rolled back)"):
+    for field in (
+        "Detection time (UTC)",
+        "Mitigation time (UTC)",
+        "Duration (user-impacting)",
+        "Rollback SHA (if rolled back)",
+    ):
         assert PLACEHOLDER_RE.fullmatch(rows[field]), field
     assert rows["Affected environment"] == "staging"
     assert rows["Incident date"] == "2026-05-13"
@@ -305,7 +328,11 @@ def test_hostile_values_do_not_break_tables_or_fences(template):
     assert_tables_well_formed(text)
     commits = next(t for t in tables(text) if t[0] == ["Commit", "Author", "Subject"])
     for row, commit in zip(commits[1:], incident.commits):
-        assert row == [commit.sha[:7], commit.author, "\n".join(" ".join(p.split()) for p in commit.subject.split("\n"))]
+        assert row == [
+            commit.sha[:7],
+            commit.author,
+            "\n".join(" ".join(p.split()) for p in commit.subject.split("\n")),
+        ]
     assert ("log", fx.HOSTILE_LOG + "\n") in fences(text)
     html = MD.render(text)
     assert "<script>" not in html  # the author's HTML is shown, not run
@@ -476,8 +503,12 @@ def test_timeline_spanning_days_shows_dates():
 def test_draft_filenames_per_template():
     incident = fx.rich_incident()
     assert drafts.draft_filename(incident) == "postmortem_2026-05-13_annotations-api-get-health-returns-200.md"
-    assert drafts.draft_filename(incident, "finance") == "POST-MORTEM-2026-05-13-annotations-api-get-health-returns-200.md"
-    assert drafts.draft_filename(incident, "blameless") == "INC-2026-05-13-001-annotations-api-get-health-returns-200.md"
+    assert (
+        drafts.draft_filename(incident, "finance") == "POST-MORTEM-2026-05-13-annotations-api-get-health-returns-200.md"
+    )
+    assert (
+        drafts.draft_filename(incident, "blameless") == "INC-2026-05-13-001-annotations-api-get-health-returns-200.md"
+    )
     assert drafts.draft_filename(incident, "sev") == "postmortem-2026-05-13-annotations-api-get-health-returns-200.md"
     assert drafts.draft_filename(fx.bare_incident()) == "postmortem_2026-05-13_api-rollback.md"
 
@@ -511,10 +542,16 @@ def test_write_creates_the_draft_atomically_with_mode_0640(tmp_path):
 def test_unchanged_rerun_writes_nothing_and_new_facts_refresh(tmp_path):
     incident = fx.rich_incident()
     first = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW)
-    again = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW + timedelta(hours=1), previous_sha256=first.sha256)
+    again = drafts.write_draft(
+        incident, drafts_dir=tmp_path, now=NOW + timedelta(hours=1), previous_sha256=first.sha256
+    )
     assert (again.written, again.reason, again.sha256) == (False, "unchanged", first.sha256)
-    incident.evidence.append(EvidenceFile("/var/log/azaion/rollback-20260513T084800Z.log", "log", "d" * 64, 10, "20260513T084800Z"))
-    fresh = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, previous_path=first.path)
+    incident.evidence.append(
+        EvidenceFile("/var/log/azaion/rollback-20260513T084800Z.log", "log", "d" * 64, 10, "20260513T084800Z")
+    )
+    fresh = drafts.write_draft(
+        incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, previous_path=first.path
+    )
     assert (fresh.written, fresh.reason, fresh.backup) == (True, "refreshed", None)
     assert "`/var/log/azaion/rollback-20260513T084800Z.log` (sha256 `" + "d" * 64 in fresh.path.read_text()
     assert fresh.sha256 == hashlib.sha256(fresh.path.read_bytes()).hexdigest() != first.sha256
@@ -527,7 +564,9 @@ def test_a_human_edit_is_never_overwritten_without_force(tmp_path):
     first.path.write_text(edited)
     incident.severity = "Critical"
     with pytest.raises(DraftEditedError) as err:
-        drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, previous_path=first.path)
+        drafts.write_draft(
+            incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, previous_path=first.path
+        )
     assert str(first.path) in str(err.value) and "--force" in str(err.value)
     assert err.value.exit_code == EXIT_USAGE
     assert first.path.read_text() == edited
@@ -539,7 +578,11 @@ def test_force_keeps_every_human_version_as_bak(tmp_path):
     first = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW)
     first.path.write_text("edit one\n")
     forced = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, force=True)
-    assert (forced.reason, forced.written, forced.backup) == ("forced", True, first.path.with_name(first.path.name + ".bak"))
+    assert (forced.reason, forced.written, forced.backup) == (
+        "forced",
+        True,
+        first.path.with_name(first.path.name + ".bak"),
+    )
     assert forced.backup.read_text() == "edit one\n"
     assert stat.S_IMODE(forced.backup.stat().st_mode) == 0o640
     assert first.path.read_text() == drafts.render(incident, now=NOW)
@@ -582,6 +625,8 @@ def test_previous_path_keeps_the_name_when_facts_change_it(tmp_path):
     incident = fx.rich_incident()
     first = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW)
     incident.smoke_steps[2].name = "login page"
-    result = drafts.write_draft(incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, previous_path=first.path)
+    result = drafts.write_draft(
+        incident, drafts_dir=tmp_path, now=NOW, previous_sha256=first.sha256, previous_path=first.path
+    )
     assert result.path == first.path and result.reason == "refreshed"
     assert "(`login page`) **failed**" in first.path.read_text()

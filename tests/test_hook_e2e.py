@@ -26,14 +26,40 @@ def project(busybox_image):
     """A compose-labelled 'deploy': api logs and crashes, web keeps logging."""
     name = f"rpme2e{uuid.uuid4().hex[:8]}"
     labels = ["--label", f"com.docker.compose.project={name}"]
-    api = docker("run", "-d", "--network", "none", "--name", f"{name}-api-1", *labels,
-                 "--label", "com.docker.compose.service=api", "-e", f"DB_PASSWORD={SECRET}",
-                 "-e", "KEY_COUNT=3", busybox_image, "sh", "-c",
-                 f'echo "api booting"; echo "dsn postgres://app:{SECRET}@db/app"; '
-                 'echo "FATAL: migration 42 failed" >&2; exit 3')
-    web = docker("run", "-d", "--network", "none", "--name", f"{name}-web-1", *labels,
-                 "--label", "com.docker.compose.service=web", busybox_image, "sh", "-c",
-                 'for i in 1 2 3; do echo "GET /health 502 $i"; done; sleep 300')
+    api = docker(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        f"{name}-api-1",
+        *labels,
+        "--label",
+        "com.docker.compose.service=api",
+        "-e",
+        f"DB_PASSWORD={SECRET}",
+        "-e",
+        "KEY_COUNT=3",
+        busybox_image,
+        "sh",
+        "-c",
+        f'echo "api booting"; echo "dsn postgres://app:{SECRET}@db/app"; echo "FATAL: migration 42 failed" >&2; exit 3',
+    )
+    web = docker(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        f"{name}-web-1",
+        *labels,
+        "--label",
+        "com.docker.compose.service=web",
+        busybox_image,
+        "sh",
+        "-c",
+        'for i in 1 2 3; do echo "GET /health 502 $i"; done; sleep 300',
+    )
     docker("wait", api)
     yield name, {"api": api, "web": web}
     subprocess.run(["docker", "rm", "-f", api, web], capture_output=True)
@@ -44,13 +70,39 @@ def hook(tmp_path: Path, project_name: str, *extra: str) -> subprocess.Completed
     smoke.write_text(
         '{"step": 1, "name": "containers up", "status": "passed", "ts": "2026-05-13T08:45:00Z", "message": ""}\n'
         '{"step": 3, "name": "api health", "status": "failed", "ts": "2026-05-13T08:46:00Z", '
-        '"message": "GET /api/health -> 502"}\n')
-    cmd = [sys.executable, "-m", "rollback_pm", "--state-dir", str(tmp_path / "state"), "hook",
-           "--compose-project", project_name, "--service", "shop", "--environment", "production",
-           "--deploy-sha", DEPLOY, "--rollback-sha", GOOD, "--pipeline-number", "7",
-           "--smoke-report", str(smoke), "--mitigated-at", "2026-05-13T08:50:00Z",
-           "--deployed-at", "2026-05-13T08:44:00Z", "--evidence-dir", str(tmp_path / "evidence"),
-           "--drafts-dir", str(tmp_path / "drafts"), *extra]
+        '"message": "GET /api/health -> 502"}\n'
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "rollback_pm",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "hook",
+        "--compose-project",
+        project_name,
+        "--service",
+        "shop",
+        "--environment",
+        "production",
+        "--deploy-sha",
+        DEPLOY,
+        "--rollback-sha",
+        GOOD,
+        "--pipeline-number",
+        "7",
+        "--smoke-report",
+        str(smoke),
+        "--mitigated-at",
+        "2026-05-13T08:50:00Z",
+        "--deployed-at",
+        "2026-05-13T08:44:00Z",
+        "--evidence-dir",
+        str(tmp_path / "evidence"),
+        "--drafts-dir",
+        str(tmp_path / "drafts"),
+        *extra,
+    ]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ROLLBACK_PM_CONFIG": str(tmp_path / "none.toml")}
     (tmp_path / "none.toml").write_text("")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
@@ -132,13 +184,34 @@ def test_two_hooks_at_once_make_one_incident_and_one_ticket(tmp_path, project):
     smoke = tmp_path / "smoke.jsonl"
     smoke.write_text('{"step": 3, "name": "api health", "status": "failed", "ts": "2026-05-13T08:46:00Z"}\n')
     (tmp_path / "none.toml").write_text("")
-    cmd = [sys.executable, "-m", "rollback_pm", "--state-dir", str(tmp_path / "state"), "hook",
-           "--compose-project", name, "--service", "shop", "--deploy-sha", DEPLOY, "--rollback-sha", GOOD,
-           "--pipeline-number", "8", "--smoke-report", str(smoke), "--evidence-dir", str(tmp_path / "evidence"),
-           "--drafts-dir", str(tmp_path / "drafts")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rollback_pm",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "hook",
+        "--compose-project",
+        name,
+        "--service",
+        "shop",
+        "--deploy-sha",
+        DEPLOY,
+        "--rollback-sha",
+        GOOD,
+        "--pipeline-number",
+        "8",
+        "--smoke-report",
+        str(smoke),
+        "--evidence-dir",
+        str(tmp_path / "evidence"),
+        "--drafts-dir",
+        str(tmp_path / "drafts"),
+    ]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ROLLBACK_PM_CONFIG": str(tmp_path / "none.toml")}
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     with Ledger(tmp_path / "state") as ledger:

@@ -37,36 +37,90 @@ def woodpecker():
 
 def test_rollback_step_with_woodpecker_and_forge(tmp_path, busybox_image, forge, woodpecker):
     project = f"rpmpipe{uuid.uuid4().hex[:8]}"
-    cid = subprocess.run(["docker", "run", "-d", "--network", "none", "--name", f"{project}-api-1",
-                          "--label", f"com.docker.compose.project={project}", busybox_image, "sh", "-c",
-                          "echo boom; exit 2"], check=True, capture_output=True, text=True).stdout.strip()
+    cid = subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            f"{project}-api-1",
+            "--label",
+            f"com.docker.compose.project={project}",
+            busybox_image,
+            "sh",
+            "-c",
+            "echo boom; exit 2",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     try:
         subprocess.run(["docker", "wait", cid], check=True, capture_output=True)
         t = int(time.time()) - 300
         repo_id = woodpecker.add_repo("acme/shop")
-        woodpecker.add_pipeline(repo_id, 42, [{"name": "deploy", "steps": [
-            {"name": "deploy", "state": "success", "started": t, "finished": t + 60},
-            {"name": "smoke-api", "state": "failure", "started": t + 61, "finished": t + 90, "exit_code": 22},
-            {"name": "rollback", "state": "running", "started": t + 91}]}], commit=DEPLOY)
+        woodpecker.add_pipeline(
+            repo_id,
+            42,
+            [
+                {
+                    "name": "deploy",
+                    "steps": [
+                        {"name": "deploy", "state": "success", "started": t, "finished": t + 60},
+                        {
+                            "name": "smoke-api",
+                            "state": "failure",
+                            "started": t + 61,
+                            "finished": t + 90,
+                            "exit_code": 22,
+                        },
+                        {"name": "rollback", "state": "running", "started": t + 91},
+                    ],
+                }
+            ],
+            commit=DEPLOY,
+        )
         smoke_id = woodpecker.step(repo_id, 42, "smoke-api")["id"]
-        woodpecker.add_log(repo_id, 42, smoke_id, ["+ curl /health", f"DB_PASSWORD={LEAK}", "HTTP 502"],
-                           start_time=t + 61)
+        woodpecker.add_log(
+            repo_id, 42, smoke_id, ["+ curl /health", f"DB_PASSWORD={LEAK}", "HTTP 502"], start_time=t + 61
+        )
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "CI": "woodpecker", "CI_COMMIT_SHA": DEPLOY,
-            "CI_PREV_COMMIT_SHA": PREV, "CI_PIPELINE_NUMBER": "42", "CI_REPO": "acme/shop",
-            "CI_REPO_NAME": "shop", "CI_PIPELINE_URL": "https://ci.example.com/repos/7/pipeline/42",
-            "CI_PIPELINE_DEPLOY_TARGET": "production", "CI_FORGE_TYPE": "forgejo", "CI_FORGE_URL": forge.url,
-            "CI_SYSTEM_URL": woodpecker.url, "ROLLBACK_PM_CONFIG": str(tmp_path / "none.toml"),
-            "PLUGIN_COMPOSE_PROJECT": project, "PLUGIN_TRACKER": "forgejo", "PLUGIN_OPEN_PR": "true",
-            "PLUGIN_STATE_DIR": str(tmp_path / "state"), "PLUGIN_EVIDENCE_DIR": str(tmp_path / "evidence"),
-            "PLUGIN_DRAFTS_DIR": str(tmp_path / "drafts"), "ROLLBACK_PM_TRACKER_TOKEN": forge.token,
-            "ROLLBACK_PM_WOODPECKER_TOKEN": woodpecker.token, "ROLLBACK_PM_LOG_LEVEL": "debug",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "CI": "woodpecker",
+            "CI_COMMIT_SHA": DEPLOY,
+            "CI_PREV_COMMIT_SHA": PREV,
+            "CI_PIPELINE_NUMBER": "42",
+            "CI_REPO": "acme/shop",
+            "CI_REPO_NAME": "shop",
+            "CI_PIPELINE_URL": "https://ci.example.com/repos/7/pipeline/42",
+            "CI_PIPELINE_DEPLOY_TARGET": "production",
+            "CI_FORGE_TYPE": "forgejo",
+            "CI_FORGE_URL": forge.url,
+            "CI_SYSTEM_URL": woodpecker.url,
+            "ROLLBACK_PM_CONFIG": str(tmp_path / "none.toml"),
+            "PLUGIN_COMPOSE_PROJECT": project,
+            "PLUGIN_TRACKER": "forgejo",
+            "PLUGIN_OPEN_PR": "true",
+            "PLUGIN_STATE_DIR": str(tmp_path / "state"),
+            "PLUGIN_EVIDENCE_DIR": str(tmp_path / "evidence"),
+            "PLUGIN_DRAFTS_DIR": str(tmp_path / "drafts"),
+            "ROLLBACK_PM_TRACKER_TOKEN": forge.token,
+            "ROLLBACK_PM_WOODPECKER_TOKEN": woodpecker.token,
+            "ROLLBACK_PM_LOG_LEVEL": "debug",
         }
         (tmp_path / "none.toml").write_text("")
 
         def hook() -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "rollback_pm", "hook"], env=env, capture_output=True,
-                                  text=True, timeout=120, cwd=Path(__file__).parents[1])
+            return subprocess.run(
+                [sys.executable, "-m", "rollback_pm", "hook"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=Path(__file__).parents[1],
+            )
 
         first = hook()
         assert first.returncode == 0, first.stdout + first.stderr
@@ -87,8 +141,13 @@ def test_rollback_step_with_woodpecker_and_forge(tmp_path, busybox_image, forge,
         assert len(forge.issues) == 1 and len(forge.pulls) == 1
         assert len(next(iter(forge.issues.values()))["comments"]) == 1  # the second bundle, once
 
-        everything = first.stdout + first.stderr + second.stdout + second.stderr + json.dumps(
-            [i for i in forge.issues.values()], default=str)
+        everything = (
+            first.stdout
+            + first.stderr
+            + second.stdout
+            + second.stderr
+            + json.dumps(list(forge.issues.values()), default=str)
+        )
         for path in tmp_path.rglob("*"):
             if path.is_file():
                 everything += path.read_text(errors="replace")

@@ -28,21 +28,40 @@ def host(tmp_path):
 
 def install(host: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(SCRIPT), "--cron-dir", str(host / "cron.d"), "--systemd-dir", str(host / "systemd"),
-         "--state-dir", str(host / "state"), "--env-file", str(host / "env"), "--config", str(host / "config.toml"),
-         "--bin", str(host / "rollback-pm"), *extra],
-        capture_output=True, text=True, timeout=60)
+        [
+            "bash",
+            str(SCRIPT),
+            "--cron-dir",
+            str(host / "cron.d"),
+            "--systemd-dir",
+            str(host / "systemd"),
+            "--state-dir",
+            str(host / "state"),
+            "--env-file",
+            str(host / "env"),
+            "--config",
+            str(host / "config.toml"),
+            "--bin",
+            str(host / "rollback-pm"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def cron_text(host: Path, every: int = 15) -> str:
-    return (f"{MARKER}\n"
-            f"# Runs rollback-pm check-deadlines every {every} minutes as root: warns before and escalates\n"
-            "# once after the postmortem deadline; prints (and cron mails) only what it did.\n"
-            "SHELL=/bin/sh\n"
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-            f"*/{every} * * * * root set -a; [ ! -e '{host}/env' ] || . '{host}/env'; set +a; "
-            f"exec '{host}/rollback-pm' --config '{host}/config.toml' --state-dir '{host}/state' "
-            "check-deadlines --quiet\n")
+    return (
+        f"{MARKER}\n"
+        f"# Runs rollback-pm check-deadlines every {every} minutes as root: warns before and escalates\n"
+        "# once after the postmortem deadline; prints (and cron mails) only what it did.\n"
+        "SHELL=/bin/sh\n"
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"*/{every} * * * * root set -a; [ ! -e '{host}/env' ] || . '{host}/env'; set +a; "
+        f"exec '{host}/rollback-pm' --config '{host}/config.toml' --state-dir '{host}/state' "
+        "check-deadlines --quiet\n"
+    )
 
 
 def entries(host: Path) -> list[str]:
@@ -106,10 +125,13 @@ def test_a_file_it_did_not_write_is_left_alone(host):
     foreign.write_text("0 * * * * root /usr/local/bin/something-else\n")
     refused = install(host)
     assert refused.returncode == 1
-    assert refused.stderr == (f"install-cron: {foreign} exists and was not written by install-cron.sh; "
-                              "move it away or give --force\n")
-    assert install(host, "--uninstall").stdout == f"install-cron: left {foreign} alone: it was not written by " \
-                                                   "install-cron.sh\n"
+    assert refused.stderr == (
+        f"install-cron: {foreign} exists and was not written by install-cron.sh; move it away or give --force\n"
+    )
+    assert (
+        install(host, "--uninstall").stdout == f"install-cron: left {foreign} alone: it was not written by "
+        "install-cron.sh\n"
+    )
     assert foreign.read_text() == "0 * * * * root /usr/local/bin/something-else\n"
     assert install(host, "--force").returncode == 0
     assert foreign.read_text() == cron_text(host)
@@ -131,27 +153,36 @@ def test_systemd_timer_instead_of_cron(host):
         "After=network-online.target\nWants=network-online.target\n\n[Service]\nType=oneshot\nUser=root\n"
         f"EnvironmentFile=-{host}/env\n"
         f"ExecStart='{host}/rollback-pm' --config '{host}/config.toml' --state-dir '{host}/state' "
-        "check-deadlines --quiet\n")
+        "check-deadlines --quiet\n"
+    )
     timer = (host / "systemd" / "rollback-pm-deadlines.timer").read_text()
     assert "OnCalendar=*:0/15\nPersistent=true\n" in timer and "WantedBy=timers.target" in timer
     second = install(host, "--systemd", "--no-enable")
     assert second.stdout.splitlines()[:2] == [
         f"install-cron: unchanged {host}/systemd/rollback-pm-deadlines.service",
-        f"install-cron: unchanged {host}/systemd/rollback-pm-deadlines.timer"]
+        f"install-cron: unchanged {host}/systemd/rollback-pm-deadlines.timer",
+    ]
     assert entries(host) == []
     install(host, "--uninstall", "--no-enable")
     assert list((host / "systemd").iterdir()) == []
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--user", "no-such-user-rpm"), "user 'no-such-user-rpm' does not exist; give --user (the owner of {state})"),
-    (("--every", "0"), "--every must be whole minutes between 1 and 59, not '0'"),
-    (("--every", "15m"), "--every must be whole minutes between 1 and 59, not '15m'"),
-    (("--bin", "/nonexistent/rollback-pm"), "/nonexistent/rollback-pm is not an executable; "
-                                            "give --bin /path/to/rollback-pm"),
-    (("--state-dir", "/srv/50%"), "'/srv/50%': paths and addresses with quotes, backslashes, % or spaces "
-                                  "cannot go into a cron or unit file"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--user", "no-such-user-rpm"), "user 'no-such-user-rpm' does not exist; give --user (the owner of {state})"),
+        (("--every", "0"), "--every must be whole minutes between 1 and 59, not '0'"),
+        (("--every", "15m"), "--every must be whole minutes between 1 and 59, not '15m'"),
+        (
+            ("--bin", "/nonexistent/rollback-pm"),
+            "/nonexistent/rollback-pm is not an executable; give --bin /path/to/rollback-pm",
+        ),
+        (
+            ("--state-dir", "/srv/50%"),
+            "'/srv/50%': paths and addresses with quotes, backslashes, % or spaces cannot go into a cron or unit file",
+        ),
+    ],
+)
 def test_bad_options_are_refused(host, extra, message):
     result = install(host, *extra)
     assert result.returncode == 2
@@ -172,6 +203,8 @@ def test_default_user_is_the_state_dir_owner_and_warnings(host):
     ]
     assert entries(host)[0].split(" ")[5] == "daemon"
     other = install(host, "--user", "nobody")
-    assert f"install-cron: warning: {host}/state is owned by daemon, not nobody; the job needs to write its " \
-           "ledger and lock there" in other.stdout.splitlines()
+    assert (
+        f"install-cron: warning: {host}/state is owned by daemon, not nobody; the job needs to write its "
+        "ledger and lock there" in other.stdout.splitlines()
+    )
     assert entries(host)[0].split(" ")[5] == "nobody"

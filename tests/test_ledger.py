@@ -14,11 +14,20 @@ T0 = datetime(2026, 5, 13, 8, 47, 21, tzinfo=timezone.utc)
 
 
 def make_incident(**over) -> Incident:
-    values = dict(id="", service="api", environment="production", deploy_sha=DEPLOY, rollback_sha=ROLLBACK,
-                  rollback_sha_source="flag", pipeline_number="42", mitigated_at=T0,
-                  smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=T0, source="smoke.jsonl")],
-                  evidence=[EvidenceFile(path="/e/rollback-1.log", kind="log", sha256="0" * 64, bytes=10,
-                                         bundle="20260513T084721Z")])
+    values = dict(
+        id="",
+        service="api",
+        environment="production",
+        deploy_sha=DEPLOY,
+        rollback_sha=ROLLBACK,
+        rollback_sha_source="flag",
+        pipeline_number="42",
+        mitigated_at=T0,
+        smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=T0, source="smoke.jsonl")],
+        evidence=[
+            EvidenceFile(path="/e/rollback-1.log", kind="log", sha256="0" * 64, bytes=10, bundle="20260513T084721Z")
+        ],
+    )
     values.update(over)
     return Incident(**values)
 
@@ -33,11 +42,13 @@ def test_id_derives_from_the_idempotency_key():
 def test_rerun_updates_the_same_incident_without_duplicates(tmp_path):
     with Ledger(tmp_path) as ledger:
         first, new1 = ledger.upsert_incident(make_incident())
-        second_evidence = EvidenceFile(path="/e/rollback-2.log", kind="log", sha256="1" * 64, bytes=20,
-                                       bundle="20260513T090000Z")
+        second_evidence = EvidenceFile(
+            path="/e/rollback-2.log", kind="log", sha256="1" * 64, bytes=20, bundle="20260513T090000Z"
+        )
         later = T0.replace(hour=9)
-        again, new2 = ledger.upsert_incident(make_incident(
-            mitigated_at=later, evidence=[*make_incident().evidence, second_evidence]))
+        again, new2 = ledger.upsert_incident(
+            make_incident(mitigated_at=later, evidence=[*make_incident().evidence, second_evidence])
+        )
         assert (new1, new2) == (True, False)
         assert again.id == first.id
         assert len(ledger.list()) == 1
@@ -66,9 +77,12 @@ def test_migrates_a_version_1_ledger(tmp_path):
     db = sqlite3.connect(tmp_path / "ledger.sqlite3")
     db.executescript(MIGRATIONS[0])
     db.execute("PRAGMA user_version = 1")
-    db.execute("INSERT INTO incidents (id, idem_key, service, environment, deploy_sha, severity, detected_by, "
-               "created_at, updated_at) VALUES ('abc123abc123', 'k', 'api', 'production', ?, 'High', "
-               "'smoke test', '2026-05-13T08:47:21Z', '2026-05-13T08:47:21Z')", (DEPLOY,))
+    db.execute(
+        "INSERT INTO incidents (id, idem_key, service, environment, deploy_sha, severity, detected_by, "
+        "created_at, updated_at) VALUES ('abc123abc123', 'k', 'api', 'production', ?, 'High', "
+        "'smoke test', '2026-05-13T08:47:21Z', '2026-05-13T08:47:21Z')",
+        (DEPLOY,),
+    )
     db.commit()
     db.close()
     with Ledger(tmp_path) as ledger:

@@ -78,7 +78,10 @@ DEFECTS = {
         "action-ticket": ("| 2026-05-20 | OPS-104 |", "| 2026-05-20 | will file one |"),
         "action-date-past": ("| 2026-05-20 | OPS-104 |", "| 2026-05-01 | OPS-104 |"),
         "action-date-bad": ("| 2026-05-20 | OPS-104 |", "| next sprint | OPS-104 |"),
-        "human-error": ("Commit `c7b297d` moved the health check", "Human Error: commit `c7b297d` moved the health check"),
+        "human-error": (
+            "Commit `c7b297d` moved the health check",
+            "Human Error: commit `c7b297d` moved the health check",
+        ),
         "empty-section": ("- The smoke test caught it in 4 minutes", None),
     },
     "blameless": {
@@ -142,15 +145,24 @@ def test_each_defect_is_found_on_its_line(template, defect):
 
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_a_missing_required_section_is_reported(template):
-    heading = {"azaion": "## Repair", "blameless": "## Lessons", "sev": "### Trigger", "finance": "## 6. What Went Poorly"}[template]
+    heading = {
+        "azaion": "## Repair",
+        "blameless": "## Lessons",
+        "sev": "### Trigger",
+        "finance": "## 6. What Went Poorly",
+    }[template]
     text, _ = replace_line(complete(template), heading, None)
     name = heading.lstrip("# ").split(". ", 1)[-1].lower()
     findings = lint.lint_text(text, now=NOW)
-    assert [(f.line, f.rule, f.message) for f in findings] == [(1, "missing-section", f"required section '{name}' is missing")]
+    assert [(f.line, f.rule, f.message) for f in findings] == [
+        (1, "missing-section", f"required section '{name}' is missing")
+    ]
 
 
 def test_seed_header_value_names_what_is_left():
-    text, line = replace_line(complete("azaion"), "| Affected environment | production |", "| Affected environment | staging / production |")
+    text, line = replace_line(
+        complete("azaion"), "| Affected environment | production |", "| Affected environment | staging / production |"
+    )
     [finding] = lint.lint_text(text, now=NOW)
     assert (finding.line, finding.rule) == (line, "header-field")
     assert finding.message == "header field 'Affected environment' not filled: still staging / production"
@@ -158,11 +170,26 @@ def test_seed_header_value_names_what_is_left():
 
 @pytest.mark.parametrize(
     "leftover",
-    ["YYYY-MM-DD", "HH:MM", "mm:ss", "@…", "<full sha>", "<concrete action — write a test>", "[Name]", "\\<name>",
-     "[X hours Y minutes]", "X minutes", "€X", "P0 | P1 | P2", "SEV1 | SEV2 | SEV3 | SEV4"],
+    [
+        "YYYY-MM-DD",
+        "HH:MM",
+        "mm:ss",
+        "@…",
+        "<full sha>",
+        "<concrete action — write a test>",
+        "[Name]",
+        "\\<name>",
+        "[X hours Y minutes]",
+        "X minutes",
+        "€X",
+        "P0 | P1 | P2",
+        "SEV1 | SEV2 | SEV3 | SEV4",
+    ],
 )
 def test_each_seed_placeholder_is_found_on_its_line(leftover):
-    text, line = replace_line(complete("azaion"), "- The deploy happened at a low-traffic hour.", f"- Lucky: {leftover}")
+    text, line = replace_line(
+        complete("azaion"), "- The deploy happened at a low-traffic hour.", f"- Lucky: {leftover}"
+    )
     findings = lint.lint_text(text, now=NOW)
     assert [(f.line, f.rule) for f in findings] == [(line, "seed-placeholder")]
     assert leftover.replace("\\", "") in findings[0].message.replace("\\", "")
@@ -184,9 +211,11 @@ def test_ordinary_markdown_is_not_a_seed_placeholder():
 
 
 def test_human_error_outside_the_root_cause_text_is_fine():
-    text, _ = replace_line(complete("azaion"), "- The deploy happened at a low-traffic hour.", "- No human error was needed to roll back.")
     text, _ = replace_line(
-        text, "> Avoid \"human error\" as a root cause", "> Avoid \"Human Error\" (or human-error) as a root cause"
+        complete("azaion"), "- The deploy happened at a low-traffic hour.", "- No human error was needed to roll back."
+    )
+    text, _ = replace_line(
+        text, '> Avoid "human error" as a root cause', '> Avoid "Human Error" (or human-error) as a root cause'
     )
     assert found(text) == []
     sev, _ = replace_line(complete("sev"), "- [ ] Human Error: manual mistake", "- [x] Human Error: manual mistake")
@@ -201,8 +230,13 @@ def test_done_items_may_be_past_due_and_backlog_is_a_date():
 
 
 def test_tracker_keys_accepted():
-    for key in ("ABC-123", "#12", "https://git.example.com/o/r/issues/12", "https://x.atlassian.net/browse/OPS-9",
-                "https://gitlab.example.com/g/p/-/issues/4"):
+    for key in (
+        "ABC-123",
+        "#12",
+        "https://git.example.com/o/r/issues/12",
+        "https://x.atlassian.net/browse/OPS-9",
+        "https://gitlab.example.com/g/p/-/issues/4",
+    ):
         text, _ = replace_line(complete("azaion"), "| 2026-05-20 | OPS-104 |", f"| 2026-05-20 | {key} |")
         assert found(text) == [], key
     for not_key in ("12", "https://wiki.example.com/page", "abc-12", "see Slack"):
@@ -248,7 +282,9 @@ def test_the_seed_template_left_as_is_is_all_findings():
 
 
 def test_findings_are_plain_data_for_json():
-    [finding] = lint.lint_text(replace_line(complete("azaion"), "| Severity | High |", "| Severity |  |")[0], path="x.md", now=NOW)
+    [finding] = lint.lint_text(
+        replace_line(complete("azaion"), "| Severity | High |", "| Severity |  |")[0], path="x.md", now=NOW
+    )
     assert asdict(finding) == {
         "path": "x.md",
         "line": line_of(complete("azaion"), "| Severity | High |"),

@@ -22,11 +22,21 @@ def evidence(tmp_path: Path, bundle: str) -> list[EvidenceFile]:
 
 
 def incident(tmp_path: Path, bundles=("20260513T084721Z",)) -> Incident:
-    return Incident(id="", service="api", environment="production", deploy_sha=DEPLOY, rollback_sha=ROLLBACK,
-                    rollback_sha_source="flag", pipeline_number="42", mitigated_at=T0, detected_at=T0,
-                    pipeline_url="https://ci.example.com/repos/1/pipeline/42", detected_by="smoke test",
-                    smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=T0, message="502")],
-                    evidence=[f for b in bundles for f in evidence(tmp_path, b)])
+    return Incident(
+        id="",
+        service="api",
+        environment="production",
+        deploy_sha=DEPLOY,
+        rollback_sha=ROLLBACK,
+        rollback_sha_source="flag",
+        pipeline_number="42",
+        mitigated_at=T0,
+        detected_at=T0,
+        pipeline_url="https://ci.example.com/repos/1/pipeline/42",
+        detected_by="smoke test",
+        smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=T0, message="502")],
+        evidence=[f for b in bundles for f in evidence(tmp_path, b)],
+    )
 
 
 def test_spec_title_labels_due_and_attachments(tmp_path):
@@ -35,8 +45,10 @@ def test_spec_title_labels_due_and_attachments(tmp_path):
     assert spec.labels == ["postmortem", "rollback", "production", "api"]
     assert spec.due_date == date(2026, 5, 14)
     assert "**Failed smoke step 3 `api health`**: 502" in spec.body
-    assert [p.name for p in spec.attachments] == ["rollback-20260513T084721Z.log",
-                                                  "rollback-20260513T084721Z.manifest.json"]
+    assert [p.name for p in spec.attachments] == [
+        "rollback-20260513T084721Z.log",
+        "rollback-20260513T084721Z.manifest.json",
+    ]
 
 
 def test_open_once_then_comment_only_new_bundles(tmp_path):
@@ -85,7 +97,9 @@ def test_unwritable_ticket_dir_queues_then_flush_sends(tmp_path):
         assert result.sent == [] and len(result.failed) == 1
         (state / "tickets").unlink()
         result = flush(ledger, FileTracker(state))
-        assert result.sent == [f"{stored.id}: created PM-{stored.id} {(state / 'tickets' / f'PM-{stored.id}.json').as_uri()}"]
+        assert result.sent == [
+            f"{stored.id}: created PM-{stored.id} {(state / 'tickets' / f'PM-{stored.id}.json').as_uri()}"
+        ]
         assert ledger.pending_outbox() == []
         assert flush(ledger, FileTracker(state)).sent == []
 

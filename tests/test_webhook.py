@@ -89,8 +89,10 @@ def test_gives_up_after_the_budget_without_leaking_the_url(endpoint):
     with pytest.raises(WebhookError) as caught:
         Webhook(server.url, attempts=3, sleep=waits.append).post("hello")
     message = str(caught.value)
-    assert message == ("webhook at 127.0.0.1 not reached after 3 attempt(s): HTTP 500 (internal); "
-                       "the next check-deadlines run tries again")
+    assert message == (
+        "webhook at 127.0.0.1 not reached after 3 attempt(s): HTTP 500 (internal); "
+        "the next check-deadlines run tries again"
+    )
     assert "s3cr3t" not in message and "T0001" not in message
     assert len(server.requests) == 3 and waits == [1.0, 2.0]
 
@@ -107,8 +109,9 @@ def test_4xx_is_not_retried(endpoint):
     server = endpoint((404, {}, "no_service"))
     with pytest.raises(WebhookError) as caught:
         Webhook(server.url, sleep=lambda s: None).post("hello")
-    assert str(caught.value) == ("webhook at 127.0.0.1 refused the message: HTTP 404 (no_service); "
-                                 "check the webhook_url setting")
+    assert str(caught.value) == (
+        "webhook at 127.0.0.1 refused the message: HTTP 404 (no_service); check the webhook_url setting"
+    )
     assert len(server.requests) == 1
 
 
@@ -128,8 +131,9 @@ def test_unreachable_endpoint_names_no_url():
     waits = []
     with pytest.raises(WebhookError) as caught:
         Webhook(url, attempts=2, sleep=waits.append).post("hello")
-    assert str(caught.value) == ("webhook at 127.0.0.1 not reached after 2 attempt(s): cannot connect; "
-                                 "the next check-deadlines run tries again")
+    assert str(caught.value) == (
+        "webhook at 127.0.0.1 not reached after 2 attempt(s): cannot connect; the next check-deadlines run tries again"
+    )
     assert waits == [1.0]
 
 

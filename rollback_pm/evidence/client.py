@@ -130,7 +130,9 @@ def _call(client: docker.APIClient, path: str, *args: str, timeout: float, param
         return client._result(response, json=True)
 
 
-def list_containers(client: docker.APIClient, *, all_states: bool, label_filters: list[str], timeout: float) -> list[dict[str, Any]]:
+def list_containers(
+    client: docker.APIClient, *, all_states: bool, label_filters: list[str], timeout: float
+) -> list[dict[str, Any]]:
     """One list call; label filters are applied by the engine (ANDed)."""
     params: dict[str, Any] = {"all": 1 if all_states else 0}
     if label_filters:
@@ -166,7 +168,9 @@ def _logs_params(since: datetime | None) -> dict[str, Any]:
     return params
 
 
-def open_logs(client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> "SocketLogsBody | LogsBody":
+def open_logs(
+    client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE
+) -> SocketLogsBody | LogsBody:
     """The logs body of one container, read the fastest way the engine's address allows."""
     path = _unix_socket(client)
     if path is not None:
@@ -195,7 +199,16 @@ class SocketLogsBody:
     bytes (up to ``read_size``) or b"" at the end; waiting is bounded by ``timeout``.
     """
 
-    def __init__(self, socket_path: str, api_version: str, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        api_version: str,
+        ident: str,
+        *,
+        since: datetime | None,
+        timeout: float,
+        read_size: int = READ_SIZE,
+    ) -> None:
         self.read_size = read_size
         self._buffer = bytearray(read_size)
         self._view = memoryview(self._buffer)
@@ -212,7 +225,7 @@ class SocketLogsBody:
             target = f"/v{api_version}/containers/{quote(ident, safe='')}/logs?{urlencode(_logs_params(since))}"
             self._sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rollback-pm\r\n\r\n".encode())
             status, headers, self._pending = self._read_head(deadline)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self.close()
             raise EngineError(f"engine did not start sending logs within {timeout:.0f}s") from None
         except OSError as exc:
@@ -362,7 +375,15 @@ class LogsBody:
     stalled engine cannot hold the caller past it.
     """
 
-    def __init__(self, client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE) -> None:
+    def __init__(
+        self,
+        client: docker.APIClient,
+        ident: str,
+        *,
+        since: datetime | None,
+        timeout: float,
+        read_size: int = READ_SIZE,
+    ) -> None:
         self.read_size = read_size
         params = _logs_params(since)
         with _engine_errors("engine refused the logs", f"engine did not start sending logs within {timeout:.0f}s"):
@@ -389,7 +410,7 @@ class LogsBody:
             self._sock.settimeout(max(0.05, timeout))
         try:
             return self._fp.read1(self.read_size)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise EngineError("engine stopped sending logs (read timed out)") from None
         except OSError as exc:
             raise EngineError(f"logs stream broke: {exc.strerror or exc}") from None
@@ -452,5 +473,5 @@ class LogsBody:
     def close(self) -> None:
         try:
             self._response.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real outcome
+        except Exception:
             pass

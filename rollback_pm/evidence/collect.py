@@ -26,9 +26,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
 
@@ -160,7 +160,16 @@ def _image_summary(doc: dict[str, Any]) -> dict[str, Any]:
 class _Run:
     """State of one collection, shared by the worker threads."""
 
-    def __init__(self, selection: Selection, options: CollectOptions, client: docker.APIClient, evdir: EvidenceDir, bundle: str, clock: _Clock, workers: int = 1) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        options: CollectOptions,
+        client: docker.APIClient,
+        evdir: EvidenceDir,
+        bundle: str,
+        clock: _Clock,
+        workers: int = 1,
+    ) -> None:
         self.selection = selection
         self.options = options
         self.client = client
@@ -180,11 +189,15 @@ class _Run:
         return engine.inspect_container(self.client, ident, timeout=max(0.05, self.clock.inspect_remaining()))
 
     def inspect_image(self, ident: str) -> dict[str, Any]:
-        return _image_summary(engine.inspect_image(self.client, ident, timeout=max(0.05, self.clock.inspect_remaining())))
+        return _image_summary(
+            engine.inspect_image(self.client, ident, timeout=max(0.05, self.clock.inspect_remaining()))
+        )
 
     # --- logs --------------------------------------------------------------------------
 
-    def logs(self, outcome: "_LogOutcome", name: str, ident: str, doc: dict[str, Any], spool: Spool, known: set[str]) -> None:
+    def logs(
+        self, outcome: _LogOutcome, name: str, ident: str, doc: dict[str, Any], spool: Spool, known: set[str]
+    ) -> None:
         """Worker: fill ``outcome``; the main thread alone copies it into the result."""
         builder = LineBuilder(name)
         redactor = LogRedactor(known, head_len=builder.prefix_len + TS_LEN + 1, stream_len=builder.prefix_len - 1)
@@ -199,7 +212,9 @@ class _Run:
             if self.options.fast_path != "never":
                 try:
                     if not self.local_engine:
-                        raise FastPathUnavailable(f"the engine at {engine.engine_location(self.client)} is not on this host")
+                        raise FastPathUnavailable(
+                            f"the engine at {engine.engine_location(self.client)} is not on this host"
+                        )
                     files = open_log_files(doc)
                 except FastPathUnavailable as exc:
                     if self.options.fast_path == "always":
@@ -224,7 +239,9 @@ class _Run:
             emit(builder.take())
             outcome.ok = True
         except (DeadlineReached, SpoolFrozen):
-            outcome.error = f"deadline reached after {self.clock.elapsed():.1f}s; the log holds what was read until then"
+            outcome.error = (
+                f"deadline reached after {self.clock.elapsed():.1f}s; the log holds what was read until then"
+            )
             self._flush_partial(builder, emit)
         except engine.ContainerGone:
             outcome.error = "container vanished (removed) before its logs were read"
@@ -254,7 +271,9 @@ class _Run:
     def _api_logs(self, ident: str, doc: dict[str, Any], builder: LineBuilder, emit: Any) -> None:
         self.clock.check()
         tty = bool((doc.get("Config") or {}).get("Tty"))
-        body = engine.open_logs(self.client, ident, since=self.options.since, timeout=self.clock.remaining(), read_size=self.batch)
+        body = engine.open_logs(
+            self.client, ident, since=self.options.since, timeout=self.clock.remaining(), read_size=self.batch
+        )
         try:
             with _quick_gil_handover():
                 self._api_stream(body, tty, builder, emit)
@@ -288,7 +307,13 @@ def _result_for(summary: dict[str, Any]) -> ContainerResult:
     )
 
 
-def collect(selection: Selection, options: CollectOptions, *, client: docker.APIClient | None = None, now: datetime | None = None) -> BundleResult:
+def collect(
+    selection: Selection,
+    options: CollectOptions,
+    *,
+    client: docker.APIClient | None = None,
+    now: datetime | None = None,
+) -> BundleResult:
     """Collect one evidence bundle. See the module docstring for the order of work.
 
     Raises EvidenceDirError, DockerUnavailable, NoContainersMatched (or UsageError for
@@ -375,7 +400,9 @@ def _collect(
             if docs_out[position] is not None:
                 image_docs[image_id] = docs_out[position]
             else:
-                errors.append(f"image {image_id[:19]}: redaction failed ({type(doc_errors[position]).__name__}); summary not written")
+                errors.append(
+                    f"image {image_id[:19]}: redaction failed ({type(doc_errors[position]).__name__}); summary not written"
+                )
         redacted: dict[str, dict[str, Any]] = {}
         for index, result in enumerate(ordered):
             doc = docs_out[index]
@@ -394,7 +421,9 @@ def _collect(
         for index, result in enumerate(results):
             if result.id not in redacted:
                 continue
-            spool = Spool(evdir, bundle, f"c{index}", options.max_bytes_per_container, run.floor, sync_early=len(redacted) == 1)
+            spool = Spool(
+                evdir, bundle, f"c{index}", options.max_bytes_per_container, run.floor, sync_early=len(redacted) == 1
+            )
             spools.append(spool)
             outcome = _LogOutcome()
             future = pool.submit(run.logs, outcome, result.name, result.id, raw_docs[result.id], spool, known)
@@ -471,7 +500,9 @@ def _collect(
             result.error = rlog.mask(result.error) if result.error else result.error
         partial = deadline_hit or bool(errors)
         timings["total_s"] = clock.elapsed()
-        manifest = _manifest(bundle, now, selection, options, files, results, counts, timings, partial, deadline_hit, errors, client)
+        manifest = _manifest(
+            bundle, now, selection, options, files, results, counts, timings, partial, deadline_hit, errors, client
+        )
         manifest_name = f"rollback-{bundle}.manifest.json"
         path, sha, size = evdir.write_atomic(
             manifest_name, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n", temp_name(bundle, "manifest")
@@ -557,7 +588,9 @@ def _manifest(
         "partial": partial,
         "deadline_reached": deadline_hit,
         "errors": errors,
-        "files": [{"name": f.path.rsplit("/", 1)[-1], "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in files],
+        "files": [
+            {"name": f.path.rsplit("/", 1)[-1], "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in files
+        ],
         "containers": [r.to_dict() for r in results],
         "redaction": {"counts": dict(sorted(counts.items())), "rules": "see rollback_pm.evidence.redact"},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},

@@ -40,14 +40,16 @@ class EvidenceDir:
         self.fd = fd
 
     @classmethod
-    def open(cls, path: Path | str, min_free_mb: int) -> "EvidenceDir":
+    def open(cls, path: Path | str, min_free_mb: int) -> EvidenceDir:
         path = Path(path).absolute()
         try:
             info = os.lstat(path)
         except FileNotFoundError:
             info = None
         except OSError as exc:
-            raise EvidenceDirError(f"evidence directory {path} cannot be examined: {exc.strerror}. Check its parent's permissions.") from None
+            raise EvidenceDirError(
+                f"evidence directory {path} cannot be examined: {exc.strerror}. Check its parent's permissions."
+            ) from None
         if info is not None and stat.S_ISLNK(info.st_mode):
             raise EvidenceDirError(
                 f"evidence directory {path} is a symlink (to {os.path.realpath(path)}); refusing to follow it. "
@@ -66,13 +68,17 @@ class EvidenceDir:
                     "Create it (mode 0750) or pass a writable --evidence-dir."
                 ) from None
         elif not stat.S_ISDIR(info.st_mode):
-            raise EvidenceDirError(f"evidence directory {path} exists but is not a directory. Pass another --evidence-dir.")
+            raise EvidenceDirError(
+                f"evidence directory {path} exists but is not a directory. Pass another --evidence-dir."
+            )
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise EvidenceDirError(f"evidence directory {path} became a symlink; refusing to follow it.") from None
-            raise EvidenceDirError(f"evidence directory {path} cannot be opened: {exc.strerror}. Check its permissions.") from None
+            raise EvidenceDirError(
+                f"evidence directory {path} cannot be opened: {exc.strerror}. Check its permissions."
+            ) from None
         evdir = cls(path, fd)
         if not os.access(path, os.W_OK | os.X_OK):
             evdir.close()
@@ -109,9 +115,13 @@ class EvidenceDir:
         """A new file for writing; fails if the name exists (symlinks included)."""
         access = os.O_RDWR if readable else os.O_WRONLY
         try:
-            fd = os.open(name, access | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=self.fd)
+            fd = os.open(
+                name, access | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=self.fd
+            )
         except OSError as exc:
-            raise EvidenceDirError(f"cannot create {self.path / name}: {exc.strerror}. Check the evidence directory.") from None
+            raise EvidenceDirError(
+                f"cannot create {self.path / name}: {exc.strerror}. Check the evidence directory."
+            ) from None
         os.fchmod(fd, FILE_MODE)  # the umask may have taken bits away
         return fd
 
@@ -134,7 +144,13 @@ class EvidenceDir:
             os.link(temp, final, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
             os.unlink(temp, dir_fd=self.fd)
         except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV) or self.exists(final):
+            if exc.errno not in (
+                errno.EPERM,
+                errno.ENOTSUP,
+                errno.EOPNOTSUPP,
+                errno.EMLINK,
+                errno.EXDEV,
+            ) or self.exists(final):
                 self.unlink(temp)
                 if exc.errno == errno.EEXIST or self.exists(final):
                     raise EvidenceDirError(taken) from None
@@ -181,7 +197,12 @@ class EvidenceDir:
             if any(self.exists(f"rollback-{bundle}{suffix}") for suffix in suffixes):
                 continue
             try:
-                fd = os.open(lock_name(bundle), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE, dir_fd=self.fd)
+                fd = os.open(
+                    lock_name(bundle),
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    FILE_MODE,
+                    dir_fd=self.fd,
+                )
             except FileExistsError:
                 continue
             except OSError as exc:

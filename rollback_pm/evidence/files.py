@@ -147,7 +147,10 @@ def _slice_batch(lines: list[bytes], out_prefix: bytes, err_prefix: bytes) -> li
             + b" "
             + r[8:s]
             + b"\n"
-            if (s := r.rfind(_LINE_END)) > 0 and _TAIL_MIN <= len(r) - s <= _TAIL_LEN and r.find(b"\\", 8) == s and r[:8] == _LOG_HEAD
+            if (s := r.rfind(_LINE_END)) > 0
+            and _TAIL_MIN <= len(r) - s <= _TAIL_LEN
+            and r.find(b"\\", 8) == s
+            and r[:8] == _LOG_HEAD
             else other(r, out_prefix, err_prefix)
             for r in lines
         ]

@@ -123,10 +123,9 @@ class ApiDemux:
         if self.tty:
             if self.carry:
                 self._feed_tty(self.carry, True)
-        elif self.carry:
+        elif len(self.carry) > 8 + TS_LEN + 1:
             # A frame cut short: keep its bytes rather than drop evidence.
-            if len(self.carry) > 8 + TS_LEN + 1:
-                self._record(self.carry[0], self.carry[8:])
+            self._record(self.carry[0], self.carry[8:])
         self.carry = b""
         self.builder.finish()
 
@@ -154,7 +153,13 @@ class ApiDemux:
                 break
             # Fast path: a complete line with its timestamp, nothing open (10 is "\n", 32 " ").
             first = line_prefix.get(stream)
-            if first is not None and not pending and TS_LEN < size <= LINE_MAX and buf[end - 1] == 10 and buf[pos + 8 + TS_LEN] == 32:
+            if (
+                first is not None
+                and not pending
+                and TS_LEN < size <= LINE_MAX
+                and buf[end - 1] == 10
+                and buf[pos + 8 + TS_LEN] == 32
+            ):
                 append(first)
                 append(buf[pos + 8 : end])
                 records += 1

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 from bisect import bisect_right
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from rollback_pm.evidence.evdir import EvidenceDir, temp_name, write_all
 from rollback_pm.evidence.lines import TS_LEN
@@ -118,7 +118,7 @@ class _Reader:
                         lines, self.carry = [self.carry + b"\n"], b""  # stopped mid-line (deadline)
                     return lines
                 segment, start, end = self.ranges.pop(0)
-                self.handle = open(os.dup(segment.fd), "rb", buffering=1 << 18)
+                self.handle = open(os.dup(segment.fd), "rb", buffering=1 << 18)  # noqa: SIM115 - held across calls, closed at its range end
                 self.handle.seek(start)
                 self.left = end - start
             lines = self.handle.readlines(min(hint, self.left)) if self.left > 0 else []

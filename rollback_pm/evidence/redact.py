@@ -79,16 +79,132 @@ _STRONG = (
 )
 _WEAK = frozenset({"auth", "key", "dsn", "pwd", "pass", "cookie", "jwt", "pat"})
 _NOT_SECRET_KEY_BEFORE = frozenset(
-    {"public", "primary", "partition", "sort", "cache", "foreign", "routing", "hash", "range", "shard", "lookup", "idempotency", "group"}
+    {
+        "public",
+        "primary",
+        "partition",
+        "sort",
+        "cache",
+        "foreign",
+        "routing",
+        "hash",
+        "range",
+        "shard",
+        "lookup",
+        "idempotency",
+        "group",
+    }
 )
 QUALIFIERS = frozenset(
-    """count counts ttl seconds secs sec second ms millis milliseconds minutes mins minute hours hour days day
-    timeout expiry expires expire expiration lifetime age duration interval period rotation refresh
-    length len min max minimum maximum size limit bits rounds iterations cost strength complexity
-    enabled enable disabled disable required optional allowed policy mode method format type kind algorithm algo alg
-    file files path paths dir directory location mount url uri urls endpoint endpoints host hostname server service
-    port address addr realm domain issuer audience scope scopes provider backend header param field
-    id ids name names user username users login email owner version ver prefix suffix at on in""".split()
+    [
+        "count",
+        "counts",
+        "ttl",
+        "seconds",
+        "secs",
+        "sec",
+        "second",
+        "ms",
+        "millis",
+        "milliseconds",
+        "minutes",
+        "mins",
+        "minute",
+        "hours",
+        "hour",
+        "days",
+        "day",
+        "timeout",
+        "expiry",
+        "expires",
+        "expire",
+        "expiration",
+        "lifetime",
+        "age",
+        "duration",
+        "interval",
+        "period",
+        "rotation",
+        "refresh",
+        "length",
+        "len",
+        "min",
+        "max",
+        "minimum",
+        "maximum",
+        "size",
+        "limit",
+        "bits",
+        "rounds",
+        "iterations",
+        "cost",
+        "strength",
+        "complexity",
+        "enabled",
+        "enable",
+        "disabled",
+        "disable",
+        "required",
+        "optional",
+        "allowed",
+        "policy",
+        "mode",
+        "method",
+        "format",
+        "type",
+        "kind",
+        "algorithm",
+        "algo",
+        "alg",
+        "file",
+        "files",
+        "path",
+        "paths",
+        "dir",
+        "directory",
+        "location",
+        "mount",
+        "url",
+        "uri",
+        "urls",
+        "endpoint",
+        "endpoints",
+        "host",
+        "hostname",
+        "server",
+        "service",
+        "port",
+        "address",
+        "addr",
+        "realm",
+        "domain",
+        "issuer",
+        "audience",
+        "scope",
+        "scopes",
+        "provider",
+        "backend",
+        "header",
+        "param",
+        "field",
+        "id",
+        "ids",
+        "name",
+        "names",
+        "user",
+        "username",
+        "users",
+        "login",
+        "email",
+        "owner",
+        "version",
+        "ver",
+        "prefix",
+        "suffix",
+        "at",
+        "on",
+        "in",
+    ]
 )
 _QUANTITY_FIRST = frozenset({"max", "min", "num", "number", "count", "total"})
 _NEVER_SECRET = frozenset({"pwd", "oldpwd"})
@@ -108,10 +224,8 @@ def key_words(key: str) -> list[str]:
 def _is_secret_word(words: list[str], index: int) -> bool:
     word = words[index]
     if word in _WEAK or (word.endswith("s") and word[:-1] in _WEAK):
-        if word.rstrip("s") == "key" and index > 0 and words[index - 1] in _NOT_SECRET_KEY_BEFORE:
-            return False
-        return True
-    return any(word.endswith(stem) or word.endswith(stem + "s") for stem in _STRONG)
+        return not (word.rstrip("s") == "key" and index > 0 and words[index - 1] in _NOT_SECRET_KEY_BEFORE)
+    return any(word.endswith((stem, stem + "s")) for stem in _STRONG)
 
 
 _key_cache: dict[str, bool] = {}
@@ -141,7 +255,9 @@ def searchable(value: str) -> bool:
 
 # --- text rules ------------------------------------------------------------------------
 
-_PEM_BLOCK = re.compile(r"(-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----)(.*?)(-----END \2PRIVATE KEY\3-----)", re.S)
+_PEM_BLOCK = re.compile(
+    r"(-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----)(.*?)(-----END \2PRIVATE KEY\3-----)", re.S
+)
 _PEM_OPEN = re.compile(r"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)(.+)", re.S)
 _PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
@@ -401,8 +517,8 @@ class Redactor:
         if value and value != MASK:
             self.found.add(value)
             if "\n" in value or "\\n" in value:  # multi-line values (PEM): their lines are secrets too
-                for line in re.split(r"\\n|\n", value):
-                    line = line.strip()
+                for part in re.split(r"\\n|\n", value):
+                    line = part.strip()
                     if len(line) >= 16 and not line.startswith("-----"):  # not the PEM markers
                         self.found.add(line)
 
@@ -423,7 +539,7 @@ class Redactor:
 
         text = _PEM_BLOCK.sub(block, text)
         begin = None
-        for begin in _PEM_BEGIN.finditer(text):
+        for begin in _PEM_BEGIN.finditer(text):  # noqa: B007 - the last BEGIN is wanted
             pass
         if begin is not None and not _PEM_END.search(text, begin.end()):
             rest = text[begin.end() :]
@@ -618,7 +734,7 @@ def redact_documents(docs: list[Any], known: Iterable[str] = ()) -> tuple[list[A
         try:
             passes.append(first.document(doc))
             errors.append(None)
-        except Exception as exc:  # noqa: BLE001 - any failure means the document is not written
+        except Exception as exc:
             passes.append(None)
             errors.append(exc)
     # Second pass: every value found anywhere is masked everywhere (e.g. a password from
@@ -633,7 +749,7 @@ def redact_documents(docs: list[Any], known: Iterable[str] = ()) -> tuple[list[A
             continue
         try:
             out.append(_mask_known(doc, final))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out.append(None)
             errors[index] = exc
     return out, final, errors
@@ -676,7 +792,7 @@ class LineRedactor:
                 self.in_pem = False
         text = self.redactor.text(text)
         begin = None
-        for begin in _PEM_BEGIN.finditer(text):
+        for begin in _PEM_BEGIN.finditer(text):  # noqa: B007 - the last BEGIN is wanted
             pass
         if begin is not None and not _PEM_END.search(text, begin.end()):
             self.in_pem = True

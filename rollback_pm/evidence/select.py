@@ -42,7 +42,9 @@ def _matches_exact(summary: dict[str, Any], ref: str) -> bool:
     return ref.lstrip("/") in names or summary.get("Id") == ref
 
 
-def resolve(client: docker.APIClient, selection: Selection, timeout: float = 30.0) -> tuple[list[dict[str, Any]], list[str]]:
+def resolve(
+    client: docker.APIClient, selection: Selection, timeout: float = 30.0
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(matching container summaries sorted by name, --container references that matched nothing)."""
     if selection.is_empty():
         raise NoContainersMatched(
@@ -53,7 +55,9 @@ def resolve(client: docker.APIClient, selection: Selection, timeout: float = 30.
         pattern = re.compile(selection.name_regex) if selection.name_regex else None
     except re.error as exc:
         raise UsageError(f"--name {selection.name_regex!r} is not a valid regular expression: {exc}") from None
-    summaries = list_containers(client, all_states=selection.all_states, label_filters=_label_filters(selection), timeout=timeout)
+    summaries = list_containers(
+        client, all_states=selection.all_states, label_filters=_label_filters(selection), timeout=timeout
+    )
     missing = []
     if selection.containers:
         chosen: set[str] = set()

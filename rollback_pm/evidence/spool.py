@@ -47,7 +47,9 @@ class Segment:
 
 
 class Spool:
-    def __init__(self, evdir: EvidenceDir, bundle: str, tag: str, cap: int, floor_bytes: int = 0, sync_early: bool = False) -> None:
+    def __init__(
+        self, evdir: EvidenceDir, bundle: str, tag: str, cap: int, floor_bytes: int = 0, sync_early: bool = False
+    ) -> None:
         self.evdir = evdir
         # Only worth it when this spool will likely become the log file itself (one
         # container): other spools are merged and deleted, and syncing them is wasted I/O.

@@ -37,5 +37,5 @@ class BackgroundWriter:
                 continue
             try:
                 self._sink(data)
-            except Exception as exc:  # noqa: BLE001 - ENOSPC, EIO, an unwritable dir: the producer reports it
+            except Exception as exc:
                 self.error = exc if isinstance(exc, OSError) else OSError(str(exc))

@@ -95,8 +95,7 @@ class _Git:
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         # safe.directory for exactly this checkout (owned by the CI's uid, not ours); we only read,
         # with textconv/external diff drivers off so the repository's config runs nothing.
-        argv = ["git", "-C", str(self.top), "-c", f"safe.directory={self.top}", "-c", "core.fsmonitor=false",
-                *args]
+        argv = ["git", "-C", str(self.top), "-c", f"safe.directory={self.top}", "-c", "core.fsmonitor=false", *args]
         try:
             done = subprocess.run(argv, capture_output=True, env=self.env, timeout=self.timeout, check=False)
         except FileNotFoundError:
@@ -125,8 +124,14 @@ def _commits(git: _Git, rollback: str, deploy: str, limit: int) -> tuple[list[Co
     total = int(git.run("rev-list", "--count", span).stdout.strip() or 0)
     if total == 0 or limit <= 0:
         return [], total
-    out = git.run("log", f"--max-count={limit}", "--no-color", "--no-show-signature",
-                  f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}", span).stdout.decode("utf-8", "replace")
+    out = git.run(
+        "log",
+        f"--max-count={limit}",
+        "--no-color",
+        "--no-show-signature",
+        f"--format=%H{_FIELD}%an{_FIELD}%aI{_FIELD}%s{_RECORD}",
+        span,
+    ).stdout.decode("utf-8", "replace")
     commits = []
     for record in out.split(_RECORD):
         fields = record.strip("\n").split(_FIELD)
@@ -143,8 +148,9 @@ def _commits(git: _Git, rollback: str, deploy: str, limit: int) -> tuple[list[Co
 
 def _files(git: _Git, rollback: str, deploy: str, limit: int) -> tuple[list[ChangedFile], int]:
     """``git diff --numstat`` of the two trees: what changed in production, renames as "old => new"."""
-    out = git.run("diff", "--numstat", "-z", "-M", "--no-color", "--no-textconv", "--no-ext-diff",
-                  rollback, deploy).stdout.decode("utf-8", "replace")
+    out = git.run(
+        "diff", "--numstat", "-z", "-M", "--no-color", "--no-textconv", "--no-ext-diff", rollback, deploy
+    ).stdout.decode("utf-8", "replace")
     tokens = out.split("\0")
     files: list[ChangedFile] = []
     total = 0
@@ -160,6 +166,11 @@ def _files(git: _Git, rollback: str, deploy: str, limit: int) -> tuple[list[Chan
             index += 2
         total += 1
         if len(files) < limit:
-            files.append(ChangedFile(path=path, added=None if added == "-" else int(added),
-                                     deleted=None if deleted == "-" else int(deleted)))
+            files.append(
+                ChangedFile(
+                    path=path,
+                    added=None if added == "-" else int(added),
+                    deleted=None if deleted == "-" else int(deleted),
+                )
+            )
     return files, total

@@ -132,8 +132,7 @@ def notable_events(states: list[ContainerState]) -> list[TimelineEvent]:
         if state.health_status == "unhealthy":
             probe = _last_failed_probe(state)
             when = _time(probe.get("End") or probe.get("Start")) if probe else None
-            add(when or ended, f"{state.name} unhealthy: {_probe_text(probe)}" if probe
-                else f"{state.name} unhealthy")
+            add(when or ended, f"{state.name} unhealthy: {_probe_text(probe)}" if probe else f"{state.name} unhealthy")
     return sorted(events, key=lambda e: e.ts)
 
 

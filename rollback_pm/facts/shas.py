@@ -61,8 +61,9 @@ def resolve_rollback_sha(
     if explicit is not None and explicit.strip():
         sha = validate_sha(explicit, "rollback SHA")
         if deploy_sha and sha == deploy_sha:
-            warnings.append(f"rollback SHA {sha[:7]} given by {explicit_source} equals the deploy SHA; "
-                            "check --rollback-sha")
+            warnings.append(
+                f"rollback SHA {sha[:7]} given by {explicit_source} equals the deploy SHA; check --rollback-sha"
+            )
         return ShaResolution(sha, explicit_source, warnings)
     candidates = [
         ("image-label", image_revision, f"image label {REVISION_LABEL}"),

@@ -8,11 +8,13 @@ wrote the report, not read a traceback.
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 from xml.parsers import expat
 
 from rollback_pm.errors import SmokeReportError, UsageError
@@ -26,10 +28,18 @@ MAX_BYTES = 16 * 1024 * 1024  # a smoke report is a few KB; anything this big is
 MAX_MESSAGE = 1000  # characters of a step's message kept for the draft
 
 _STATUS = {
-    "passed": "passed", "pass": "passed", "ok": "passed", "success": "passed", "succeeded": "passed",
-    "failed": "failed", "fail": "failed", "failure": "failed",
-    "skipped": "skipped", "skip": "skipped",
-    "error": "error", "errored": "error",
+    "passed": "passed",
+    "pass": "passed",
+    "ok": "passed",
+    "success": "passed",
+    "succeeded": "passed",
+    "failed": "failed",
+    "fail": "failed",
+    "failure": "failed",
+    "skipped": "skipped",
+    "skip": "skipped",
+    "error": "error",
+    "errored": "error",
 }
 # "3 - api health", "step 3: api health", "3) api health": azaion's smoke.sh numbers its steps.
 _LEADING_NUMBER = re.compile(r"^\s*(?:step\s*)?(\d{1,3})\s*(?:[-:.)]\s*|\s+)(\S.*)$", re.IGNORECASE)
@@ -64,8 +74,12 @@ def detect_format(path: Path, text: str) -> str:
             return "junit"
         if stripped.startswith("{"):
             return "jsonl"
-        if _TAP_VERSION.match(stripped) or _TAP_PLAN.match(stripped) or _TAP_TEST.match(stripped) \
-                or _TAP_BAIL.match(stripped):
+        if (
+            _TAP_VERSION.match(stripped)
+            or _TAP_PLAN.match(stripped)
+            or _TAP_TEST.match(stripped)
+            or _TAP_BAIL.match(stripped)
+        ):
             return "tap"
         if by_extension:  # let that format's parser name the bad line
             return by_extension
@@ -99,7 +113,9 @@ def _read(path: Path) -> str:
     except OSError as exc:
         raise SmokeReportError(where, f"cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_BYTES:
-        raise SmokeReportError(where, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB; is this really a smoke report?")
+        raise SmokeReportError(
+            where, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB; is this really a smoke report?"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -181,8 +197,9 @@ def _parse_jsonl(src: str, text: str) -> list[SmokeStep]:
         except json.JSONDecodeError as exc:
             raise SmokeReportError(src, f"bad JSON: {exc.msg} at column {exc.colno}", lineno) from None
         if not isinstance(obj, dict):
-            raise SmokeReportError(src, f"expected one JSON object per line, got {type(obj).__name__} {_show(obj)}",
-                                   lineno)
+            raise SmokeReportError(
+                src, f"expected one JSON object per line, got {type(obj).__name__} {_show(obj)}", lineno
+            )
         steps.append(_jsonl_step(src, obj, lineno))
     if not steps:
         raise SmokeReportError(src, "is empty: no smoke steps in it; check that the smoke test wrote its report")
@@ -197,8 +214,9 @@ def _jsonl_step(src: str, obj: dict[str, Any], lineno: int) -> SmokeStep:
             raise SmokeReportError(src, f'"{key}" must be a non-empty string, got {_show(obj[key])}', lineno)
     status = _normal_status(obj["status"])
     if status is None:
-        raise SmokeReportError(src, f"unknown status {_show(obj['status'])}; use passed, failed, skipped or error",
-                               lineno)
+        raise SmokeReportError(
+            src, f"unknown status {_show(obj['status'])}; use passed, failed, skipped or error", lineno
+        )
     name = obj["name"].strip()
     step = obj.get("step")
     if step is None or step == "":
@@ -218,8 +236,15 @@ def _jsonl_step(src: str, obj: dict[str, Any], lineno: int) -> SmokeStep:
         message = ""
     elif not isinstance(message, str):
         message = json.dumps(message, ensure_ascii=False)
-    return SmokeStep(name=name, status=status, step=step, ts=times["ts"], started_at=times["started_at"],
-                     message=_clip(message.strip()), source=src)
+    return SmokeStep(
+        name=name,
+        status=status,
+        step=step,
+        ts=times["ts"],
+        started_at=times["started_at"],
+        message=_clip(message.strip()),
+        source=src,
+    )
 
 
 # --- JUnit XML -----------------------------------------------------------------------------
@@ -270,8 +295,11 @@ def _parse_xml(src: str, text: str) -> _Node:
             stack[-1].text_parts.append(data)
 
     def doctype(*_args: Any) -> None:
-        raise _Refused(parser.CurrentLineNumber, "has a DOCTYPE declaration; JUnit reports need none, and its "
-                                                 "entities could expand without bound, so it is refused")
+        raise _Refused(
+            parser.CurrentLineNumber,
+            "has a DOCTYPE declaration; JUnit reports need none, and its "
+            "entities could expand without bound, so it is refused",
+        )
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -282,8 +310,9 @@ def _parse_xml(src: str, text: str) -> _Node:
     except _Refused as exc:
         raise SmokeReportError(src, exc.message, exc.line) from None
     except expat.ExpatError as exc:
-        raise SmokeReportError(src, f"malformed XML: {expat.ErrorString(exc.code)} at column {exc.offset + 1}",
-                               exc.lineno) from None
+        raise SmokeReportError(
+            src, f"malformed XML: {expat.ErrorString(exc.code)} at column {exc.offset + 1}", exc.lineno
+        ) from None
     return roots[0]
 
 
@@ -327,11 +356,12 @@ def _junit_case(src: str, case: _Node, clock: datetime | None, order: int) -> Sm
     if case.attrs.get("time", "").strip():
         try:
             duration = float(case.attrs["time"].replace(",", ""))
-            if duration < 0 or duration != duration:
+            if duration < 0 or math.isnan(duration):
                 raise ValueError
         except ValueError:
-            raise SmokeReportError(src, f'bad time="{case.attrs["time"]}" on <testcase>: expected seconds',
-                                   case.line) from None
+            raise SmokeReportError(
+                src, f'bad time="{case.attrs["time"]}" on <testcase>: expected seconds', case.line
+            ) from None
     started = _xml_time(src, case, "timestamp") or clock
     finished = started + timedelta(seconds=duration) if started and duration is not None else started
     status, message = "passed", ""
@@ -344,8 +374,15 @@ def _junit_case(src: str, case: _Node, clock: datetime | None, order: int) -> Sm
             message = "\n".join(dict.fromkeys(p for p in parts if p))
             break
     number, name = _split_number(raw_name)
-    return SmokeStep(name=name, status=status, step=number if number is not None else order, ts=finished,
-                     started_at=started, message=_clip(message), source=src)
+    return SmokeStep(
+        name=name,
+        status=status,
+        step=number if number is not None else order,
+        ts=finished,
+        started_at=started,
+        message=_clip(message),
+        source=src,
+    )
 
 
 # --- TAP -----------------------------------------------------------------------------------
@@ -420,8 +457,10 @@ def _parse_tap(src: str, text: str) -> list[SmokeStep]:
 
 
 def _not_tap(line: str) -> str:
-    return (f"not a TAP line: {_clip(line, 60)!r} (expected 'ok N - name', 'not ok N - name', a plan '1..N', "
-            "a '#' comment or an indented YAML block)")
+    return (
+        f"not a TAP line: {_clip(line, 60)!r} (expected 'ok N - name', 'not ok N - name', a plan '1..N', "
+        "a '#' comment or an indented YAML block)"
+    )
 
 
 def _tap_step(src: str, match: re.Match[str], order: int) -> SmokeStep:
@@ -431,7 +470,7 @@ def _tap_step(src: str, match: re.Match[str], order: int) -> SmokeStep:
     hashed = _UNESCAPED_HASH.search(rest)
     if hashed:
         description = rest[: hashed.start()]
-        found = _TAP_DIRECTIVE.match(rest[hashed.end():].strip())
+        found = _TAP_DIRECTIVE.match(rest[hashed.end() :].strip())
         if found:
             directive = "skip" if found.group(1).lower().startswith("skip") else "todo"
             reason = found.group(2).strip()
@@ -446,8 +485,13 @@ def _tap_step(src: str, match: re.Match[str], order: int) -> SmokeStep:
     number = int(match.group(2)) if match.group(2) else None
     if number is None:
         number, name = _split_number(name)
-    return SmokeStep(name=name or f"step {number or order}", status=status,
-                     step=number if number is not None else order, message=message, source=src)
+    return SmokeStep(
+        name=name or f"step {number or order}",
+        status=status,
+        step=number if number is not None else order,
+        message=message,
+        source=src,
+    )
 
 
 def _tap_yaml(src: str, lines: list[tuple[int, str]], index: int, opened: int, owner: SmokeStep | None) -> int:
@@ -483,10 +527,10 @@ def _yaml_fields(block: list[tuple[int, str]]) -> dict[str, tuple[str, int]]:
     TAP producers write flat diagnostics; nested mappings are skipped, so no YAML
     library (and none of its surprises) is needed.
     """
-    content = [(n, l) for n, l in block if l.strip() and not l.strip().startswith("#")]
+    content = [(n, text) for n, text in block if text.strip() and not text.strip().startswith("#")]
     if not content:
         return {}
-    base = min(len(l) - len(l.lstrip()) for _, l in content)
+    base = min(len(text) - len(text.lstrip()) for _, text in content)
     fields: dict[str, tuple[str, int]] = {}
     position = 0
     while position < len(content):
@@ -533,11 +577,23 @@ def _tap_unreported(state: _TapState) -> None:
     already_failed = any(s.failed for s in state.steps)
     for position, number in enumerate(missing):
         if position == 0 and not already_failed:
-            state.steps.append(SmokeStep(name=f"step {number} (not reported)", status="error", step=number,
-                                         message=f"planned but never reported: {why}"))
+            state.steps.append(
+                SmokeStep(
+                    name=f"step {number} (not reported)",
+                    status="error",
+                    step=number,
+                    message=f"planned but never reported: {why}",
+                )
+            )
         else:
-            state.steps.append(SmokeStep(name=f"step {number} (not reported)", status="skipped", step=number,
-                                         message="not run: the smoke run stopped at an earlier step"))
+            state.steps.append(
+                SmokeStep(
+                    name=f"step {number} (not reported)",
+                    status="skipped",
+                    step=number,
+                    message="not run: the smoke run stopped at an earlier step",
+                )
+            )
 
 
 _PARSERS: dict[str, Callable[[str, str], list[SmokeStep]]] = {

@@ -6,9 +6,9 @@ evidence collection), so the postmortem can be checked without re-asking the ope
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 
 from rollback_pm.errors import ConfigError
 from rollback_pm.facts.containers import notable_events
@@ -28,8 +28,11 @@ def build_timeline(incident: Incident) -> list[TimelineEvent]:
         if ts is not None:
             events.append(TimelineEvent(ts=_aware(ts), text=text, source=source))
 
-    add(incident.started_at, f"deploy {_short(incident.deploy_sha)} of {incident.service} went live in "
-                             f"{incident.environment}", "pipeline")
+    add(
+        incident.started_at,
+        f"deploy {_short(incident.deploy_sha)} of {incident.service} went live in {incident.environment}",
+        "pipeline",
+    )
     for step in incident.smoke_steps:
         add(step.ts or step.started_at, _step_text(step), step_source(step))
     add(incident.detected_at, *_detection(incident))
@@ -72,7 +75,7 @@ def default_severity(environment: str, rules: dict[str, str] | None = None) -> s
 
 
 def default_detected_by(incident_or_steps: Incident | Iterable[SmokeStep]) -> str:
-    """"smoke test" when any smoke step failed, else "operator"."""
+    """ "smoke test" when any smoke step failed, else "operator"."""
     steps = incident_or_steps.smoke_steps if isinstance(incident_or_steps, Incident) else incident_or_steps
     return "smoke test" if any(step.failed for step in steps) else "operator"
 

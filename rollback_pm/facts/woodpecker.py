@@ -13,8 +13,9 @@ import base64
 import binascii
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from rollback_pm.errors import ConfigError, WoodpeckerError
 from rollback_pm.log import get_logger, mask
@@ -47,9 +48,17 @@ def _time(value: Any) -> datetime | None:
 
 
 class WoodpeckerClient:
-    def __init__(self, url: str, token: str, timeout: float = 10.0, *, retry_budget_s: float = 20.0,
-                 max_attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        timeout: float = 10.0,
+        *,
+        retry_budget_s: float = 20.0,
+        max_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not url:
             raise ConfigError(f"reading Woodpecker needs its URL: set {URL_HINT}")
         if not token:
@@ -58,13 +67,20 @@ class WoodpeckerClient:
         if base.endswith("/api"):
             base = base[: -len("/api")]
         self.base_url = base
-        self.http = HttpClient(base + "/api", service="woodpecker", authorization=f"Bearer {token}",
-                               secrets=(token,), timeout=timeout, retry_budget_s=retry_budget_s,
-                               max_attempts=max_attempts, auth_hint=TOKEN_HINT,
-                               not_found_hint=f"{URL_HINT} and the repository / pipeline number (CI_REPO, "
-                                              "CI_PIPELINE_NUMBER)",
-                               errors=ErrorKinds(WoodpeckerError, WoodpeckerError, WoodpeckerError, WoodpeckerError),
-                               sleep=sleep, clock=clock)
+        self.http = HttpClient(
+            base + "/api",
+            service="woodpecker",
+            authorization=f"Bearer {token}",
+            secrets=(token,),
+            timeout=timeout,
+            retry_budget_s=retry_budget_s,
+            max_attempts=max_attempts,
+            auth_hint=TOKEN_HINT,
+            not_found_hint=f"{URL_HINT} and the repository / pipeline number (CI_REPO, CI_PIPELINE_NUMBER)",
+            errors=ErrorKinds(WoodpeckerError, WoodpeckerError, WoodpeckerError, WoodpeckerError),
+            sleep=sleep,
+            clock=clock,
+        )
 
     def __repr__(self) -> str:
         return f"WoodpeckerClient({self.base_url})"
@@ -74,21 +90,34 @@ class WoodpeckerClient:
         owner, _, name = full_name.strip("/").partition("/")
         if not owner or not name:
             raise WoodpeckerError(f"repository {full_name!r} is not owner/name: check CI_REPO")
-        return self.http.get_json(f"/repos/lookup/{segment(owner)}/{segment(name)}",
-                                  not_found_hint=f"that {full_name} is activated in Woodpecker at {self.base_url} "
-                                                 f"and the token can read it ({URL_HINT})") or {}
+        return (
+            self.http.get_json(
+                f"/repos/lookup/{segment(owner)}/{segment(name)}",
+                not_found_hint=f"that {full_name} is activated in Woodpecker at {self.base_url} "
+                f"and the token can read it ({URL_HINT})",
+            )
+            or {}
+        )
 
     def pipeline(self, repo_id: int, number: int) -> dict[str, Any]:
         """The pipeline with its workflows and their steps (``children``)."""
-        return self.http.get_json(f"/repos/{int(repo_id)}/pipelines/{int(number)}",
-                                  not_found_hint=f"pipeline {number} of repository id {repo_id} (CI_PIPELINE_NUMBER)"
-                                  ) or {}
+        return (
+            self.http.get_json(
+                f"/repos/{int(repo_id)}/pipelines/{int(number)}",
+                not_found_hint=f"pipeline {number} of repository id {repo_id} (CI_PIPELINE_NUMBER)",
+            )
+            or {}
+        )
 
     def step_log(self, repo_id: int, number: int, step_id: int, last_lines: int = 50) -> list[str]:
         """The step's last output lines, decoded (secrets masked)."""
-        entries = self.http.get_json(f"/repos/{int(repo_id)}/logs/{int(number)}/{int(step_id)}",
-                                     not_found_hint=f"the log of step {step_id} of pipeline {number} (logs may have "
-                                                    "been purged)") or []
+        entries = (
+            self.http.get_json(
+                f"/repos/{int(repo_id)}/logs/{int(number)}/{int(step_id)}",
+                not_found_hint=f"the log of step {step_id} of pipeline {number} (logs may have been purged)",
+            )
+            or []
+        )
         lines: list[str] = []
         for entry in sorted(entries, key=lambda e: (e.get("line", 0), e.get("id", 0))):
             if entry.get("type", 0) not in _LOG_LINE_TYPES:
@@ -101,8 +130,9 @@ class WoodpeckerClient:
             lines.extend(mask(raw.decode("utf-8", "replace")).splitlines())
         return lines[-last_lines:] if last_lines > 0 else []
 
-    def smoke_steps(self, full_name: str, number: int, pattern: str = "smoke"
-                    ) -> tuple[list[SmokeStep], datetime | None]:
+    def smoke_steps(
+        self, full_name: str, number: int, pattern: str = "smoke"
+    ) -> tuple[list[SmokeStep], datetime | None]:
         """Steps whose name matches ``pattern`` (case-insensitive regex), as SmokeSteps with
         the log excerpt of the failed ones, and when the deploy step finished."""
         try:
@@ -120,8 +150,13 @@ class WoodpeckerClient:
             if not matcher.search(name):
                 continue
             status = STATUS.get(str(step.get("state", "")), "unknown")
-            item = SmokeStep(name=name, status=status, ts=_time(step.get("finished")),
-                             started_at=_time(step.get("started")), source="woodpecker")
+            item = SmokeStep(
+                name=name,
+                status=status,
+                ts=_time(step.get("finished")),
+                started_at=_time(step.get("started")),
+                source="woodpecker",
+            )
             if item.failed:
                 item.message = mask(step.get("error") or f"exit code {step.get('exit_code', '?')}")
                 try:
@@ -134,7 +169,10 @@ class WoodpeckerClient:
 
 def _deploy_finished(steps: list[dict[str, Any]]) -> datetime | None:
     """When the (last) deploy step finished; rollback steps named *deploy* do not count."""
-    finished = [s.get("finished") or 0 for s in steps
-                if "deploy" in str(s.get("name", "")).lower() and "rollback" not in str(s.get("name", "")).lower()]
+    finished = [
+        s.get("finished") or 0
+        for s in steps
+        if "deploy" in str(s.get("name", "")).lower() and "rollback" not in str(s.get("name", "")).lower()
+    ]
     done = [f for f in finished if f > 0]
     return _time(max(done)) if done else None

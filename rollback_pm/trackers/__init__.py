@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rollback_pm.errors import ConfigError
 from rollback_pm.trackers.base import TicketSpec, Tracker
 
-__all__ = ["TicketSpec", "Tracker", "make_tracker", "NAMES"]
+__all__ = ["NAMES", "TicketSpec", "Tracker", "make_tracker"]
 
 
 def _file(settings: Any) -> Tracker:
@@ -39,11 +40,18 @@ def _jira(settings: Any) -> Tracker:
         if not sep or not severity.strip() or not priority.strip():
             raise ConfigError(f"jira_priorities: {pair!r} is not Severity=Priority (e.g. Critical=Highest)")
         priorities[severity.strip().capitalize()] = priority.strip()
-    return JiraTracker(settings.tracker_url, settings.jira_project, settings.tracker_token,
-                       email=settings.jira_email, api_version=settings.jira_api,
-                       issue_type=settings.jira_issue_type, priority_map=priorities or None,
-                       components=tuple(settings.jira_components), timeout=settings.tracker_timeout,
-                       retry_budget_s=settings.tracker_retry_budget)
+    return JiraTracker(
+        settings.tracker_url,
+        settings.jira_project,
+        settings.tracker_token,
+        email=settings.jira_email,
+        api_version=settings.jira_api,
+        issue_type=settings.jira_issue_type,
+        priority_map=priorities or None,
+        components=tuple(settings.jira_components),
+        timeout=settings.tracker_timeout,
+        retry_budget_s=settings.tracker_retry_budget,
+    )
 
 
 def _forge(settings: Any) -> Tracker:
@@ -51,9 +59,15 @@ def _forge(settings: Any) -> Tracker:
 
     _need(settings, "tracker_url", "forge_repo", "tracker_token")
     kind = settings.tracker if settings.tracker in ("gitea", "forgejo") else "gitea"
-    return GiteaTracker(settings.tracker_url, settings.forge_repo, settings.tracker_token, kind=kind,
-                        assignees=tuple(settings.forge_assignees), timeout=settings.tracker_timeout,
-                        retry_budget_s=settings.tracker_retry_budget)
+    return GiteaTracker(
+        settings.tracker_url,
+        settings.forge_repo,
+        settings.tracker_token,
+        kind=kind,
+        assignees=tuple(settings.forge_assignees),
+        timeout=settings.tracker_timeout,
+        retry_budget_s=settings.tracker_retry_budget,
+    )
 
 
 _REGISTRY: dict[str, Callable[[Any], Tracker]] = {

@@ -30,8 +30,9 @@ class FileTracker:
         try:
             return json.loads(self._path(key).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise TrackerNotFoundError(f"ticket file {self._path(key)} is gone; run `rollback-pm ticket open ID` "
-                                       "to recreate it") from None
+            raise TrackerNotFoundError(
+                f"ticket file {self._path(key)} is gone; run `rollback-pm ticket open ID` to recreate it"
+            ) from None
         except (OSError, ValueError) as exc:
             raise TrackerError(f"ticket file {self._path(key)} cannot be read: {exc}") from None
 
@@ -40,12 +41,18 @@ class FileTracker:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
             write_atomic(self._path(key), json.dumps(data, indent=2, sort_keys=True) + "\n")
         except OSError as exc:
-            raise TrackerError(f"ticket file {self._path(key)} cannot be written ({exc.strerror}); "
-                               "make the state dir's tickets/ a writable directory") from None
+            raise TrackerError(
+                f"ticket file {self._path(key)} cannot be written ({exc.strerror}); "
+                "make the state dir's tickets/ a writable directory"
+            ) from None
 
     def _ref(self, key: str, data: dict[str, Any]) -> TicketRef:
-        return TicketRef(tracker=self.name, key=key, url=self._path(key).resolve().as_uri(),
-                         status="resolved" if data.get("status") in ("resolved", "closed", "done") else "open")
+        return TicketRef(
+            tracker=self.name,
+            key=key,
+            url=self._path(key).resolve().as_uri(),
+            status="resolved" if data.get("status") in ("resolved", "closed", "done") else "open",
+        )
 
     def find(self, unique_label: str) -> TicketRef | None:
         if not self.dir.is_dir():

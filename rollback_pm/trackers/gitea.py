@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rollback_pm.errors import ConfigError, TrackerError
 from rollback_pm.log import get_logger, mask
@@ -47,20 +48,35 @@ def label_color(name: str) -> str:
 class GiteaTracker:
     """Tickets as issues on a Gitea or Forgejo repository (``repo`` is owner/name)."""
 
-    def __init__(self, url: str, repo: str, token: str, kind: str = "gitea",
-                 assignees: tuple[str, ...] | list[str] = (),
-                 timeout: float = 10.0, retry_budget_s: float = 60.0, *, max_attempts: int = 5,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str,
+        repo: str,
+        token: str,
+        kind: str = "gitea",
+        assignees: tuple[str, ...] | list[str] = (),
+        timeout: float = 10.0,
+        retry_budget_s: float = 60.0,
+        *,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if kind not in ("gitea", "forgejo"):
-            raise ConfigError(f"forge type must be gitea or forgejo, not {kind!r}: fix ROLLBACK_PM_TRACKER / "
-                              "ROLLBACK_PM_FORGE_TYPE")
+            raise ConfigError(
+                f"forge type must be gitea or forgejo, not {kind!r}: fix ROLLBACK_PM_TRACKER / ROLLBACK_PM_FORGE_TYPE"
+            )
         owner, _, name = (repo or "").strip().strip("/").partition("/")
         if not owner or not name or "/" in name:
-            raise ConfigError(f"the forge repository must be owner/name, not {repo!r}: fix ROLLBACK_PM_FORGE_REPO / "
-                              "--forge-repo (default: CI_REPO)")
+            raise ConfigError(
+                f"the forge repository must be owner/name, not {repo!r}: fix ROLLBACK_PM_FORGE_REPO / "
+                "--forge-repo (default: CI_REPO)"
+            )
         if not url:
-            raise ConfigError(f"the {kind} tracker needs the forge URL: set ROLLBACK_PM_TRACKER_URL / --tracker-url "
-                              "(default: CI_FORGE_URL)")
+            raise ConfigError(
+                f"the {kind} tracker needs the forge URL: set ROLLBACK_PM_TRACKER_URL / --tracker-url "
+                "(default: CI_FORGE_URL)"
+            )
         if not token:
             raise ConfigError(f"the {kind} tracker needs a token: set {TOKEN_HINT}")
         self.name = kind
@@ -70,13 +86,24 @@ class GiteaTracker:
             base = base[: -len("/api/v1")]
         self.web_url = base
         self.assignees = list(assignees)
-        self.repo_hint = (f"the repository (ROLLBACK_PM_FORGE_REPO / --forge-repo, now {self.repo}; default CI_REPO) "
-                          f"and the forge URL (ROLLBACK_PM_TRACKER_URL / --tracker-url, now {base}; default "
-                          "CI_FORGE_URL)")
-        self.http = HttpClient(base + "/api/v1", service=kind, authorization=f"token {token}", secrets=(token,),
-                               timeout=timeout, retry_budget_s=retry_budget_s, max_attempts=max_attempts,
-                               auth_hint=f"{TOKEN_HINT} (a {kind} access token with issue and repository write scope)",
-                               not_found_hint=self.repo_hint, sleep=sleep, clock=clock)
+        self.repo_hint = (
+            f"the repository (ROLLBACK_PM_FORGE_REPO / --forge-repo, now {self.repo}; default CI_REPO) "
+            f"and the forge URL (ROLLBACK_PM_TRACKER_URL / --tracker-url, now {base}; default "
+            "CI_FORGE_URL)"
+        )
+        self.http = HttpClient(
+            base + "/api/v1",
+            service=kind,
+            authorization=f"token {token}",
+            secrets=(token,),
+            timeout=timeout,
+            retry_budget_s=retry_budget_s,
+            max_attempts=max_attempts,
+            auth_hint=f"{TOKEN_HINT} (a {kind} access token with issue and repository write scope)",
+            not_found_hint=self.repo_hint,
+            sleep=sleep,
+            clock=clock,
+        )
         self.repo_path = f"/repos/{segment(owner)}/{segment(name)}"
         self.last_warnings: list[str] = []
 
@@ -100,8 +127,12 @@ class GiteaTracker:
     def _ref(self, issue: dict[str, Any]) -> TicketRef:
         number = issue["number"]
         url = issue.get("html_url") or f"{self.web_url}/{self.repo}/issues/{number}"
-        return TicketRef(tracker=self.name, key=f"{self.repo}#{number}", url=url,
-                         status="resolved" if issue.get("state") == "closed" else "open")
+        return TicketRef(
+            tracker=self.name,
+            key=f"{self.repo}#{number}",
+            url=url,
+            status="resolved" if issue.get("state") == "closed" else "open",
+        )
 
     def _warn(self, message: str) -> None:
         message = mask(message)
@@ -130,10 +161,14 @@ class GiteaTracker:
                 def created(name: str = name) -> int | None:
                     return self._labels().get(name)
 
-                resp = self.http.request("POST", f"{self.repo_path}/labels",
-                                         json={"name": name, "color": label_color(name)}, confirm=created)
-                known[name] = resp.value if isinstance(resp, Confirmed) else self.http.decode(
-                    resp, "POST", f"{self.repo_path}/labels")["id"]
+                resp = self.http.request(
+                    "POST", f"{self.repo_path}/labels", json={"name": name, "color": label_color(name)}, confirm=created
+                )
+                known[name] = (
+                    resp.value
+                    if isinstance(resp, Confirmed)
+                    else self.http.decode(resp, "POST", f"{self.repo_path}/labels")["id"]
+                )
             ids.append(known[name])
         return ids
 
@@ -141,8 +176,12 @@ class GiteaTracker:
 
     def find(self, unique_label: str) -> TicketRef | None:
         label = unique_label.strip()
-        issues = self.http.get_json(f"{self.repo_path}/issues",
-                                    params={"state": "all", "type": "issues", "labels": label, "limit": PAGE}) or []
+        issues = (
+            self.http.get_json(
+                f"{self.repo_path}/issues", params={"state": "all", "type": "issues", "labels": label, "limit": PAGE}
+            )
+            or []
+        )
         # Unknown label names are dropped from the forge's filter: check every hit.
         mine = [i for i in issues if any(lab.get("name") == label for lab in i.get("labels") or [])]
         if not mine:
@@ -180,8 +219,10 @@ class GiteaTracker:
         if isinstance(resp, Confirmed):
             return resp.value
         if resp.status_code == 422 and "assignees" in payload:
-            self._warn(f"{self.repo}: assignees {', '.join(self.assignees)} were refused ({error_text(resp)}); "
-                       "created the issue unassigned (check the assignees setting)")
+            self._warn(
+                f"{self.repo}: assignees {', '.join(self.assignees)} were refused ({error_text(resp)}); "
+                "created the issue unassigned (check the assignees setting)"
+            )
             payload = {k: v for k, v in payload.items() if k != "assignees"}
             resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
             if isinstance(resp, Confirmed):
@@ -203,8 +244,13 @@ class GiteaTracker:
         with self.http.budget():
             ids = self.label_ids([label])
             # Adding labels is naturally idempotent: safe to resend.
-            self.http.request("POST", f"{self._issue_path(ticket)}/labels", json={"labels": ids}, idempotent=True,
-                              not_found_hint=self._ticket_hint(ticket))
+            self.http.request(
+                "POST",
+                f"{self._issue_path(ticket)}/labels",
+                json={"labels": ids},
+                idempotent=True,
+                not_found_hint=self._ticket_hint(ticket),
+            )
 
     def attach(self, ticket: TicketRef, path: Path) -> None:
         path = Path(path)
@@ -215,16 +261,24 @@ class GiteaTracker:
         assets = f"{self._issue_path(ticket)}/assets"
 
         def uploaded() -> bool | None:
-            found = any(a.get("name") == path.name and a.get("size") == len(data)
-                        for a in self.http.get_json(assets) or [])
+            found = any(
+                a.get("name") == path.name and a.get("size") == len(data) for a in self.http.get_json(assets) or []
+            )
             return True if found else None
 
-        resp = self.http.request("POST", assets, params={"name": path.name},
-                                 files={"attachment": (path.name, data, "application/octet-stream")},
-                                 confirm=uploaded, allow=(400, 413, 422), not_found_hint=self._ticket_hint(ticket))
+        resp = self.http.request(
+            "POST",
+            assets,
+            params={"name": path.name},
+            files={"attachment": (path.name, data, "application/octet-stream")},
+            confirm=uploaded,
+            allow=(400, 413, 422),
+            not_found_hint=self._ticket_hint(ticket),
+        )
         if not isinstance(resp, Confirmed) and resp.status_code >= 400:
-            raise TrackerError(mask(f"{self.name} refused the attachment {path.name} ({resp.status_code}): "
-                                    f"{error_text(resp)}"))
+            raise TrackerError(
+                mask(f"{self.name} refused the attachment {path.name} ({resp.status_code}): {error_text(resp)}")
+            )
 
     def status(self, ticket: TicketRef) -> str:
         issue = self.http.get_json(self._issue_path(ticket), not_found_hint=self._ticket_hint(ticket)) or {}
@@ -245,32 +299,45 @@ class GiteaTracker:
                 return (json_of(existing) or {}).get("html_url", "")
             file_path = f"{self.repo_path}/contents/{segment(path.lstrip('/'), '/')}"
             encoded = base64.b64encode(content.encode("utf-8")).decode()
-            branch_exists = self.http.request("GET", f"{self.repo_path}/branches/{segment(branch, '/')}",
-                                              allow=(404,)).status_code == 200
+            branch_exists = (
+                self.http.request("GET", f"{self.repo_path}/branches/{segment(branch, '/')}", allow=(404,)).status_code
+                == 200
+            )
 
             def committed() -> bool | None:
                 resp = self.http.request("GET", file_path, params={"ref": branch}, allow=(404,))
                 return True if resp.status_code == 200 else None
 
             if not branch_exists:
-                self.http.request("POST", file_path, confirm=committed, json={
-                    "content": encoded, "message": title, "branch": base, "new_branch": branch})
+                self.http.request(
+                    "POST",
+                    file_path,
+                    confirm=committed,
+                    json={"content": encoded, "message": title, "branch": base, "new_branch": branch},
+                )
             elif committed() is None:
-                self.http.request("POST", file_path, confirm=committed, json={
-                    "content": encoded, "message": title, "branch": branch})
+                self.http.request(
+                    "POST", file_path, confirm=committed, json={"content": encoded, "message": title, "branch": branch}
+                )
 
             def opened() -> dict[str, Any] | None:
                 resp = self.http.request("GET", pr_path, allow=(404,))
                 return json_of(resp) if resp.status_code == 200 else None
 
-            resp = self.http.request("POST", f"{self.repo_path}/pulls", allow=(409,), confirm=opened,
-                                     json={"base": base, "head": branch, "title": title, "body": body})
+            resp = self.http.request(
+                "POST",
+                f"{self.repo_path}/pulls",
+                allow=(409,),
+                confirm=opened,
+                json={"base": base, "head": branch, "title": title, "body": body},
+            )
             if isinstance(resp, Confirmed):
                 return resp.value.get("html_url", "")
             if resp.status_code == 409:
                 found = opened()
                 if found is None:
-                    raise TrackerError(mask(f"{self.name} refused the pull request {branch} -> {base}: "
-                                            f"{error_text(resp)}"))
+                    raise TrackerError(
+                        mask(f"{self.name} refused the pull request {branch} -> {base}: {error_text(resp)}")
+                    )
                 return found.get("html_url", "")
             return (json_of(resp) or {}).get("html_url", "")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Collection, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -121,14 +122,25 @@ class HttpClient:
     ``sleep`` and ``clock`` are injectable so tests can honour Retry-After without waiting.
     """
 
-    def __init__(self, base_url: str, *, service: str, authorization: str | None = None,
-                 secrets: tuple[str | None, ...] = (), timeout: float = 10.0, retry_budget_s: float = 60.0,
-                 max_attempts: int = 5, backoff_s: float = 0.5, backoff_cap_s: float = 8.0,
-                 confirm_delay_s: float = 2.0,
-                 auth_hint: str = "ROLLBACK_PM_TRACKER_TOKEN / --token-file",
-                 not_found_hint: str = "ROLLBACK_PM_TRACKER_URL / --tracker-url",
-                 errors: ErrorKinds = ErrorKinds(), sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        service: str,
+        authorization: str | None = None,
+        secrets: tuple[str | None, ...] = (),
+        timeout: float = 10.0,
+        retry_budget_s: float = 60.0,
+        max_attempts: int = 5,
+        backoff_s: float = 0.5,
+        backoff_cap_s: float = 8.0,
+        confirm_delay_s: float = 2.0,
+        auth_hint: str = "ROLLBACK_PM_TRACKER_TOKEN / --token-file",
+        not_found_hint: str = "ROLLBACK_PM_TRACKER_URL / --tracker-url",
+        errors: ErrorKinds = ErrorKinds(),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         for secret in secrets:
             register_secret(secret)
         if authorization:
@@ -186,14 +198,25 @@ class HttpClient:
         data = json_of(resp)
         if data is None and resp.content.strip():
             kind = resp.headers.get("Content-Type", "no content type").split(";")[0]
-            raise self.errors.other(mask(f"{self.service} answered {method} {path} with {kind}, not JSON: check "
-                                         f"{self.not_found_hint}"))
+            raise self.errors.other(
+                mask(f"{self.service} answered {method} {path} with {kind}, not JSON: check {self.not_found_hint}")
+            )
         return data
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
-                files: Any = None, headers: dict[str, str] | None = None, not_found_hint: str | None = None,
-                idempotent: bool | None = None, confirm: Callable[[], T | None] | None = None,
-                allow: Collection[int] = ()) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        files: Any = None,
+        headers: dict[str, str] | None = None,
+        not_found_hint: str | None = None,
+        idempotent: bool | None = None,
+        confirm: Callable[[], T | None] | None = None,
+        allow: Collection[int] = (),
+    ) -> Any:
         """Send with retries. Returns the requests.Response (2xx/3xx, or an error status the
         caller handles itself, listed in ``allow``), or ``Confirmed(value)`` when a lost
         non-idempotent request was found by ``confirm`` to have taken effect. ``files``
@@ -214,8 +237,16 @@ class HttpClient:
                 sent = True  # could the server have acted on it?
                 retry_after: float | None = None
                 try:
-                    resp = self.session.request(method, url, params=params, json=json, headers=headers,
-                                                files=_fresh(files), timeout=call_timeout, allow_redirects=True)
+                    resp = self.session.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        headers=headers,
+                        files=_fresh(files),
+                        timeout=call_timeout,
+                        allow_redirects=True,
+                    )
                 except requests.exceptions.ConnectTimeout:
                     sent, reason = False, f"no connection within {call_timeout:.1f}s"
                 except requests.exceptions.Timeout:
@@ -224,8 +255,8 @@ class HttpClient:
                     sent, reason = _connection_failure(exc)
                 except requests.exceptions.RequestException as exc:
                     raise self.errors.other(
-                        f"{self.service}: {method} {path} cannot be sent: {_describe(exc)}; "
-                        f"check {self.not_found_hint}") from None
+                        f"{self.service}: {method} {path} cannot be sent: {_describe(exc)}; check {self.not_found_hint}"
+                    ) from None
                 else:
                     if resp.status_code < 400 or resp.status_code in allow:
                         return resp
@@ -236,12 +267,16 @@ class HttpClient:
                     reason = f"answered {resp.status_code} {resp.reason or ''}".rstrip()
                     if retry_after is not None:
                         reason += f" (Retry-After {retry_after:g}s)"
-                wait = retry_after if retry_after is not None else min(self.backoff_cap_s,
-                                                                        self.backoff_s * 2 ** (attempt - 1))
+                wait = (
+                    retry_after
+                    if retry_after is not None
+                    else min(self.backoff_cap_s, self.backoff_s * 2 ** (attempt - 1))
+                )
                 lost = not idempotent and sent  # the server may have acted on it
                 if lost and confirm is None:
-                    raise self._unavailable(method, path, attempt, reason + "; not resent because it may "
-                                            "have taken effect")
+                    raise self._unavailable(
+                        method, path, attempt, reason + "; not resent because it may have taken effect"
+                    )
                 if lost:
                     # Give the tracker's search index time to show what it just did, then look.
                     wait = max(wait, self.confirm_delay_s)
@@ -253,11 +288,23 @@ class HttpClient:
                 if attempt >= self.max_attempts:
                     raise self._unavailable(method, path, attempt, reason)
                 if not can_retry:
-                    raise self._unavailable(method, path, attempt, reason + f"; waiting {wait:g}s more would "
-                                            f"exceed the {self.retry_budget_s:g}s retry budget")
-                log.warning("tracker answer lost; checking whether the request took effect" if lost
-                            else "tracker request failed; retrying", tracker=self.service, method=method,
-                            path=path, reason=reason, attempt=attempt, wait_s=round(wait, 3))
+                    raise self._unavailable(
+                        method,
+                        path,
+                        attempt,
+                        reason + f"; waiting {wait:g}s more would exceed the {self.retry_budget_s:g}s retry budget",
+                    )
+                log.warning(
+                    "tracker answer lost; checking whether the request took effect"
+                    if lost
+                    else "tracker request failed; retrying",
+                    tracker=self.service,
+                    method=method,
+                    path=path,
+                    reason=reason,
+                    attempt=attempt,
+                    wait_s=round(wait, 3),
+                )
                 self.sleep(wait)
                 if lost:
                     found = confirm()  # type: ignore[misc]
@@ -269,9 +316,12 @@ class HttpClient:
     def _unavailable(self, method: str, path: str, attempts: int, reason: str) -> RollbackPmError:
         spent = self.clock() - getattr(self._local, "started", self.clock())
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
-        return self.errors.unavailable(mask(
-            f"{self.service} at {self.base_url} is unavailable: {method} {path} {reason} "
-            f"({tries} in {spent:.1f}s, retry budget {self.retry_budget_s:g}s)"))
+        return self.errors.unavailable(
+            mask(
+                f"{self.service} at {self.base_url} is unavailable: {method} {path} {reason} "
+                f"({tries} in {spent:.1f}s, retry budget {self.retry_budget_s:g}s)"
+            )
+        )
 
     def _error(self, resp: requests.Response, method: str, path: str, not_found_hint: str | None) -> RollbackPmError:
         detail = error_text(resp)
@@ -282,14 +332,19 @@ class HttpClient:
         if resp.status_code == 401:
             return self.errors.auth(mask(f"{where}. The credentials were rejected: fix {self.auth_hint}"))
         if resp.status_code == 403:
-            return self.errors.auth(mask(f"{where}. The credentials lack permission for this: fix {self.auth_hint} "
-                                         "(or grant the account access)"))
+            return self.errors.auth(
+                mask(
+                    f"{where}. The credentials lack permission for this: fix {self.auth_hint} "
+                    "(or grant the account access)"
+                )
+            )
         if resp.status_code == 404:
             return self.errors.not_found(mask(f"{where}. Check {not_found_hint or self.not_found_hint}"))
         return self.errors.other(mask(where))
 
-    def error_for(self, resp: requests.Response, method: str, path: str,
-                  not_found_hint: str | None = None) -> RollbackPmError:
+    def error_for(
+        self, resp: requests.Response, method: str, path: str, not_found_hint: str | None = None
+    ) -> RollbackPmError:
         """The typed error for an answer the caller took via ``allow`` and cannot use."""
         return self._error(resp, method, path, not_found_hint)
 
@@ -331,9 +386,12 @@ def error_text(resp: requests.Response, limit: int = 300) -> str:
 def _connection_failure(exc: requests.exceptions.ConnectionError) -> tuple[bool, str]:
     """(sent?, reason). Refused/DNS failures never reached the server; a reset may have."""
     text = str(exc)
-    for marker, why in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
-                        ("nodename nor servname", "unknown host"), ("Temporary failure in name resolution",
-                                                                    "unknown host")):
+    for marker, why in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("Temporary failure in name resolution", "unknown host"),
+    ):
         if marker in text:
             return False, why
     if "NewConnectionError" in text or "Failed to establish a new connection" in text:

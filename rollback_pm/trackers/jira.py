@@ -12,8 +12,9 @@ import base64
 import mimetypes
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from rollback_pm.errors import ConfigError, TrackerError, TrackerNotFoundError
@@ -60,25 +61,41 @@ class JiraTracker:
 
     name = "jira"
 
-    def __init__(self, url: str, project: str, token: str, email: str | None = None, api_version: int | None = None,
-                 issue_type: str = "Task", priority_map: dict[str, str] | None = None,
-                 components: tuple[str, ...] | list[str] = (), timeout: float = 10.0, retry_budget_s: float = 60.0,
-                 *, max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str,
+        project: str,
+        token: str,
+        email: str | None = None,
+        api_version: int | None = None,
+        issue_type: str = "Task",
+        priority_map: dict[str, str] | None = None,
+        components: tuple[str, ...] | list[str] = (),
+        timeout: float = 10.0,
+        retry_budget_s: float = 60.0,
+        *,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not url or not project:
-            raise ConfigError("the jira tracker needs ROLLBACK_PM_TRACKER_URL / --tracker-url and "
-                              "ROLLBACK_PM_JIRA_PROJECT / --jira-project")
+            raise ConfigError(
+                "the jira tracker needs ROLLBACK_PM_TRACKER_URL / --tracker-url and "
+                "ROLLBACK_PM_JIRA_PROJECT / --jira-project"
+            )
         if not token:
             raise ConfigError(f"the jira tracker needs a token: set {TOKEN_HINT}")
         self.base_url = strip_userinfo(url).rstrip("/")
         self.cloud = (urlsplit(self.base_url).hostname or "").endswith(".atlassian.net")
         self.api_version = int(api_version) if api_version else (3 if self.cloud else 2)
         if self.api_version not in (2, 3):
-            raise ConfigError(f"jira API version must be 2 or 3, not {api_version!r}: fix ROLLBACK_PM_JIRA_API / "
-                              "--jira-api")
+            raise ConfigError(
+                f"jira API version must be 2 or 3, not {api_version!r}: fix ROLLBACK_PM_JIRA_API / --jira-api"
+            )
         if self.api_version == 3 and not email:
-            raise ConfigError("Jira Cloud (REST v3) signs in with the account email and an API token: "
-                              f"set {EMAIL_HINT}")
+            raise ConfigError(
+                f"Jira Cloud (REST v3) signs in with the account email and an API token: set {EMAIL_HINT}"
+            )
         self.project = project
         self.issue_type = issue_type or "Task"
         self.priority_map = dict(DEFAULT_PRIORITIES if priority_map is None else priority_map)
@@ -91,11 +108,23 @@ class JiraTracker:
             authorization, auth_hint = f"Basic {credentials}", f"{TOKEN_HINT} and {EMAIL_HINT}"
         else:
             authorization, auth_hint = f"Bearer {token}", f"{TOKEN_HINT} (a Data Center personal access token)"
-        self.project_hint = (f"the Jira URL (ROLLBACK_PM_TRACKER_URL / --tracker-url, now {self.base_url}) and the "
-                             f"project key (ROLLBACK_PM_JIRA_PROJECT / --jira-project, now {project})")
-        self.http = HttpClient(self.base_url, service="jira", authorization=authorization, secrets=(token,),
-                               timeout=timeout, retry_budget_s=retry_budget_s, max_attempts=max_attempts,
-                               auth_hint=auth_hint, not_found_hint=self.project_hint, sleep=sleep, clock=clock)
+        self.project_hint = (
+            f"the Jira URL (ROLLBACK_PM_TRACKER_URL / --tracker-url, now {self.base_url}) and the "
+            f"project key (ROLLBACK_PM_JIRA_PROJECT / --jira-project, now {project})"
+        )
+        self.http = HttpClient(
+            self.base_url,
+            service="jira",
+            authorization=authorization,
+            secrets=(token,),
+            timeout=timeout,
+            retry_budget_s=retry_budget_s,
+            max_attempts=max_attempts,
+            auth_hint=auth_hint,
+            not_found_hint=self.project_hint,
+            sleep=sleep,
+            clock=clock,
+        )
         self.last_warnings: list[str] = []  # what create() could not do (attachments, link, fields)
 
     def __repr__(self) -> str:
@@ -118,8 +147,9 @@ class JiraTracker:
 
     def _ref(self, issue: dict[str, Any]) -> TicketRef:
         key = issue["key"]
-        return TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}",
-                         status=_status(issue.get("fields", {})))
+        return TicketRef(
+            tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}", status=_status(issue.get("fields", {}))
+        )
 
     def _warn(self, message: str) -> None:
         message = mask(message)
@@ -136,8 +166,9 @@ class JiraTracker:
         if resp.status_code == 400:
             detail = error_text(resp)
             if "project" in detail.lower():
-                raise TrackerNotFoundError(mask(f"jira cannot search project {self.project}: {detail}. "
-                                                f"Check {self.project_hint}"))
+                raise TrackerNotFoundError(
+                    mask(f"jira cannot search project {self.project}: {detail}. Check {self.project_hint}")
+                )
             raise TrackerError(mask(f"jira rejected the search {jql!r}: {detail}"))
         data = self.http.decode(resp, "GET", self.search_path) or {}
         for issue in data.get("issues") or []:
@@ -180,8 +211,9 @@ class JiraTracker:
     def _create_issue(self, fields: dict[str, Any], label: str) -> TicketRef:
         path = f"{self.api}/issue"
         for _ in range(2):
-            resp = self.http.request("POST", path, json={"fields": fields}, allow=(400,),
-                                     confirm=lambda: self.find(label))
+            resp = self.http.request(
+                "POST", path, json={"fields": fields}, allow=(400,), confirm=lambda: self.find(label)
+            )
             if isinstance(resp, Confirmed):
                 return resp.value
             if resp.status_code != 400:
@@ -192,21 +224,28 @@ class JiraTracker:
             errors = (json_of(resp) or {}).get("errors") or {}
             detail = error_text(resp)
             if "project" in errors:
-                raise TrackerNotFoundError(mask(f"jira rejected project {self.project}: {detail}. "
-                                                f"Check {self.project_hint}"))
+                raise TrackerNotFoundError(
+                    mask(f"jira rejected project {self.project}: {detail}. Check {self.project_hint}")
+                )
             if "issuetype" in errors:
-                raise TrackerNotFoundError(mask(f"jira has no issue type {self.issue_type!r} in project "
-                                                f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
-                                                "--jira-issue-type"))
+                raise TrackerNotFoundError(
+                    mask(
+                        f"jira has no issue type {self.issue_type!r} in project "
+                        f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
+                        "--jira-issue-type"
+                    )
+                )
             dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
             if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
                 raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
             for name in dropped:
                 fields.pop(name)
-            self._warn(f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
-                       "created the issue without "
-                       + ("it" if len(dropped) == 1 else "them")
-                       + " (check the priority map / components settings)")
+            self._warn(
+                f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
+                "created the issue without "
+                + ("it" if len(dropped) == 1 else "them")
+                + " (check the priority map / components settings)"
+            )
         raise TrackerError(f"jira refused to create the issue in {self.project}")
 
     def comment(self, ticket: TicketRef, text: str) -> None:
@@ -214,17 +253,29 @@ class JiraTracker:
         expected = self._plain(body)
 
         def posted() -> bool | None:
-            page = self.http.get_json(f"{self._issue_path(ticket)}/comment",
-                                      params={"orderBy": "-created", "maxResults": 20}) or {}
+            page = (
+                self.http.get_json(
+                    f"{self._issue_path(ticket)}/comment", params={"orderBy": "-created", "maxResults": 20}
+                )
+                or {}
+            )
             return True if any(self._plain(c.get("body")) == expected for c in page.get("comments", [])) else None
 
-        self.http.request("POST", f"{self._issue_path(ticket)}/comment", json={"body": body}, confirm=posted,
-                          not_found_hint=self._ticket_hint(ticket))
+        self.http.request(
+            "POST",
+            f"{self._issue_path(ticket)}/comment",
+            json={"body": body},
+            confirm=posted,
+            not_found_hint=self._ticket_hint(ticket),
+        )
 
     def add_label(self, ticket: TicketRef, label: str) -> None:
-        self.http.request("PUT", self._issue_path(ticket),
-                          json={"update": {"labels": [{"add": clean_label(label)}]}},
-                          not_found_hint=self._ticket_hint(ticket))
+        self.http.request(
+            "PUT",
+            self._issue_path(ticket),
+            json={"update": {"labels": [{"add": clean_label(label)}]}},
+            not_found_hint=self._ticket_hint(ticket),
+        )
 
     def attach(self, ticket: TicketRef, path: Path) -> None:
         path = Path(path)
@@ -236,18 +287,28 @@ class JiraTracker:
 
         def uploaded() -> bool | None:
             issue = self.http.get_json(self._issue_path(ticket), params={"fields": "attachment"}) or {}
-            found = any(a.get("filename") == path.name and a.get("size") == len(data)
-                        for a in (issue.get("fields") or {}).get("attachment") or [])
+            found = any(
+                a.get("filename") == path.name and a.get("size") == len(data)
+                for a in (issue.get("fields") or {}).get("attachment") or []
+            )
             return True if found else None
 
-        self.http.request("POST", f"{self._issue_path(ticket)}/attachments",
-                          files={"file": (path.name, data, content_type)},
-                          headers={"X-Atlassian-Token": "no-check"}, confirm=uploaded,
-                          not_found_hint=self._ticket_hint(ticket))
+        self.http.request(
+            "POST",
+            f"{self._issue_path(ticket)}/attachments",
+            files={"file": (path.name, data, content_type)},
+            headers={"X-Atlassian-Token": "no-check"},
+            confirm=uploaded,
+            not_found_hint=self._ticket_hint(ticket),
+        )
 
     def status(self, ticket: TicketRef) -> str:
-        issue = self.http.get_json(self._issue_path(ticket), params={"fields": "status"},
-                                   not_found_hint=self._ticket_hint(ticket)) or {}
+        issue = (
+            self.http.get_json(
+                self._issue_path(ticket), params={"fields": "status"}, not_found_hint=self._ticket_hint(ticket)
+            )
+            or {}
+        )
         return _status(issue.get("fields") or {})
 
     # -- extra
@@ -260,8 +321,13 @@ class JiraTracker:
             "relationship": "rolled back by",
             "object": {"url": url, "title": title, "summary": "The pipeline whose deploy was rolled back"},
         }
-        self.http.request("POST", f"{self._issue_path(ticket)}/remotelink", json=payload, idempotent=True,
-                          not_found_hint=self._ticket_hint(ticket))
+        self.http.request(
+            "POST",
+            f"{self._issue_path(ticket)}/remotelink",
+            json=payload,
+            idempotent=True,
+            not_found_hint=self._ticket_hint(ticket),
+        )
 
 
 def _status(fields: dict[str, Any]) -> str:

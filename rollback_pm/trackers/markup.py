@@ -41,10 +41,10 @@ class Block:
     spans: list[Span] = field(default_factory=list)
     level: int = 0  # heading level
     ordered: bool = False
-    items: list[list["Block"]] = field(default_factory=list)  # list items: blocks each
+    items: list[list[Block]] = field(default_factory=list)  # list items: blocks each
     text: str = ""  # code
     language: str = ""
-    children: list["Block"] = field(default_factory=list)  # quote
+    children: list[Block] = field(default_factory=list)  # quote
     rows: list[list[list[Span]]] = field(default_factory=list)  # table: rows of cells; row 0 is the header
 
 
@@ -74,7 +74,7 @@ def parse_inline(text: str, marks: tuple[tuple[str, str], ...] = ()) -> list[Spa
             end = text.find("`" * run, i + run)
             if end != -1:
                 flush()
-                code = text[i + run:end]
+                code = text[i + run : end]
                 if code.strip():
                     code = code[1:-1] if code.startswith(" ") and code.endswith(" ") and len(code) > 2 else code
                 out.append(Span(code, _add(marks, ("code", ""))))
@@ -85,7 +85,7 @@ def parse_inline(text: str, marks: tuple[tuple[str, str], ...] = ()) -> list[Spa
                 end = text.find(delim, i + 2)
                 if end != -1 and not text[end - 1].isspace() and (delim != "__" or _boundary(text, i, end + 2)):
                     flush()
-                    out += parse_inline(text[i + 2:end], _add(marks, (kind, "")))
+                    out += parse_inline(text[i + 2 : end], _add(marks, (kind, "")))
                     i = end + 2
                     break
         else:
@@ -93,7 +93,7 @@ def parse_inline(text: str, marks: tuple[tuple[str, str], ...] = ()) -> list[Spa
                 end = _closing(text, c, i + 1)
                 if end != -1 and (c == "*" or _boundary(text, i, end + 1)):
                     flush()
-                    out += parse_inline(text[i + 1:end], _add(marks, ("em", "")))
+                    out += parse_inline(text[i + 1 : end], _add(marks, ("em", "")))
                     i = end + 1
                     continue
             if c == "[":
@@ -228,9 +228,14 @@ def _blocks(lines: list[str]) -> list[Block]:
 
 def _starts_block(lines: list[str], i: int) -> bool:
     line = lines[i]
-    return bool(_FENCE.match(line) or _HEADING.match(line) or _LIST.match(line)
-                or line.lstrip().startswith(">") or _RULE.match(line)
-                or (line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_SEP.match(lines[i + 1])))
+    return bool(
+        _FENCE.match(line)
+        or _HEADING.match(line)
+        or _LIST.match(line)
+        or line.lstrip().startswith(">")
+        or _RULE.match(line)
+        or (line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_SEP.match(lines[i + 1]))
+    )
 
 
 def _cells(line: str) -> list[list[Span]]:
@@ -327,15 +332,21 @@ def _adf_block(block: Block) -> dict[str, Any]:
         children = [_adf_block(b) for b in block.children if b.kind in ("paragraph", "list", "code")]
         return {"type": "blockquote", "content": children or [_adf_paragraph([])]}
     if block.kind == "list":
-        items = [{"type": "listItem", "content": [_adf_block(b) for b in item] or [_adf_paragraph([])]}
-                 for item in block.items]
+        items = [
+            {"type": "listItem", "content": [_adf_block(b) for b in item] or [_adf_paragraph([])]}
+            for item in block.items
+        ]
         return {"type": "orderedList" if block.ordered else "bulletList", "content": items}
     if block.kind == "table":
         rows = []
         for index, row in enumerate(block.rows):
             cell_type = "tableHeader" if index == 0 else "tableCell"
-            rows.append({"type": "tableRow", "content": [
-                {"type": cell_type, "attrs": {}, "content": [_adf_paragraph(cell)]} for cell in row]})
+            rows.append(
+                {
+                    "type": "tableRow",
+                    "content": [{"type": cell_type, "attrs": {}, "content": [_adf_paragraph(cell)]} for cell in row],
+                }
+            )
         return {"type": "table", "attrs": {"isNumberColumnEnabled": False, "layout": "default"}, "content": rows}
     raise ValueError(f"unknown block {block.kind}")
 
@@ -384,7 +395,7 @@ def _wiki_inline(spans: list[Span]) -> str:
             continue
         # Jira closes *x* only when the mark hugs the text: keep spaces outside.
         lead = span.text[: len(span.text) - len(span.text.lstrip())]
-        trail = span.text[len(span.text.rstrip()):]
+        trail = span.text[len(span.text.rstrip()) :]
         text = wiki_escape(core)
         if "code" in kinds:
             text = "{{" + text + "}}"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
 import stat
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -35,14 +35,17 @@ def write_exe(path: Path, text: str) -> Path:
 def make_rollback_pm(directory: Path) -> Path:
     """A `rollback-pm` command that runs this checkout with the test's Python."""
     directory.mkdir(parents=True, exist_ok=True)
-    return write_exe(directory / "rollback-pm",
-                     f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m rollback_pm "$@"\n')
+    return write_exe(
+        directory / "rollback-pm", f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m rollback_pm "$@"\n'
+    )
 
 
 def make_recorder(directory: Path) -> Path:
     """Stands in for rollback-pm where a test is about the calling script, not rollback-pm:
     records its arguments, stdin and identity, then exits $FAKE_RC or hangs when FAKE_HANG=1."""
-    return write_exe(directory / "fake-rollback-pm", """#!/bin/sh
+    return write_exe(
+        directory / "fake-rollback-pm",
+        """#!/bin/sh
 rec=${FAKE_RECORD:?}
 printf '%s\\n' "$@" >"$rec.args"
 cat >"$rec.stdin"
@@ -53,7 +56,8 @@ echo $$ >"$rec.pid"
 if [ "${FAKE_HANG:-0}" = 1 ]; then exec sleep 300; fi
 echo "fake rollback-pm: exit ${FAKE_RC:-0}" >&2
 exit "${FAKE_RC:-0}"
-""")
+""",
+    )
 
 
 def _importable(name: str) -> bool:
@@ -79,11 +83,23 @@ def python_usable_by(uid: int) -> pytest.MarkDecorator:
     if os.geteuid() != 0:
         return pytest.mark.skipif(True, reason="needs root: runs the hooks as another uid with setpriv")
     # Through a shell, as the entrypoint does: setpriv's own exec still holds root's capabilities.
-    probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-                            "sh", "-c", f'exec "{sys.executable}" -c "import rollback_pm"'],
-                           env={"PYTHONPATH": str(ROOT), "PATH": SYSTEM_PATH}, capture_output=True)
-    return pytest.mark.skipif(probe.returncode != 0,
-                              reason=f"{sys.executable} or {ROOT} is not usable by uid {uid} on this machine")
+    probe = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "sh",
+            "-c",
+            f'exec "{sys.executable}" -c "import rollback_pm"',
+        ],
+        env={"PYTHONPATH": str(ROOT), "PATH": SYSTEM_PATH},
+        capture_output=True,
+    )
+    return pytest.mark.skipif(
+        probe.returncode != 0, reason=f"{sys.executable} or {ROOT} is not usable by uid {uid} on this machine"
+    )
 
 
 @pytest.fixture(scope="session")

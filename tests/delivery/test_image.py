@@ -38,9 +38,11 @@ def test_plugin_image_builds_and_runs_as_its_user():
     assert info.returncode == 0, f"no Docker engine: {info.stderr.strip()} (scripts/test.sh starts one)"
     base = base_image()
     if docker("image", "inspect", base, timeout=30).returncode != 0:
-        pytest.skip(f"base image {base} is not in the local Docker engine, and tests never pull it: "
-                    f"`docker pull {base}` (or set ROLLBACK_PM_TEST_PYTHON_IMAGE to a local Python slim image) "
-                    "to run this test")
+        pytest.skip(
+            f"base image {base} is not in the local Docker engine, and tests never pull it: "
+            f"`docker pull {base}` (or set ROLLBACK_PM_TEST_PYTHON_IMAGE to a local Python slim image) "
+            "to run this test"
+        )
 
     tag = f"rpm-delivery-plugin:{uuid.uuid4().hex[:12]}"
     tags = [f"{tag}-build", tag]
@@ -48,10 +50,26 @@ def test_plugin_image_builds_and_runs_as_its_user():
         # The build stage is tagged too (then reused from the cache), so that nothing of this
         # build is left dangling. It fetches the dependencies' wheels from the package index.
         for target, name in (("build", tags[0]), (None, tags[1])):
-            build = subprocess.run(["docker", "build", "--force-rm", "--network", "host",
-                                    "--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", "VERSION=test",
-                                    *(["--target", target] if target else []), "-t", name, str(ROOT)],
-                                   capture_output=True, text=True, timeout=1200)
+            build = subprocess.run(
+                [
+                    "docker",
+                    "build",
+                    "--force-rm",
+                    "--network",
+                    "host",
+                    "--build-arg",
+                    f"PYTHON_IMAGE={base}",
+                    "--build-arg",
+                    "VERSION=test",
+                    *(["--target", target] if target else []),
+                    "-t",
+                    name,
+                    str(ROOT),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
             assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
         check_image(tag, base)
     finally:
@@ -70,9 +88,18 @@ def check_image(tag: str, base: str) -> None:
     version = docker("run", "--rm", "--network", "none", "--entrypoint", "rollback-pm", tag, "--version")
     assert version.stdout == f"rollback-pm, version {__version__}\n", version.stderr
 
-    inside = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", tag, "-c",
-                    "id -u; for t in on-rollback git pip gcc cc; do command -v $t; done; ls -A /tmp;"
-                    " ls -A /root/.cache 2>/dev/null; python -c 'import rollback_pm' && echo importable")
+    inside = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        tag,
+        "-c",
+        "id -u; for t in on-rollback git pip gcc cc; do command -v $t; done; ls -A /tmp;"
+        " ls -A /root/.cache 2>/dev/null; python -c 'import rollback_pm' && echo importable",
+    )
     assert inside.stdout.split() == ["10001", "/usr/local/bin/on-rollback", "/usr/bin/git", "importable"]
 
     unknown = docker("run", "--rm", "--network", "none", "-e", "PLUGIN_COMMAND=deploy", tag)
@@ -86,9 +113,23 @@ def check_image(tag: str, base: str) -> None:
         probe = Path(rec) / "probe"
         probe.write_text('#!/bin/sh\necho "$*"; id -u; id -G\n')
         probe.chmod(0o755)
-        dropped = docker("run", "--rm", "--network", "none", "--user", "0", "-v",
-                         "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{rec}:/probe:ro",
-                         "-e", "ROLLBACK_PM_BIN=/probe/probe", "-e", "PLUGIN_PHASE=collect", tag)
+        dropped = docker(
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "0",
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "-v",
+            f"{rec}:/probe:ro",
+            "-e",
+            "ROLLBACK_PM_BIN=/probe/probe",
+            "-e",
+            "PLUGIN_PHASE=collect",
+            tag,
+        )
     assert dropped.returncode == 0, dropped.stderr
     assert dropped.stdout.splitlines() == ["hook --phase collect", "10001", f"10001 {gid}"]
     assert "may not use it" not in dropped.stderr

@@ -40,9 +40,14 @@ def script_lines(stdout: str) -> list[str]:
 
 def real_env(rpm_dir: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     """The real rollback-pm, with settings that cannot work: no container selection."""
-    return {"PATH": f"{rpm_dir}:{SYSTEM_PATH}", "ROLLBACK_PM_STATE_DIR": str(tmp_path / "state"),
-            "ROLLBACK_PM_EVIDENCE_DIR": str(tmp_path / "evidence"), "ROLLBACK_PM_SERVICE": "shop",
-            "ROLLBACK_PM_DEPLOY_SHA": "a" * 40, **extra}
+    return {
+        "PATH": f"{rpm_dir}:{SYSTEM_PATH}",
+        "ROLLBACK_PM_STATE_DIR": str(tmp_path / "state"),
+        "ROLLBACK_PM_EVIDENCE_DIR": str(tmp_path / "evidence"),
+        "ROLLBACK_PM_SERVICE": "shop",
+        "ROLLBACK_PM_DEPLOY_SHA": "a" * 40,
+        **extra,
+    }
 
 
 def test_deploy_script_goes_on_when_the_postmortem_fails(rpm_dir, tmp_path):
@@ -54,8 +59,10 @@ def test_deploy_script_goes_on_when_the_postmortem_fails(rpm_dir, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert script_lines(result.stdout) == [
-        "deploy: new version is live", "smoke: step 3 failed",
-        "deploy: rolling back", "deploy: rolled back, script done",
+        "deploy: new version is live",
+        "smoke: step 3 failed",
+        "deploy: rolling back",
+        "deploy: rolled back, script done",
     ]
     assert f"on-rollback: rollback-pm hook --phase collect failed (exit {direct.returncode})" in result.stderr
     assert "on-rollback: rollback-pm hook --phase finalize failed" in result.stderr
@@ -76,28 +83,41 @@ def test_strict_passes_rollback_pms_exit_code_on(rpm_dir, tmp_path):
 @pytest.fixture
 def fake(tmp_path: Path) -> dict[str, str]:
     """Environment running the recorder as rollback-pm (the tests are about the script)."""
-    return {"PATH": SYSTEM_PATH, "ROLLBACK_PM_BIN": str(make_recorder(tmp_path)),
-            "FAKE_RECORD": str(tmp_path / "rec")}
+    return {"PATH": SYSTEM_PATH, "ROLLBACK_PM_BIN": str(make_recorder(tmp_path)), "FAKE_RECORD": str(tmp_path / "rec")}
 
 
 def test_arguments_and_stdin(fake, tmp_path):
-    result = run([str(ON_ROLLBACK), "finalize", "--smoke-report", "smoke.jsonl", "--owner", "@ana b"],
-                 fake, tmp_path, stdin="the deploy script's own input\n")
+    result = run(
+        [str(ON_ROLLBACK), "finalize", "--smoke-report", "smoke.jsonl", "--owner", "@ana b"],
+        fake,
+        tmp_path,
+        stdin="the deploy script's own input\n",
+    )
 
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "rec.args").read_text().splitlines() == [
-        "hook", "--phase", "finalize", "--smoke-report", "smoke.jsonl", "--owner", "@ana b"]
+        "hook",
+        "--phase",
+        "finalize",
+        "--smoke-report",
+        "smoke.jsonl",
+        "--owner",
+        "@ana b",
+    ]
     assert (tmp_path / "rec.stdin").read_text() == ""  # never eats the deploy script's input
 
 
-@pytest.mark.parametrize(("rc", "strict", "expected", "says"), [
-    (0, False, 0, None),
-    (1, False, 0, "failed (exit 1)"),
-    (1, True, 1, "failed (exit 1)"),
-    (2, True, 2, "failed (exit 2)"),
-    (3, False, 0, "finished degraded (exit 3)"),
-    (3, True, 3, "finished degraded (exit 3)"),
-])
+@pytest.mark.parametrize(
+    ("rc", "strict", "expected", "says"),
+    [
+        (0, False, 0, None),
+        (1, False, 0, "failed (exit 1)"),
+        (1, True, 1, "failed (exit 1)"),
+        (2, True, 2, "failed (exit 2)"),
+        (3, False, 0, "finished degraded (exit 3)"),
+        (3, True, 3, "finished degraded (exit 3)"),
+    ],
+)
 def test_exit_policy(fake, tmp_path, rc, strict, expected, says):
     args = ["--strict"] if strict else []
     result = run([str(ON_ROLLBACK), *args, "both"], {**fake, "FAKE_RC": str(rc)}, tmp_path)
@@ -110,8 +130,9 @@ def test_exit_policy(fake, tmp_path, rc, strict, expected, says):
 
 
 def test_no_strict_overrides_the_environment(fake, tmp_path):
-    result = run([str(ON_ROLLBACK), "--no-strict", "collect"],
-                 {**fake, "FAKE_RC": "1", "ROLLBACK_PM_STRICT": "1"}, tmp_path)
+    result = run(
+        [str(ON_ROLLBACK), "--no-strict", "collect"], {**fake, "FAKE_RC": "1", "ROLLBACK_PM_STRICT": "1"}, tmp_path
+    )
     assert result.returncode == 0
 
 
@@ -136,8 +157,11 @@ def test_a_hung_rollback_pm_is_stopped_by_the_time_limit(fake, tmp_path, limiter
 
     assert result.returncode == 0, result.stderr
     assert script_lines(result.stdout)[-1] == "deploy: rolled back, script done"
-    assert re.search(r"rollback-pm hook --phase collect was stopped after the time limit of 1s "
-                     r"\(exit (124|143)\)", result.stderr), result.stderr
+    assert re.search(
+        r"rollback-pm hook --phase collect was stopped after the time limit of 1s "
+        r"\(exit (124|143)\)",
+        result.stderr,
+    ), result.stderr
     pid = int((tmp_path / "rec.pid").read_text())
     assert not Path(f"/proc/{pid}").exists(), "the hung process was left running"
 
@@ -154,11 +178,14 @@ def test_missing_rollback_pm(tmp_path):
     assert "rollback-pm not found" in strict.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ([], "missing PHASE"),
-    (["rollback"], "unknown argument 'rollback'"),
-    (["--time-limit", "soon", "collect"], "time limit 'soon' is not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "missing PHASE"),
+        (["rollback"], "unknown argument 'rollback'"),
+        (["--time-limit", "soon", "collect"], "time limit 'soon' is not a whole number"),
+    ],
+)
 def test_bad_calls_are_reported_but_fatal_only_when_strict(fake, tmp_path, args, message):
     lenient = run([str(ON_ROLLBACK), *args], fake, tmp_path)
     assert lenient.returncode == 0

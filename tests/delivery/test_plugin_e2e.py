@@ -16,15 +16,14 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from .conftest import ENTRYPOINT, SYSTEM_PATH, make_rollback_pm, needs_modules, python_usable_by
 
-pytestmark = [pytest.mark.docker,
-              needs_modules("rollback_pm.evidence", "rollback_pm.facts", "rollback_pm.drafts")]
+pytestmark = [pytest.mark.docker, needs_modules("rollback_pm.evidence", "rollback_pm.facts", "rollback_pm.drafts")]
 
 SECRET = "e2e-db-Secret-77"
 
@@ -43,8 +42,13 @@ def busybox_image(tag: str, revision: str, workdir: Path) -> None:
     for applet in ("sh", "echo", "sleep", "seq"):
         (root / "bin" / applet).symlink_to("busybox")
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run(["docker", "import", "--change", f"LABEL org.opencontainers.image.revision={revision}",
-                    "-", tag], stdin=tar.stdout, capture_output=True, check=True, timeout=120)
+    subprocess.run(
+        ["docker", "import", "--change", f"LABEL org.opencontainers.image.revision={revision}", "-", tag],
+        stdin=tar.stdout,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     tar.wait()
 
 
@@ -63,9 +67,24 @@ class Service:
         return tag
 
     def run(self, service: str, image: str, script: str, *extra: str) -> None:
-        sh("docker", "run", "-d", "--network", "none", "--name", f"{self.project}-{service}-1",
-           "--label", f"com.docker.compose.project={self.project}", "--label",
-           f"com.docker.compose.service={service}", *extra, image, "sh", "-c", script)
+        sh(
+            "docker",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            f"{self.project}-{service}-1",
+            "--label",
+            f"com.docker.compose.project={self.project}",
+            "--label",
+            f"com.docker.compose.service={service}",
+            *extra,
+            image,
+            "sh",
+            "-c",
+            script,
+        )
 
     def remove_containers(self) -> None:
         ids = sh("docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}").split()
@@ -98,8 +117,14 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 def git_repo(path: Path) -> tuple[str, str]:
     """A workspace holding the last good commit and the bad one on top: (good, bad)."""
-    env = {"PATH": SYSTEM_PATH, "HOME": str(path), "GIT_AUTHOR_NAME": "Ana", "GIT_AUTHOR_EMAIL": "ana@example.com",
-           "GIT_COMMITTER_NAME": "Ana", "GIT_COMMITTER_EMAIL": "ana@example.com"}
+    env = {
+        "PATH": SYSTEM_PATH,
+        "HOME": str(path),
+        "GIT_AUTHOR_NAME": "Ana",
+        "GIT_AUTHOR_EMAIL": "ana@example.com",
+        "GIT_COMMITTER_NAME": "Ana",
+        "GIT_COMMITTER_EMAIL": "ana@example.com",
+    }
     path.mkdir()
     sh("git", "init", "-q", "-b", "main", cwd=path, env=env)
     (path / "app.txt").write_text("v1\n")
@@ -112,22 +137,31 @@ def git_repo(path: Path) -> tuple[str, str]:
     return good, sh("git", "rev-parse", "HEAD", cwd=path, env=env)
 
 
-SMOKE = [(1, "containers running", "passed", ""), (2, "home page", "passed", ""),
-         (3, "api health", "failed", "GET /api/health -> 502 Bad Gateway"),
-         (4, "login page", "skipped", "step 3 failed"), (5, "search", "skipped", "step 3 failed"),
-         (6, "worker heartbeat", "skipped", "step 3 failed")]
+SMOKE = [
+    (1, "containers running", "passed", ""),
+    (2, "home page", "passed", ""),
+    (3, "api health", "failed", "GET /api/health -> 502 Bad Gateway"),
+    (4, "login page", "skipped", "step 3 failed"),
+    (5, "search", "skipped", "step 3 failed"),
+    (6, "worker heartbeat", "skipped", "step 3 failed"),
+]
 
 
 def write_smoke(path: Path) -> None:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    path.write_text("".join(json.dumps({"step": n, "name": name, "status": status, "ts": now, "message": msg}) + "\n"
-                            for n, name, status, msg in SMOKE))
+    path.write_text(
+        "".join(
+            json.dumps({"step": n, "name": name, "status": status, "ts": now, "message": msg}) + "\n"
+            for n, name, status, msg in SMOKE
+        )
+    )
 
 
 def plugin(env: dict[str, str], cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     full = {**env, **{f"PLUGIN_{k.upper()}": v for k, v in settings.items()}}
-    return subprocess.run([str(ENTRYPOINT)], env=full, cwd=cwd, capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(ENTRYPOINT)], env=full, cwd=cwd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
 
 
 def all_text(*dirs: Path) -> str:
@@ -141,21 +175,38 @@ def test_plugin_collects_records_drafts_and_files_the_ticket(rpm_dir, tmp_path, 
     good_sha, bad_sha = git_repo(workspace)
     write_smoke(workspace / "smoke.jsonl")
     bad, good = service.image("bad", bad_sha), service.image("good", good_sha)
-    service.run("api", bad, 'echo "api starting"; echo "connecting to $DATABASE_URL"; '
-                'echo "FATAL: column users.tenant_id does not exist" >&2; exit 1',
-                "-e", f"DATABASE_URL=postgres://app:{SECRET}@db:5432/app", "-e", f"DB_PASSWORD={SECRET}")
+    service.run(
+        "api",
+        bad,
+        'echo "api starting"; echo "connecting to $DATABASE_URL"; '
+        'echo "FATAL: column users.tenant_id does not exist" >&2; exit 1',
+        "-e",
+        f"DATABASE_URL=postgres://app:{SECRET}@db:5432/app",
+        "-e",
+        f"DB_PASSWORD={SECRET}",
+    )
     service.run("web", bad, 'for i in $(seq 1 5); do echo "GET /health 502 upstream api unavailable"; done; sleep 600')
     service.wait_exited("api")
 
     evidence, state, drafts = tmp_path / "evidence", tmp_path / "state", tmp_path / "drafts"
     env = {
         "PATH": f"{rpm_dir}:{SYSTEM_PATH}",  # the image's PATH, where rollback-pm is installed
-        "CI": "woodpecker", "CI_COMMIT_SHA": bad_sha, "CI_PREV_COMMIT_SHA": "e" * 40,
-        "CI_PIPELINE_NUMBER": "42", "CI_PIPELINE_URL": "https://ci.example.com/repos/7/pipeline/42",
-        "CI_REPO": "acme/shop", "CI_REPO_NAME": "shop", "CI_WORKSPACE": str(workspace),
-        "CI_FORGE_TYPE": "gitea", "CI_FORGE_URL": "http://127.0.0.1:9", "CI_SYSTEM_URL": "https://ci.example.com",
-        "PLUGIN_SERVICE": service.project, "PLUGIN_COMPOSE_PROJECT": service.project,
-        "PLUGIN_EVIDENCE_DIR": str(evidence), "PLUGIN_STATE_DIR": str(state), "PLUGIN_DRAFTS_DIR": str(drafts),
+        "CI": "woodpecker",
+        "CI_COMMIT_SHA": bad_sha,
+        "CI_PREV_COMMIT_SHA": "e" * 40,
+        "CI_PIPELINE_NUMBER": "42",
+        "CI_PIPELINE_URL": "https://ci.example.com/repos/7/pipeline/42",
+        "CI_REPO": "acme/shop",
+        "CI_REPO_NAME": "shop",
+        "CI_WORKSPACE": str(workspace),
+        "CI_FORGE_TYPE": "gitea",
+        "CI_FORGE_URL": "http://127.0.0.1:9",
+        "CI_SYSTEM_URL": "https://ci.example.com",
+        "PLUGIN_SERVICE": service.project,
+        "PLUGIN_COMPOSE_PROJECT": service.project,
+        "PLUGIN_EVIDENCE_DIR": str(evidence),
+        "PLUGIN_STATE_DIR": str(state),
+        "PLUGIN_DRAFTS_DIR": str(drafts),
         "PLUGIN_TRACKER": "file",
     }
 
@@ -226,10 +277,17 @@ def test_plugin_started_as_root_collects_as_its_user_through_the_socket_group(se
         image = service.image("bad", "f" * 40)
         service.run("api", image, 'echo "api crashed"; exit 1')
         service.wait_exited("api")
-        env = {"PATH": f"{bin_dir}:{SYSTEM_PATH}", "CI": "woodpecker", "CI_COMMIT_SHA": "f" * 40,
-               "CI_PIPELINE_NUMBER": "7", "ROLLBACK_PM_PLUGIN_USER": "65534",
-               "PLUGIN_SERVICE": service.project, "PLUGIN_COMPOSE_PROJECT": service.project,
-               "PLUGIN_EVIDENCE_DIR": str(out / "evidence"), "PLUGIN_STATE_DIR": str(out / "state")}
+        env = {
+            "PATH": f"{bin_dir}:{SYSTEM_PATH}",
+            "CI": "woodpecker",
+            "CI_COMMIT_SHA": "f" * 40,
+            "CI_PIPELINE_NUMBER": "7",
+            "ROLLBACK_PM_PLUGIN_USER": "65534",
+            "PLUGIN_SERVICE": service.project,
+            "PLUGIN_COMPOSE_PROJECT": service.project,
+            "PLUGIN_EVIDENCE_DIR": str(out / "evidence"),
+            "PLUGIN_STATE_DIR": str(out / "state"),
+        }
 
         result = plugin(env, public, phase="collect")
 

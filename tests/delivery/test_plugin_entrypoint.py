@@ -21,21 +21,39 @@ from .conftest import (
 )
 
 SHA = "c0ffee" + "0" * 34
-CI = {"CI": "woodpecker", "CI_COMMIT_SHA": SHA, "CI_REPO": "acme/shop", "CI_REPO_NAME": "shop",
-      "CI_PIPELINE_NUMBER": "42", "CI_PIPELINE_URL": "https://ci.example.com/repos/7/pipeline/42"}
+CI = {
+    "CI": "woodpecker",
+    "CI_COMMIT_SHA": SHA,
+    "CI_REPO": "acme/shop",
+    "CI_REPO_NAME": "shop",
+    "CI_PIPELINE_NUMBER": "42",
+    "CI_PIPELINE_URL": "https://ci.example.com/repos/7/pipeline/42",
+}
 
 
 def run(env: dict[str, str], cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*prefix, str(ENTRYPOINT)], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*prefix, str(ENTRYPOINT)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
 def env(rpm_dir: Path, tmp_path: Path) -> dict[str, str]:
     """Woodpecker's variables plus the recorder as rollback-pm's hook (ROLLBACK_PM_BIN);
     `rollback-pm config options` on PATH is the real one."""
-    return {"PATH": f"{rpm_dir}:{SYSTEM_PATH}", **CI, "ROLLBACK_PM_BIN": str(make_recorder(tmp_path)),
-            "FAKE_RECORD": str(tmp_path / "rec"), "PLUGIN_DOCKER_HOST": "tcp://127.0.0.1:9"}
+    return {
+        "PATH": f"{rpm_dir}:{SYSTEM_PATH}",
+        **CI,
+        "ROLLBACK_PM_BIN": str(make_recorder(tmp_path)),
+        "FAKE_RECORD": str(tmp_path / "rec"),
+        "PLUGIN_DOCKER_HOST": "tcp://127.0.0.1:9",
+    }
 
 
 def recorded(tmp_path: Path, what: str) -> str:
@@ -54,16 +72,21 @@ def test_unknown_settings_are_named(env, tmp_path):
     result = run({**env, "PLUGIN_TRACKR": "jira", "PLUGIN_TRACKER": "file", "PLUGIN_PHASE": "collect"}, tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert ("rollback-pm plugin: unknown setting 'trackr' (PLUGIN_TRACKR) is ignored; "
-            "the settings are listed in docs/configuration.md") in result.stderr
+    assert (
+        "rollback-pm plugin: unknown setting 'trackr' (PLUGIN_TRACKR) is ignored; "
+        "the settings are listed in docs/configuration.md"
+    ) in result.stderr
     assert "'tracker'" not in result.stderr and "'phase'" not in result.stderr
 
 
-@pytest.mark.parametrize(("settings", "rc", "expected"), [
-    ({}, "1", 1),                                  # strict by default: the step shows the failure
-    ({"PLUGIN_STRICT": "false"}, "1", 0),
-    ({}, "3", 3),
-])
+@pytest.mark.parametrize(
+    ("settings", "rc", "expected"),
+    [
+        ({}, "1", 1),  # strict by default: the step shows the failure
+        ({"PLUGIN_STRICT": "false"}, "1", 0),
+        ({}, "3", 3),
+    ],
+)
 def test_exit_code_is_rollback_pms_unless_not_strict(env, tmp_path, settings, rc, expected):
     result = run({**env, **settings, "FAKE_RC": rc}, tmp_path)
     assert result.returncode == expected
@@ -107,8 +130,13 @@ def public_env(public_dir: Path, **extra: str) -> dict[str, str]:
     records = public_dir / "records"
     records.mkdir()
     records.chmod(0o777)
-    return {"PATH": f"{bin_dir}:{SYSTEM_PATH}", **CI, "ROLLBACK_PM_BIN": str(recorder),
-            "FAKE_RECORD": str(records / "rec"), **extra}
+    return {
+        "PATH": f"{bin_dir}:{SYSTEM_PATH}",
+        **CI,
+        "ROLLBACK_PM_BIN": str(recorder),
+        "FAKE_RECORD": str(records / "rec"),
+        **extra,
+    }
 
 
 @needs_root()
@@ -120,16 +148,22 @@ def test_unusable_socket_is_explained(public_dir):
     finally:
         sock.close()
 
-    assert (f"the docker socket {public_dir}/docker.sock belongs to group 4242, and this step "
-            "(uid 65534, groups 65534) may not use it. Fix: docker run --group-add 4242") in result.stderr
+    assert (
+        f"the docker socket {public_dir}/docker.sock belongs to group 4242, and this step "
+        "(uid 65534, groups 65534) may not use it. Fix: docker run --group-add 4242"
+    ) in result.stderr
 
 
 @needs_root()
 def test_root_joins_the_socket_group_and_drops_to_the_plugin_user(public_dir):
     sock = unix_socket(public_dir / "docker.sock", gid=4242)
     try:
-        env = public_env(public_dir, PLUGIN_DOCKER_HOST=f"unix://{public_dir}/docker.sock",
-                         ROLLBACK_PM_PLUGIN_USER="65534", PLUGIN_PHASE="collect")
+        env = public_env(
+            public_dir,
+            PLUGIN_DOCKER_HOST=f"unix://{public_dir}/docker.sock",
+            ROLLBACK_PM_PLUGIN_USER="65534",
+            PLUGIN_PHASE="collect",
+        )
         result = run(env, public_dir)
     finally:
         sock.close()
@@ -146,8 +180,12 @@ def test_root_joins_the_socket_group_and_drops_to_the_plugin_user(public_dir):
 def test_mark_good_records_the_pipeline_sha(rpm_dir, tmp_path):
     from rollback_pm.ledger import Ledger
 
-    env = {"PATH": f"{rpm_dir}:{SYSTEM_PATH}", **CI, "PLUGIN_COMMAND": "mark-good",
-           "PLUGIN_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "PATH": f"{rpm_dir}:{SYSTEM_PATH}",
+        **CI,
+        "PLUGIN_COMMAND": "mark-good",
+        "PLUGIN_STATE_DIR": str(tmp_path / "state"),
+    }
 
     result = run(env, tmp_path)
 

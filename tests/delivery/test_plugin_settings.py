@@ -27,8 +27,11 @@ SAMPLES: dict[str, tuple[str, Any]] = {
 }
 # Options whose values are checked against a set of choices.
 CHOICES: dict[str, tuple[str, Any]] = {
-    "tracker": ("jira", "jira"), "log_format": ("json", "json"), "log_level": ("debug", "debug"),
-    "smoke_format": ("junit", "junit"), "jira_api": ("2", 2),
+    "tracker": ("jira", "jira"),
+    "log_format": ("json", "json"),
+    "log_level": ("debug", "debug"),
+    "smoke_format": ("junit", "junit"),
+    "jira_api": ("2", 2),
 }
 
 
@@ -45,7 +48,7 @@ def test_every_option_is_a_plugin_setting(option, tmp_path):
     raw, expected = sample(option, tmp_path)
     config = tmp_path / "empty.toml"
     config.write_text("")
-    ci = {ci: "from-ci" for ci in option.ci}  # Woodpecker's own variable loses to the setting
+    ci = dict.fromkeys(option.ci, "from-ci")  # Woodpecker's own variable loses to the setting
 
     settings = load_settings({}, env={**ci, f"PLUGIN_{option.name.upper()}": raw}, config_path=config)
 
@@ -57,15 +60,29 @@ def test_woodpecker_environment_end_to_end_through_the_cli(tmp_path):
     """`rollback-pm config show` in an environment holding only what Woodpecker gives a plugin."""
     sha = "d" * 40
     env = {
-        "PATH": SYSTEM_PATH, "PYTHONPATH": str(ROOT), "CI": "woodpecker",
-        "CI_COMMIT_SHA": sha, "CI_PIPELINE_NUMBER": "42", "CI_REPO": "acme/shop", "CI_REPO_NAME": "shop",
-        "CI_FORGE_URL": "https://git.example.com", "CI_PIPELINE_DEPLOY_TARGET": "staging",
-        "PLUGIN_LABEL": "app=api,tier=back", "PLUGIN_TRACKER": "gitea", "PLUGIN_FORGE_REPO": "ops/postmortems",
-        "PLUGIN_TRACKER_TOKEN": "wp-secret-token-123", "PLUGIN_STATE_DIR": str(tmp_path / "state"),
+        "PATH": SYSTEM_PATH,
+        "PYTHONPATH": str(ROOT),
+        "CI": "woodpecker",
+        "CI_COMMIT_SHA": sha,
+        "CI_PIPELINE_NUMBER": "42",
+        "CI_REPO": "acme/shop",
+        "CI_REPO_NAME": "shop",
+        "CI_FORGE_URL": "https://git.example.com",
+        "CI_PIPELINE_DEPLOY_TARGET": "staging",
+        "PLUGIN_LABEL": "app=api,tier=back",
+        "PLUGIN_TRACKER": "gitea",
+        "PLUGIN_FORGE_REPO": "ops/postmortems",
+        "PLUGIN_TRACKER_TOKEN": "wp-secret-token-123",
+        "PLUGIN_STATE_DIR": str(tmp_path / "state"),
     }
 
-    result = subprocess.run([sys.executable, "-m", "rollback_pm", "config", "show", "--json"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "rollback_pm", "config", "show", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: (row["value"], row["source"]) for row in json.loads(result.stdout)}

@@ -19,8 +19,13 @@ SOURCES = ("pyproject.toml", "setup.cfg", "README.md", "rollback_pm", "hooks")  
 
 
 def pip(python: Path, *args: str, cwd: Path) -> None:
-    result = subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args], cwd=cwd,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "--disable-pip-version-check", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
@@ -51,8 +56,9 @@ def source_templates() -> set[str]:
 def test_wheel_holds_every_template_and_the_hook(installed):
     wheel, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
-    assert {Path(n).name for n in names if n.startswith("rollback_pm/templates/") and n.endswith(".j2")} \
-        == source_templates()
+    assert {
+        Path(n).name for n in names if n.startswith("rollback_pm/templates/") and n.endswith(".j2")
+    } == source_templates()
     assert any(n.endswith(".data/scripts/on-rollback") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "docs/"))]
 
@@ -62,17 +68,31 @@ def test_installed_package_works_and_finds_its_templates(installed, tmp_path):
 
     _, env_dir = installed
     env = {"PATH": SYSTEM_PATH}  # nothing of this checkout is importable from tmp_path
-    version = subprocess.run([str(env_dir / "bin" / "rollback-pm"), "--version"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=60)
+    version = subprocess.run(
+        [str(env_dir / "bin" / "rollback-pm"), "--version"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (version.returncode, version.stdout) == (0, f"rollback-pm, version {__version__}\n")
 
     listing = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-c",
-         "import importlib.resources as r, json, rollback_pm; "
-         "t = r.files('rollback_pm') / 'templates'; "
-         "print(json.dumps({'file': rollback_pm.__file__, "
-         "'templates': sorted(p.name for p in t.iterdir() if p.name.endswith('.j2')) if t.is_dir() else []}))"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        [
+            str(env_dir / "bin" / "python"),
+            "-c",
+            "import importlib.resources as r, json, rollback_pm; "
+            "t = r.files('rollback_pm') / 'templates'; "
+            "print(json.dumps({'file': rollback_pm.__file__, "
+            "'templates': sorted(p.name for p in t.iterdir() if p.name.endswith('.j2')) if t.is_dir() else []}))",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listing.returncode == 0, listing.stderr
     found = json.loads(listing.stdout)
     assert found["file"].startswith(str(env_dir))  # the installed copy, not the checkout
@@ -82,14 +102,20 @@ def test_installed_package_works_and_finds_its_templates(installed, tmp_path):
 def test_installed_on_rollback_runs_the_rollback_pm_beside_it(installed, tmp_path):
     _, env_dir = installed
     # PATH lacks the venv: the hook must find rollback-pm next to itself.
-    result = subprocess.run([str(env_dir / "bin" / "on-rollback"), "--strict", "collect", "--help"],
-                            env={"PATH": SYSTEM_PATH}, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(env_dir / "bin" / "on-rollback"), "--strict", "collect", "--help"],
+        env={"PATH": SYSTEM_PATH},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: rollback-pm hook [OPTIONS]")
     assert "--phase [both|collect|finalize]" in result.stdout
 
 
-RENDER_ALL = r'''
+RENDER_ALL = r"""
 import json, sys
 from datetime import datetime, timezone
 import importlib.resources as resources
@@ -113,13 +139,19 @@ env = jinja2.Environment(loader=jinja2.PackageLoader("rollback_pm", "templates")
 parsed = [env.parse(env.loader.get_source(env, name)[0]) and name for name in packaged]  # partials parse too
 out = {name: drafts.render(incident, name, now=t(58)) for name in drafts.TEMPLATE_NAMES}
 print(json.dumps({"packaged": packaged, "parsed": parsed, "rendered": out}))
-'''
+"""
 
 
 def test_installed_templates_all_render(installed, tmp_path):
     _, env_dir = installed
-    result = subprocess.run([str(env_dir / "bin" / "python"), "-c", RENDER_ALL], env={"PATH": SYSTEM_PATH},
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", RENDER_ALL],
+        env={"PATH": SYSTEM_PATH},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["packaged"] == found["parsed"] == sorted(source_templates())

@@ -22,8 +22,17 @@ CANARIES = {
     "AWS_SECRET_ACCESS_KEY": "env-Canary-14/abc+def",
     "api_key": "env-Canary-15",
 }
-OTHER_CANARIES = ["cmd-Canary-22", "label-Canary-33", "url-Canary-44", "bearer-Canary-55xyz", "pem-Canary-66",
-                  "image-Canary-77", "logonly-Canary-88", "hc-Canary-99abc", "escaped-Canary-67"]
+OTHER_CANARIES = [
+    "cmd-Canary-22",
+    "label-Canary-33",
+    "url-Canary-44",
+    "bearer-Canary-55xyz",
+    "pem-Canary-66",
+    "image-Canary-77",
+    "logonly-Canary-88",
+    "hc-Canary-99abc",
+    "escaped-Canary-67",
+]
 KEPT = ["KEY_COUNT=3", "TOKEN_TTL_SECONDS=300", "PASSWORD_MIN_LENGTH=12"]
 
 SCRIPT = r"""
@@ -45,7 +54,9 @@ def canary_image(busybox_image):
     import docker
 
     tag = "rollback-pm-test/busybox:evidence-canary"
-    ensure_busybox_image(tag, labels={"org.opencontainers.image.revision": "0123abc", "com.example.deploy_token": "image-Canary-77"})
+    ensure_busybox_image(
+        tag, labels={"org.opencontainers.image.revision": "0123abc", "com.example.deploy_token": "image-Canary-77"}
+    )
     yield tag
     docker.APIClient(version="auto").remove_image(tag, force=True)
 
@@ -53,18 +64,30 @@ def canary_image(busybox_image):
 @pytest.mark.parametrize("fast_path", ["auto", "never"])
 def test_canaries_reach_no_file_and_no_log_line(tmp_path, containers, canary_image, fast_path):
     containers.image = canary_image
-    env = {**CANARIES, "KEY_COUNT": "3", "TOKEN_TTL_SECONDS": "300", "PASSWORD_MIN_LENGTH": "12",
-           "DATABASE_URL": "postgres://app:url-Canary-44@db/app",
-           "TLS_KEY": f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\nAbCdEfGhIjKlMnOpQrStUvWxYz012345\n-----END RSA PRIVATE KEY-----"}
-    containers.run("app", command=["sh", "-c", SCRIPT, "--password", "cmd-Canary-22"], env=env,
-                   labels={"com.example.api_token": "label-Canary-33", "com.example.team": "payments"},
-                   healthcheck={"test": ["CMD", "sh", "-c", "wget --header 'Authorization: Bearer hc-Canary-99abc' localhost"],
-                                "interval": 60_000_000_000})
+    env = {
+        **CANARIES,
+        "KEY_COUNT": "3",
+        "TOKEN_TTL_SECONDS": "300",
+        "PASSWORD_MIN_LENGTH": "12",
+        "DATABASE_URL": "postgres://app:url-Canary-44@db/app",
+        "TLS_KEY": f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\nAbCdEfGhIjKlMnOpQrStUvWxYz012345\n-----END RSA PRIVATE KEY-----",
+    }
+    containers.run(
+        "app",
+        command=["sh", "-c", SCRIPT, "--password", "cmd-Canary-22"],
+        env=env,
+        labels={"com.example.api_token": "label-Canary-33", "com.example.team": "payments"},
+        healthcheck={
+            "test": ["CMD", "sh", "-c", "wget --header 'Authorization: Bearer hc-Canary-99abc' localhost"],
+            "interval": 60_000_000_000,
+        },
+    )
     stream = io.StringIO()
     log.configure("json", "debug", stream=stream)
     try:
-        result = collect(Selection(name_regex=f"{containers.prefix}.*"),
-                         CollectOptions(evidence_dir=tmp_path, fast_path=fast_path))
+        result = collect(
+            Selection(name_regex=f"{containers.prefix}.*"), CollectOptions(evidence_dir=tmp_path, fast_path=fast_path)
+        )
         log.get_logger("test").info("after", found=list(log.known_secrets()), env=env)
     finally:
         log.configure()
@@ -72,7 +95,9 @@ def test_canaries_reach_no_file_and_no_log_line(tmp_path, containers, canary_ima
     assert not result.degraded, result.errors
     files = {p.name: p.read_text() for p in tmp_path.iterdir()}
     assert len(files) == 3
-    written = "\n".join(files.values()) + stream.getvalue() + json.dumps(result.inspect_docs) + json.dumps(result.image_docs)
+    written = (
+        "\n".join(files.values()) + stream.getvalue() + json.dumps(result.inspect_docs) + json.dumps(result.image_docs)
+    )
     for canary in [*CANARIES.values(), *OTHER_CANARIES, PEM_BODY]:
         assert canary not in written, canary
     assert {*CANARIES.values(), "cmd-Canary-22", "label-Canary-33", "url-Canary-44"} <= log.known_secrets()
@@ -84,7 +109,12 @@ def test_canaries_reach_no_file_and_no_log_line(tmp_path, containers, canary_ima
     assert "-----BEGIN PRIVATE KEY-----[REDACTED]-----END PRIVATE KEY-----" in text
     pem_lines = [line.split(" ", 3)[3] for line in text.splitlines()]
     begin = pem_lines.index("-----BEGIN RSA PRIVATE KEY-----")
-    assert pem_lines[begin: begin + 4] == ["-----BEGIN RSA PRIVATE KEY-----", "[REDACTED]", "[REDACTED]", "-----END RSA PRIVATE KEY-----"]
+    assert pem_lines[begin : begin + 4] == [
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "[REDACTED]",
+        "[REDACTED]",
+        "-----END RSA PRIVATE KEY-----",
+    ]
 
     [doc] = result.inspect_docs
     env_out = doc["Config"]["Env"]
@@ -95,7 +125,10 @@ def test_canaries_reach_no_file_and_no_log_line(tmp_path, containers, canary_ima
     assert doc["Config"]["Labels"]["com.example.team"] == "payments"
     assert doc["Config"]["Cmd"][-2:] == ["--password", "[REDACTED]"]
     summary = doc["ImageSummary"]
-    assert summary["Labels"] == {"org.opencontainers.image.revision": "0123abc", "com.example.deploy_token": "[REDACTED]"}
+    assert summary["Labels"] == {
+        "org.opencontainers.image.revision": "0123abc",
+        "com.example.deploy_token": "[REDACTED]",
+    }
     counts = json.loads(files[Path(result.file("manifest").path).name])["redaction"]["counts"]
     assert counts["known-value"] >= 6 and counts["secret-key"] >= 8 and counts["bearer"] >= 2
     assert counts["url-userinfo"] >= 2 and counts["pem-private-key"] >= 2

@@ -30,7 +30,9 @@ def test_bundle_files_merge_order_and_manifest(containers, tmp_path):
     containers.client.wait(containers.created[0], timeout=30)
     evidence = tmp_path / "evidence"
 
-    result = collect(Selection(name_regex=f"{containers.prefix}.*"), CollectOptions(evidence_dir=evidence, fast_path="never"))
+    result = collect(
+        Selection(name_regex=f"{containers.prefix}.*"), CollectOptions(evidence_dir=evidence, fast_path="never")
+    )
 
     assert not result.partial and not result.degraded and result.errors == []
     assert re.fullmatch(r"\d{8}T\d{6}Z", result.bundle_id)
@@ -90,7 +92,11 @@ def test_second_bundle_in_same_second_gets_suffix(containers, tmp_path):
     first = collect(selection, CollectOptions(evidence_dir=tmp_path), now=now)
     second = collect(selection, CollectOptions(evidence_dir=tmp_path), now=now)
     third = collect(selection, CollectOptions(evidence_dir=tmp_path), now=now)
-    assert [first.bundle_id, second.bundle_id, third.bundle_id] == ["20260513T084721Z", "20260513T084721Z-1", "20260513T084721Z-2"]
+    assert [first.bundle_id, second.bundle_id, third.bundle_id] == [
+        "20260513T084721Z",
+        "20260513T084721Z-1",
+        "20260513T084721Z-2",
+    ]
     assert Path(first.file("log").path).read_bytes() == Path(third.file("log").path).read_bytes()
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no temp or lock left
 

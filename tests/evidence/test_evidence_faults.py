@@ -27,7 +27,9 @@ def names(result) -> dict[str, object]:
 
 def test_dead_engine_is_a_clear_error(tmp_path, monkeypatch):
     missing = tmp_path / "missing.sock"
-    with pytest.raises(DockerUnavailable, match=rf"not reachable at unix://{missing}: .*No such file.*Start dockerd or set DOCKER_HOST"):
+    with pytest.raises(
+        DockerUnavailable, match=rf"not reachable at unix://{missing}: .*No such file.*Start dockerd or set DOCKER_HOST"
+    ):
         docker_client(f"unix://{missing}")
     refused = tmp_path / "refused.sock"
     listener = socket.socket(socket.AF_UNIX)
@@ -50,8 +52,11 @@ def test_hung_container_logs_give_a_partial_bundle_and_the_others_complete(tmp_p
     stalling_proxy.after_bytes = 64 * 1024  # headers and some lines, then silence
     client = docker_client(stalling_proxy.url)
 
-    result = collect(Selection(name_regex=f"{containers.prefix}.*"),
-                     CollectOptions(evidence_dir=tmp_path, fast_path="never", timeout=6), client=client)
+    result = collect(
+        Selection(name_regex=f"{containers.prefix}.*"),
+        CollectOptions(evidence_dir=tmp_path, fast_path="never", timeout=6),
+        client=client,
+    )
 
     assert result.partial and result.degraded
     by = names(result)
@@ -72,8 +77,11 @@ def test_hung_inspect_is_cut_off_and_the_others_complete(tmp_path, containers, s
     containers.run("ok", "echo fine")
     hung = containers.run("hung", "echo never read")
     stalling_proxy.stall = [f"/containers/{hung['Id']}/json"]
-    result = collect(Selection(name_regex=f"{containers.prefix}.*"),
-                     CollectOptions(evidence_dir=tmp_path, timeout=12), client=docker_client(stalling_proxy.url))
+    result = collect(
+        Selection(name_regex=f"{containers.prefix}.*"),
+        CollectOptions(evidence_dir=tmp_path, timeout=12),
+        client=docker_client(stalling_proxy.url),
+    )
     by = names(result)
     assert by["ok"].ok and Path(result.file("log").path).read_text().endswith(" fine\n")
     assert not by["hung"].ok and "inspect" in by["hung"].error and by["hung"].path_used == ""
@@ -95,18 +103,24 @@ class VanishingClient(docker.APIClient):
         return response
 
 
-@pytest.mark.parametrize(("after", "fast_path", "error"), [
-    ("list", "auto", "container vanished (removed) before its inspect"),
-    ("inspect", "auto", "container vanished (removed) before its logs were read"),
-    ("inspect", "never", "container vanished (removed) before its logs were read"),
-])
+@pytest.mark.parametrize(
+    ("after", "fast_path", "error"),
+    [
+        ("list", "auto", "container vanished (removed) before its inspect"),
+        ("inspect", "auto", "container vanished (removed) before its logs were read"),
+        ("inspect", "never", "container vanished (removed) before its logs were read"),
+    ],
+)
 def test_a_vanished_container_is_recorded_and_the_others_complete(tmp_path, containers, after, fast_path, error):
     containers.run("stays", "echo stays")
     gone = containers.run("goes", "echo goes")
     client = VanishingClient(version="auto")
     client.victim, client.after = gone["Id"], after
-    result = collect(Selection(name_regex=f"{containers.prefix}.*"),
-                     CollectOptions(evidence_dir=tmp_path, fast_path=fast_path), client=client)
+    result = collect(
+        Selection(name_regex=f"{containers.prefix}.*"),
+        CollectOptions(evidence_dir=tmp_path, fast_path=fast_path),
+        client=client,
+    )
     by = names(result)
     assert by["stays"].ok and not by["goes"].ok and by["goes"].error == error
     assert result.degraded and result.partial
@@ -119,10 +133,14 @@ def test_sigkill_mid_run_leaves_nothing_under_a_final_name(tmp_path, containers,
     stalling_proxy.stall = [f"/containers/{big['Id']}/logs"]
     stalling_proxy.after_bytes = 200 * 1024  # the collector is mid-stream when killed
     evidence = tmp_path / "ev"
-    code = ("import sys; from pathlib import Path; from rollback_pm.evidence import *; "
-            "collect(Selection(name_regex=sys.argv[2]), CollectOptions(evidence_dir=Path(sys.argv[1]), "
-            "fast_path='never', timeout=60), client=docker_client(sys.argv[3]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(evidence), f"{containers.prefix}.*", stalling_proxy.url], cwd=ROOT)
+    code = (
+        "import sys; from pathlib import Path; from rollback_pm.evidence import *; "
+        "collect(Selection(name_regex=sys.argv[2]), CollectOptions(evidence_dir=Path(sys.argv[1]), "
+        "fast_path='never', timeout=60), client=docker_client(sys.argv[3]))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(evidence), f"{containers.prefix}.*", stalling_proxy.url], cwd=ROOT
+    )
     try:
         deadline = time.monotonic() + 60
         while not (evidence.exists() and any(n.endswith(".spool.tmp") for n in os.listdir(evidence))):
@@ -155,7 +173,9 @@ def test_selection(tmp_path, containers):
     assert pick(compose_project=f"{p}proj") == [f"{p}web-1"]
     assert pick(containers=[running["Id"][:10], f"{p}web-1"]) == [f"{p}web-1", f"{p}web-run"]
     assert pick(name_regex=f"{p}.*", all_states=False) == [f"{p}web-run"]
-    with pytest.raises(NoContainersMatched, match=rf"no container matches label app=nope, name /{p}.*/\. .*docker ps -a"):
+    with pytest.raises(
+        NoContainersMatched, match=rf"no container matches label app=nope, name /{p}.*/\. .*docker ps -a"
+    ):
         select_containers(client, Selection(labels=["app=nope"], name_regex=f"{p}.*"))
     with pytest.raises(NoContainersMatched, match="no container selection given"):
         select_containers(client, Selection())

@@ -42,8 +42,13 @@ sys.exit(proc.returncode)
 
 def collect_peak_rss(tmp_path: Path, regex: str, fast_path: str) -> tuple[dict, float]:
     args = json.dumps({"dir": str(tmp_path / f"ev-{fast_path}"), "fast_path": fast_path, "regex": regex})
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-c", CHILD, args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-c", CHILD, args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report, rss_kib = proc.stdout.strip().splitlines()[-2:]
     return json.loads(report), int(rss_kib) / 1024
@@ -52,7 +57,9 @@ def collect_peak_rss(tmp_path: Path, regex: str, fast_path: str) -> tuple[dict, 
 @pytest.mark.parametrize("fast_path", ["always", "never"])
 def test_peak_rss_stays_in_budget_on_awkward_logs(tmp_path, containers, fast_path):
     containers.run("oneline", "head -c 52428800 /dev/zero | tr '\\0' x")  # 50 MiB, no newline
-    containers.run("tty", "i=0; while [ $i -lt 3000 ]; do head -c 1000 /dev/zero | tr '\\0' t; echo; i=$((i+1)); done", tty=True)
+    containers.run(
+        "tty", "i=0; while [ $i -lt 3000 ]; do head -c 1000 /dev/zero | tr '\\0' t; echo; i=$((i+1)); done", tty=True
+    )
     containers.run("lines", "seq 1 300000")
     report, peak_mib = collect_peak_rss(tmp_path, f"{containers.prefix}.*", fast_path)
     assert not report["degraded"], report["errors"]

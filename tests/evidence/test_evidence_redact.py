@@ -12,10 +12,33 @@ TS = b"2026-05-13T08:47:21.123456789Z "
 
 @pytest.mark.parametrize(
     "key",
-    ["DB_PASSWORD", "MyPassword", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "api_key", "apiKey", "APIKEY", "PGPASSWORD",
-     "splunk-token", "--db-password", "SENTRY_DSN", "BASIC_AUTH", "client_secret", "PRIVATE_KEY", "jwt",
-     "SECRET_KEY_BASE", "PASSWORD_HASH", "com.example.api_token", "x-api-key", "requirepass", "OAuth2Token",
-     "ENCRYPTION_KEY", "session_cookie", "GITEA_PAT", "AUTH"],
+    [
+        "DB_PASSWORD",
+        "MyPassword",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "api_key",
+        "apiKey",
+        "APIKEY",
+        "PGPASSWORD",
+        "splunk-token",
+        "--db-password",
+        "SENTRY_DSN",
+        "BASIC_AUTH",
+        "client_secret",
+        "PRIVATE_KEY",
+        "jwt",
+        "SECRET_KEY_BASE",
+        "PASSWORD_HASH",
+        "com.example.api_token",
+        "x-api-key",
+        "requirepass",
+        "OAuth2Token",
+        "ENCRYPTION_KEY",
+        "session_cookie",
+        "GITEA_PAT",
+        "AUTH",
+    ],
 )
 def test_secret_keys(key):
     assert is_secret_key(key)
@@ -23,10 +46,30 @@ def test_secret_keys(key):
 
 @pytest.mark.parametrize(
     "key",
-    ["KEY_COUNT", "TOKEN_TTL_SECONDS", "PASSWORD_MIN_LENGTH", "MIN_PASSWORD_LENGTH", "MAX_TOKENS", "PASSWORD_FILE",
-     "AUTH_ENABLED", "AWS_ACCESS_KEY_ID", "PUBLIC_KEY", "PARTITION_KEY", "TOKENIZER", "MONKEY", "AUTHOR", "PATH",
-     "PWD", "HOSTNAME", "POOL_SIZE", "TOKEN_URL", "AUTH_SERVER_URL", "SECRET_NAME", "com.docker.compose.config-hash",
-     "org.opencontainers.image.revision"],
+    [
+        "KEY_COUNT",
+        "TOKEN_TTL_SECONDS",
+        "PASSWORD_MIN_LENGTH",
+        "MIN_PASSWORD_LENGTH",
+        "MAX_TOKENS",
+        "PASSWORD_FILE",
+        "AUTH_ENABLED",
+        "AWS_ACCESS_KEY_ID",
+        "PUBLIC_KEY",
+        "PARTITION_KEY",
+        "TOKENIZER",
+        "MONKEY",
+        "AUTHOR",
+        "PATH",
+        "PWD",
+        "HOSTNAME",
+        "POOL_SIZE",
+        "TOKEN_URL",
+        "AUTH_SERVER_URL",
+        "SECRET_NAME",
+        "com.docker.compose.config-hash",
+        "org.opencontainers.image.revision",
+    ],
 )
 def test_not_secret_keys(key):
     assert not is_secret_key(key)
@@ -43,23 +86,38 @@ def test_not_secret_keys(key):
         ("Authorization: Bearer abc.def-ghi", f"Authorization: Bearer {MASK}"),
         ("curl -H 'Authorization: token gtea123' x", f"curl -H 'Authorization: token {MASK}' x"),
         ("auth with bearer eyJhbGciOi.xyz", f"auth with bearer {MASK}"),
-        ("DB_PASSWORD=hunter2 KEY_COUNT=3 TOKEN_TTL_SECONDS=300", f"DB_PASSWORD={MASK} KEY_COUNT=3 TOKEN_TTL_SECONDS=300"),
+        (
+            "DB_PASSWORD=hunter2 KEY_COUNT=3 TOKEN_TTL_SECONDS=300",
+            f"DB_PASSWORD={MASK} KEY_COUNT=3 TOKEN_TTL_SECONDS=300",
+        ),
         ("export API_KEY='a b c'; run", f"export API_KEY='{MASK}'; run"),
-        ('{"password": "p1", "token_ttl": 300, "api_key": 12345, "user": "bob"}',
-         f'{{"password": "{MASK}", "token_ttl": 300, "api_key": {MASK}, "user": "bob"}}'),
+        (
+            '{"password": "p1", "token_ttl": 300, "api_key": 12345, "user": "bob"}',
+            f'{{"password": "{MASK}", "token_ttl": 300, "api_key": {MASK}, "user": "bob"}}',
+        ),
         ('msg {\\"secret\\":\\"abc\\"}', f'msg {{\\"secret\\":\\"{MASK}\\"}}'),
         ("{'client_secret': 'xyz'}", f"{{'client_secret': '{MASK}'}}"),
         ("password: hunter3", f"password: {MASK}"),
         ("redis-server --requirepass foo123 --port 6379", f"redis-server --requirepass {MASK} --port 6379"),
         ("GET /cb?code=1&access_token=zzz&x=1", f"GET /cb?code=1&access_token={MASK}&x=1"),
         ("PASSWORD_MIN_LENGTH=12 pool=4 retries=3", "PASSWORD_MIN_LENGTH=12 pool=4 retries=3"),
-        ('"-----BEGIN RSA PRIVATE KEY-----\\nMIIEabc\\n-----END RSA PRIVATE KEY-----\\n"',
-         f'"-----BEGIN RSA PRIVATE KEY-----{MASK}-----END RSA PRIVATE KEY-----\\n"'),
-        ("-----BEGIN PRIVATE KEY-----\nMIIE\nabc\n-----END PRIVATE KEY-----\n",
-         f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----\n"),
-        ("-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----"),
+        (
+            '"-----BEGIN RSA PRIVATE KEY-----\\nMIIEabc\\n-----END RSA PRIVATE KEY-----\\n"',
+            f'"-----BEGIN RSA PRIVATE KEY-----{MASK}-----END RSA PRIVATE KEY-----\\n"',
+        ),
+        (
+            "-----BEGIN PRIVATE KEY-----\nMIIE\nabc\n-----END PRIVATE KEY-----\n",
+            f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----\n",
+        ),
+        (
+            "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----",
+            "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----",
+        ),
         ("nothing to see, pool size 10", "nothing to see, pool size 10"),
-        ("a " + "x" * 300 + "_password=tok2 b", "a " + "x" * 300 + f"_password={MASK} b"),  # a key longer than the look-back
+        (
+            "a " + "x" * 300 + "_password=tok2 b",
+            "a " + "x" * 300 + f"_password={MASK} b",
+        ),  # a key longer than the look-back
     ],
 )
 def test_text_rules(text, expected):
@@ -77,24 +135,57 @@ def test_document_masks_config_and_keeps_the_rest():
     doc = {
         "Args": ["-c", "DB_PASSWORD=sh-Secret-0 ./run --api-key sh-Secret-00"],
         "Config": {
-            "Env": ["DB_PASSWORD=hunter2hunter2", "KEY_COUNT=3", "TOKEN_TTL_SECONDS=300", "PASSWORD_MIN_LENGTH=12",
-                    "DATABASE_URL=postgres://app:pg-Secret-1@db/app", "REDIS_URL=redis://:redis-Secret-2@cache:6379",
-                    "TLS_KEY=-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIpem-Secret-9aaaaaaaaaa\n-----END EC PRIVATE KEY-----"],
+            "Env": [
+                "DB_PASSWORD=hunter2hunter2",
+                "KEY_COUNT=3",
+                "TOKEN_TTL_SECONDS=300",
+                "PASSWORD_MIN_LENGTH=12",
+                "DATABASE_URL=postgres://app:pg-Secret-1@db/app",
+                "REDIS_URL=redis://:redis-Secret-2@cache:6379",
+                "TLS_KEY=-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIpem-Secret-9aaaaaaaaaa\n-----END EC PRIVATE KEY-----",
+            ],
             "Labels": {"com.example.api_token": "label-Secret-3", "com.docker.compose.service": "api"},
             "Cmd": ["serve", "--password", "cmd-Secret-4", "--token=cmd-Secret-5", "--workers", "4", "hunter2hunter2"],
             "Healthcheck": {"Test": ["CMD", "curl", "-H", "Authorization: Bearer hc-Secret-6abcdef", "localhost"]},
         },
-        "HostConfig": {"LogConfig": {"Type": "splunk", "Config": {"splunk-token": "splunk-Secret-7",
-                                                                  "splunk-url": "https://splunk:8088"}}},
-        "State": {"Health": {"Log": [{"Output": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEpem-Secret-8\\n-----END RSA PRIVATE KEY-----"}]}},
+        "HostConfig": {
+            "LogConfig": {
+                "Type": "splunk",
+                "Config": {"splunk-token": "splunk-Secret-7", "splunk-url": "https://splunk:8088"},
+            }
+        },
+        "State": {
+            "Health": {
+                "Log": [
+                    {"Output": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEpem-Secret-8\\n-----END RSA PRIVATE KEY-----"}
+                ]
+            }
+        },
     }
     [out], redactor, [error] = redact_documents([doc])
     assert error is None
     text = repr(out)
-    for canary in ["hunter2hunter2", "sh-Secret-0", "sh-Secret-00", "pg-Secret-1", "redis-Secret-2", "label-Secret-3",
-                   "cmd-Secret-4", "cmd-Secret-5", "hc-Secret-6abcdef", "splunk-Secret-7", "pem-Secret-8", "pem-Secret-9"]:
+    for canary in [
+        "hunter2hunter2",
+        "sh-Secret-0",
+        "sh-Secret-00",
+        "pg-Secret-1",
+        "redis-Secret-2",
+        "label-Secret-3",
+        "cmd-Secret-4",
+        "cmd-Secret-5",
+        "hc-Secret-6abcdef",
+        "splunk-Secret-7",
+        "pem-Secret-8",
+        "pem-Secret-9",
+    ]:
         assert canary not in text, canary
-    assert out["Config"]["Env"][:4] == [f"DB_PASSWORD={MASK}", "KEY_COUNT=3", "TOKEN_TTL_SECONDS=300", "PASSWORD_MIN_LENGTH=12"]
+    assert out["Config"]["Env"][:4] == [
+        f"DB_PASSWORD={MASK}",
+        "KEY_COUNT=3",
+        "TOKEN_TTL_SECONDS=300",
+        "PASSWORD_MIN_LENGTH=12",
+    ]
     assert out["Config"]["Env"][4] == f"DATABASE_URL=postgres://app:{MASK}@db/app"
     assert out["Config"]["Cmd"] == ["serve", "--password", MASK, f"--token={MASK}", "--workers", "4", MASK]
     assert out["Config"]["Labels"] == {"com.example.api_token": MASK, "com.docker.compose.service": "api"}
@@ -103,7 +194,11 @@ def test_document_masks_config_and_keeps_the_rest():
     assert {"hunter2hunter2", "pg-Secret-1", "cmd-Secret-4", "splunk-Secret-7"} <= redactor.found
     assert "MHcCAQEEIpem-Secret-9aaaaaaaaaa" in redactor.found  # a PEM body line, searchable in logs
     assert redactor.counts["secret-key"] >= 8 and redactor.counts["url-userinfo"] == 2
-    assert redactor.counts["known-value"] == 1 and redactor.counts["bearer"] == 1 and redactor.counts["pem-private-key"] == 1
+    assert (
+        redactor.counts["known-value"] == 1
+        and redactor.counts["bearer"] == 1
+        and redactor.counts["pem-private-key"] == 1
+    )
 
 
 def test_a_secret_from_one_document_is_masked_in_another():
@@ -142,8 +237,16 @@ def test_learn_then_mask_log_lines():
 
 def test_pem_block_across_lines_keeps_the_markers():
     lines = LineRedactor(Redactor())
-    out = [lines.line(x) for x in ["key follows: -----BEGIN PRIVATE KEY-----", "MIIEvQIBADANBgkq", "AbCdEf==",
-                                   "-----END PRIVATE KEY-----", "after"]]
+    out = [
+        lines.line(x)
+        for x in [
+            "key follows: -----BEGIN PRIVATE KEY-----",
+            "MIIEvQIBADANBgkq",
+            "AbCdEf==",
+            "-----END PRIVATE KEY-----",
+            "after",
+        ]
+    ]
     assert out == ["key follows: -----BEGIN PRIVATE KEY-----", MASK, MASK, "-----END PRIVATE KEY-----", "after"]
 
 
@@ -225,9 +328,15 @@ def test_log_batches_mask_exactly_what_the_text_rules_mask(monkeypatch, matcher)
     name = "token-auth-hunter2secret"
     prefix = len(f"{name} stdout ")
     logs = LogRedactor({"hunter2secret"}, head_len=prefix + len(TS), stream_len=prefix - 1)
-    data = b"".join(f"{name} {stream} ".encode() + TS + text.encode() + b"\n" for text in CORPUS for stream in ("stdout", "stderr"))
+    data = b"".join(
+        f"{name} {stream} ".encode() + TS + text.encode() + b"\n" for text in CORPUS for stream in ("stdout", "stderr")
+    )
     rules = Redactor({"hunter2secret"})
-    expected = b"".join(f"{name} {stream} ".encode() + TS + rules.text(text).encode() + b"\n" for text in CORPUS for stream in ("stdout", "stderr"))
+    expected = b"".join(
+        f"{name} {stream} ".encode() + TS + rules.text(text).encode() + b"\n"
+        for text in CORPUS
+        for stream in ("stdout", "stderr")
+    )
     assert logs.batch(data).decode() == expected.decode()
     assert logs.counts == rules.counts
 
@@ -247,12 +356,50 @@ def _random_lines(seed: int, count: int) -> list[str]:
     import random
 
     rnd = random.Random(seed)
-    keys = ["password", "DB_PASSWORD", "api_key", "apiKey", "token", "TOKEN_TTL", "key", "keyboard", "x-api-key",
-            "secret_name", "auth", "Authorization", "client.secret", "a[token]", "public_key", "passwd", "jwt", "pat",
-            "path", "max_tokens", "note", "user", "MyPassword", "requirepass", "session_cookie", "-p", "--password"]
+    keys = [
+        "password",
+        "DB_PASSWORD",
+        "api_key",
+        "apiKey",
+        "token",
+        "TOKEN_TTL",
+        "key",
+        "keyboard",
+        "x-api-key",
+        "secret_name",
+        "auth",
+        "Authorization",
+        "client.secret",
+        "a[token]",
+        "public_key",
+        "passwd",
+        "jwt",
+        "pat",
+        "path",
+        "max_tokens",
+        "note",
+        "user",
+        "MyPassword",
+        "requirepass",
+        "session_cookie",
+        "-p",
+        "--password",
+    ]
     seps = ["=", ": ", ":", " = ", '": "', '": ', '\\": \\"', "': '", " ", '="', "='"]
-    values = ["hunter2", "abc def", "s3cr3t!", "12345", "true", MASK, "x=y", "a:b", '"q"', "tok.en-1",
-              "http://u:p@h/x", "Bearer abc"]
+    values = [
+        "hunter2",
+        "abc def",
+        "s3cr3t!",
+        "12345",
+        "true",
+        MASK,
+        "x=y",
+        "a:b",
+        '"q"',
+        "tok.en-1",
+        "http://u:p@h/x",
+        "Bearer abc",
+    ]
     glue = [" ", ", ", "; ", "&", "?", " - ", '"', "'", "{", "}", " --", "/", "."]
     lines = []
     for _ in range(count):
@@ -280,7 +427,7 @@ def test_no_keyed_value_hides_another_keys_value():
     for text, secret in [
         ("--token x=y{MyPassword: hunter2'", "hunter2"),
         ('client.secret="Bearer abc\\" --pat="q7z"', "q7z"),
-        ('DB_PASSWORD=\'tok.en-1"Authorization="true\'\'note=1', "tok.en-1"),
+        ("DB_PASSWORD='tok.en-1\"Authorization=\"true''note=1", "tok.en-1"),
         ('note="password=abc def" and more', "abc"),
         ('"x.y.token": "abc def\'requirepass=tok.en-1\\"', "abc def"),  # closes once tok.en-1 is masked
     ]:

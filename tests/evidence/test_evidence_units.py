@@ -48,9 +48,7 @@ def test_builder_splits_lines_longer_than_line_max(monkeypatch):
         b.add("stdout", T1, b"abcdefgh")
     b.add("stdout", T2, b"!\n")
     assert b.take() == (
-        b"w stdout " + T1 + b" abcdefghab\n"
-        b"w stdout " + T1 + b" cdefghabcd\n"
-        b"w stdout " + T1 + b" efgh!\n"
+        b"w stdout " + T1 + b" abcdefghab\nw stdout " + T1 + b" cdefghabcd\nw stdout " + T1 + b" efgh!\n"
     )
 
 
@@ -75,7 +73,17 @@ def test_demux_is_independent_of_how_the_stream_is_cut():
     d.end()
     expected = whole.take()
     assert expected == (
-        b"c stdout " + T1 + b" first\n" + b"c stderr " + T2 + b" " + b"x" * 16384 + b"end\n" + b"c stdout " + T3 + b" last no newline\n"
+        b"c stdout "
+        + T1
+        + b" first\n"
+        + b"c stderr "
+        + T2
+        + b" "
+        + b"x" * 16384
+        + b"end\n"
+        + b"c stdout "
+        + T3
+        + b" last no newline\n"
     )
     for size in (1, 7, 8, 9, 4096):
         cut = LineBuilder("c")
@@ -103,7 +111,17 @@ def test_tty_stream_splits_records_at_docker_partial_size():
             d.feed(body[i : i + size])
         d.end()
         assert b.take() == (
-            b"t stdout " + T1 + b" one\r\n" + b"t stdout " + T2 + b" " + b"c" * 16394 + b"\r\n" + b"t stdout " + T3 + b" end\n"
+            b"t stdout "
+            + T1
+            + b" one\r\n"
+            + b"t stdout "
+            + T2
+            + b" "
+            + b"c" * 16394
+            + b"\r\n"
+            + b"t stdout "
+            + T3
+            + b" end\n"
         ), size
 
 
@@ -177,7 +195,11 @@ def test_merge_interleaves_by_timestamp_and_single_source_is_published_as_is(evd
         s.ranges = s.spool.plan(1 << 20)
     sha, size = write_log(evdir, "m", "merged.log", sources)
     text = (evdir.path / "merged.log").read_bytes()
-    assert text.splitlines() == [b"a stdout " + T1 + b" one", b"bb stderr " + T2 + b" two", b"a stdout " + T3 + b" three"]
+    assert text.splitlines() == [
+        b"a stdout " + T1 + b" one",
+        b"bb stderr " + T2 + b" two",
+        b"a stdout " + T3 + b" three",
+    ]
     assert size == len(text) and [s.written for s in sources] == [a.kept, b.kept] == [44 + 46, 45]
     single = Spool(evdir, "n", "a", cap=1 << 20)
     single.write(b"a stdout " + T1 + b" only\n")
@@ -285,11 +307,18 @@ def test_json_file_set_oldest_first_and_a_corrupt_rotated_file_is_skipped(tmp_pa
 
     (tmp_path / "abc-json.log.3.gz").write_bytes(gzip.compress(rec("oldest", 1)))
     (tmp_path / "abc-json.log.2.gz").write_bytes(gzip.compress(rec("lost", 2))[:-12])  # truncated gzip
-    (tmp_path / "abc-json.log.1").write_bytes(rec("older", 3) + b'{"log":"tab\\there \\u003cb\\u003e\\n","stream":"stderr","time":"2026-05-13T08:47:04Z"}\n')
+    (tmp_path / "abc-json.log.1").write_bytes(
+        rec("older", 3) + b'{"log":"tab\\there \\u003cb\\u003e\\n","stream":"stderr","time":"2026-05-13T08:47:04Z"}\n'
+    )
     (tmp_path / "abc-json.log.1.gz").write_bytes(b"being compressed: the plain .1 wins")
     base.write_bytes(rec("newest", 5) + b'{"log":"half-writ')  # the daemon is mid-write
     files = open_log_files({"HostConfig": {"LogConfig": {"Type": "json-file"}}, "LogPath": str(base)})
-    assert [os.path.basename(p) for p in files.paths] == ["abc-json.log.3.gz", "abc-json.log.2.gz", "abc-json.log.1", "abc-json.log"]
+    assert [os.path.basename(p) for p in files.paths] == [
+        "abc-json.log.3.gz",
+        "abc-json.log.2.gz",
+        "abc-json.log.1",
+        "abc-json.log",
+    ]
     builder, stats, out = LineBuilder("c"), ReadStats(), []
     read_json_file(files, builder, None, out.append, lambda: None, stats)
     files.close()
@@ -349,7 +378,9 @@ def test_json_file_batches_are_sliced_or_parsed_to_the_same_lines(tmp_path):
     builder, out = LineBuilder("c"), []
     read_json_file(files, builder, "2026-05-13T08:47:45.000000000Z", out.append, lambda: None, ReadStats())
     files.close()
-    assert b"".join(out).decode().splitlines() == [f"c stdout 2026-05-13T08:47:{i:02d}.100000000Z line {i}" for i in range(45, 50)]
+    assert b"".join(out).decode().splitlines() == [
+        f"c stdout 2026-05-13T08:47:{i:02d}.100000000Z line {i}" for i in range(45, 50)
+    ]
     assert builder.last_ts == b"2026-05-13T08:47:49.100000000Z"
 
 
@@ -384,14 +415,19 @@ def test_socket_logs_body_reads_the_plain_body_to_the_end(tmp_path):
     from rollback_pm.evidence.client import SocketLogsBody
 
     frame = b"\x01\x00\x00\x00\x00\x00\x00\x2a2026-05-13T08:47:01.000000000Z hello world\n"
-    seen = _one_answer_server(str(tmp_path / "d.sock"), b"HTTP/1.0 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n" + frame * 300)
+    seen = _one_answer_server(
+        str(tmp_path / "d.sock"),
+        b"HTTP/1.0 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n" + frame * 300,
+    )
     body = SocketLogsBody(str(tmp_path / "d.sock"), "1.41", "abc/../x", since=None, timeout=5, read_size=4096)
     blocks = []
     while block := body.read(timeout=5):
         blocks.append(block)
     body.close()
     assert b"".join(blocks) == frame * 300 and max(map(len, blocks)) <= 4096
-    assert seen[0].startswith(b"GET /v1.41/containers/abc%2F..%2Fx/logs?stdout=1&stderr=1&timestamps=1&follow=0&tail=all HTTP/1.0\r\n")
+    assert seen[0].startswith(
+        b"GET /v1.41/containers/abc%2F..%2Fx/logs?stdout=1&stderr=1&timestamps=1&follow=0&tail=all HTTP/1.0\r\n"
+    )
 
 
 def test_socket_logs_body_errors(tmp_path):
@@ -402,11 +438,19 @@ def test_socket_logs_body_errors(tmp_path):
         _one_answer_server(path, text, hold)
         return path
 
-    gone = answer("a.sock", b'HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"No such container: x"}\n')
+    gone = answer(
+        "a.sock",
+        b'HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"No such container: x"}\n',
+    )
     with pytest.raises(ContainerGone):
         SocketLogsBody(gone, "1.41", "x", since=None, timeout=5)
-    broken = answer("b.sock", b'HTTP/1.0 500 Internal Server Error\r\n\r\n{"message":"open /var/lib/docker/x.log: too many open files"}')
-    with pytest.raises(EngineError, match="engine refused the logs: 500 open /var/lib/docker/x.log: too many open files"):
+    broken = answer(
+        "b.sock",
+        b'HTTP/1.0 500 Internal Server Error\r\n\r\n{"message":"open /var/lib/docker/x.log: too many open files"}',
+    )
+    with pytest.raises(
+        EngineError, match="engine refused the logs: 500 open /var/lib/docker/x.log: too many open files"
+    ):
         SocketLogsBody(broken, "1.41", "x", since=None, timeout=5)
     garbage = answer("c.sock", b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
     with pytest.raises(EngineError, match="malformed status line"):
@@ -424,8 +468,10 @@ def test_an_engine_that_chunks_an_http10_answer_is_read_through_the_sdk_path(tmp
     from rollback_pm.evidence import client as engine
 
     frame = b"\x01\x00\x00\x00\x00\x00\x00\x2a2026-05-13T08:47:01.000000000Z hello world\n"
-    _one_answer_server(str(tmp_path / "d.sock"), b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       + b"%x\r\n" % len(frame) + frame + b"\r\n0\r\n\r\n")
+    _one_answer_server(
+        str(tmp_path / "d.sock"),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(frame) + frame + b"\r\n0\r\n\r\n",
+    )
     opened = []
 
     class FakeSdkBody:
@@ -467,7 +513,9 @@ def test_a_full_disk_while_merging_is_an_evidence_dir_error_and_leaves_no_temp(e
     for s in sources:
         s.ranges = s.spool.plan(1 << 20)
     monkeypatch.setattr("rollback_pm.evidence.merge.write_all", _disk_full)
-    with pytest.raises(EvidenceDirError, match=r"cannot write .*merged\.log: No space left on device\. Check free space there\."):
+    with pytest.raises(
+        EvidenceDirError, match=r"cannot write .*merged\.log: No space left on device\. Check free space there\."
+    ):
         write_log(evdir, "m", "merged.log", sources)
     assert not evdir.exists("merged.log") and not evdir.exists(temp_name("m", "log"))
     for s in (a, b):

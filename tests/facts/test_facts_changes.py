@@ -18,9 +18,16 @@ MISSING = "0123456789abcdef0123456789abcdef01234567"
 
 def git(repo: Path, *args: str, date: str = "2026-05-13T08:00:00Z", author: str = "Ana Ops") -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_AUTHOR_NAME=author, GIT_AUTHOR_EMAIL="ops@example.org", GIT_COMMITTER_NAME=author,
-               GIT_COMMITTER_EMAIL="ops@example.org", GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date,
-               GIT_CONFIG_NOSYSTEM="1", HOME=str(repo))
+    env.update(
+        GIT_AUTHOR_NAME=author,
+        GIT_AUTHOR_EMAIL="ops@example.org",
+        GIT_COMMITTER_NAME=author,
+        GIT_COMMITTER_EMAIL="ops@example.org",
+        GIT_AUTHOR_DATE=date,
+        GIT_COMMITTER_DATE=date,
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(repo),
+    )
     done = subprocess.run(["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
@@ -53,12 +60,24 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def expected_commits(repo: dict[str, object]) -> list[Commit]:
     return [
-        Commit(sha=repo["bad"], author="Ana Ops", subject="config: workers 0 (oops)",
-               date=datetime(2026, 5, 13, 8, 0, tzinfo=timezone.utc)),
-        Commit(sha=repo["second"], author="Ana Ops", subject="docs: move notes; add logo",
-               date=datetime(2026, 5, 13, 7, 30, tzinfo=timezone.utc)),
-        Commit(sha=repo["first"], author="Zoë Dev", subject="api: new health endpoint",
-               date=datetime(2026, 5, 13, 7, 0, tzinfo=timezone.utc)),
+        Commit(
+            sha=repo["bad"],
+            author="Ana Ops",
+            subject="config: workers 0 (oops)",
+            date=datetime(2026, 5, 13, 8, 0, tzinfo=timezone.utc),
+        ),
+        Commit(
+            sha=repo["second"],
+            author="Ana Ops",
+            subject="docs: move notes; add logo",
+            date=datetime(2026, 5, 13, 7, 30, tzinfo=timezone.utc),
+        ),
+        Commit(
+            sha=repo["first"],
+            author="Zoë Dev",
+            subject="api: new health endpoint",
+            date=datetime(2026, 5, 13, 7, 0, tzinfo=timezone.utc),
+        ),
     ]
 
 
@@ -102,8 +121,11 @@ def test_deploy_older_than_rollback(repo: dict[str, object]) -> None:
     [
         (None, "bad", "suspect changes not listed: the rollback SHA is unknown"),
         ("abc1234", "bad", "suspect changes not listed: the rollback SHA 'abc1234' is not a full commit SHA"),
-        ("good", "--output=/tmp/x", "suspect changes not listed: the deploy SHA '--output=/tmp/x' is not a full "
-                                    "commit SHA"),
+        (
+            "good",
+            "--output=/tmp/x",
+            "suspect changes not listed: the deploy SHA '--output=/tmp/x' is not a full commit SHA",
+        ),
         ("bad", "bad", "no suspect changes: the rollback SHA is the deploy SHA"),
     ],
 )
@@ -112,31 +134,50 @@ def test_unusable_shas(repo: dict[str, object], rollback: str | None, deploy: st
 
 
 def test_sha_absent_from_the_checkout(repo: dict[str, object]) -> None:
-    assert suspect_changes(repo["root"], MISSING, repo["bad"]) == ([], [], (
-        f"suspect changes not listed: the rollback commit 0123456 is not in {repo['root']}; fetch it (git fetch "
-        "origin) or give --repo-dir of a checkout that has it"))
+    assert suspect_changes(repo["root"], MISSING, repo["bad"]) == (
+        [],
+        [],
+        (
+            f"suspect changes not listed: the rollback commit 0123456 is not in {repo['root']}; fetch it (git fetch "
+            "origin) or give --repo-dir of a checkout that has it"
+        ),
+    )
 
 
 def test_shallow_clone_says_to_fetch_full_history(repo: dict[str, object], tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo['root']}", str(clone)], check=True)
-    assert suspect_changes(clone, repo["good"], repo["bad"]) == ([], [], (
-        f"suspect changes not listed: the rollback commit {str(repo['good'])[:7]} is not in {clone}; the clone is "
-        "shallow: clone with full history (Woodpecker: clone settings depth: 0)"))
+    assert suspect_changes(clone, repo["good"], repo["bad"]) == (
+        [],
+        [],
+        (
+            f"suspect changes not listed: the rollback commit {str(repo['good'])[:7]} is not in {clone}; the clone is "
+            "shallow: clone with full history (Woodpecker: clone settings depth: 0)"
+        ),
+    )
 
 
 def test_not_a_checkout_and_not_a_directory(tmp_path: Path) -> None:
     sha = "a" * 40
-    assert suspect_changes(tmp_path, sha, "b" * 40) == ([], [], (
-        f"suspect changes not listed: {tmp_path} is not a git checkout (give --repo-dir)"))
+    assert suspect_changes(tmp_path, sha, "b" * 40) == (
+        [],
+        [],
+        (f"suspect changes not listed: {tmp_path} is not a git checkout (give --repo-dir)"),
+    )
     missing = tmp_path / "nope"
-    assert suspect_changes(missing, sha, "b" * 40) == ([], [], (
-        f"suspect changes not listed: {missing} is not a directory (give --repo-dir)"))
+    assert suspect_changes(missing, sha, "b" * 40) == (
+        [],
+        [],
+        (f"suspect changes not listed: {missing} is not a directory (give --repo-dir)"),
+    )
 
 
 def test_git_timeout_is_a_note_not_a_hang(repo: dict[str, object]) -> None:
     assert suspect_changes(repo["root"], repo["good"], repo["bad"], timeout=1e-6) == (
-        [], [], "suspect changes not listed: git cat-file took longer than 1e-06 s")
+        [],
+        [],
+        "suspect changes not listed: git cat-file took longer than 1e-06 s",
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the checkout to another uid")
@@ -146,8 +187,12 @@ def test_checkout_owned_by_another_uid(repo: dict[str, object], tmp_path: Path) 
     shutil.copytree(repo["root"], foreign, symlinks=True)
     for path in [foreign, *foreign.rglob("*")]:
         os.lchown(path, 54321, 54321)
-    refused = subprocess.run(["git", "-C", str(foreign), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    refused = subprocess.run(
+        ["git", "-C", str(foreign), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )
     assert refused.returncode != 0 and "dubious ownership" in refused.stderr
     commits, files, note = suspect_changes(foreign, repo["good"], repo["bad"])
     assert (commits, files, note) == (expected_commits(repo), EXPECTED_FILES, None)

@@ -56,9 +56,17 @@ def test_exited_container(docs: dict[str, dict], image: dict) -> None:
 def test_unhealthy_running_container_keeps_probe_log(docs: dict[str, dict], image: dict) -> None:
     state = container_state(docs["web-1"], image)
     assert (state.status, state.exit_code, state.finished_at, state.health_status) == (
-        "running", None, None, "unhealthy")  # Docker's zero FinishedAt is None; a running ExitCode means nothing
-    assert state.health_log[0] == {"Start": "2026-11-23T19:53:27.327Z", "End": "2026-11-23T19:53:27.389Z",
-                                   "ExitCode": 1, "Output": "HTTP/1.1 502 Bad Gateway"}
+        "running",
+        None,
+        None,
+        "unhealthy",
+    )  # Docker's zero FinishedAt is None; a running ExitCode means nothing
+    assert state.health_log[0] == {
+        "Start": "2026-11-23T19:53:27.327Z",
+        "End": "2026-11-23T19:53:27.389Z",
+        "ExitCode": 1,
+        "Output": "HTTP/1.1 502 Bad Gateway",
+    }
     assert len(state.health_log) == 5
 
 
@@ -76,8 +84,14 @@ def test_oom_killed_container(docs: dict[str, dict], image: dict) -> None:
 def test_health_output_is_masked_and_truncated(docs: dict[str, dict]) -> None:
     doc = copy.deepcopy(docs["web-1"])
     register_secret("s3cr3t-probe-token")
-    doc["State"]["Health"]["Log"] = [{"Start": "2026-11-23T19:53:27.327763094Z", "End": "0001-01-01T00:00:00Z",
-                                      "ExitCode": 1, "Output": "token=s3cr3t-probe-token " + "x" * 600}]
+    doc["State"]["Health"]["Log"] = [
+        {
+            "Start": "2026-11-23T19:53:27.327763094Z",
+            "End": "0001-01-01T00:00:00Z",
+            "ExitCode": 1,
+            "Output": "token=s3cr3t-probe-token " + "x" * 600,
+        }
+    ]
     probe = container_state(doc).health_log[0]
     assert probe["End"] is None
     assert probe["Output"].startswith("token=*** xxx")
@@ -86,8 +100,9 @@ def test_health_output_is_masked_and_truncated(docs: dict[str, dict]) -> None:
 
 def test_created_container_never_ran(docs: dict[str, dict]) -> None:
     doc = copy.deepcopy(docs["api-1"])
-    doc["State"].update(Status="created", ExitCode=0, StartedAt="0001-01-01T00:00:00Z",
-                        FinishedAt="0001-01-01T00:00:00Z")
+    doc["State"].update(
+        Status="created", ExitCode=0, StartedAt="0001-01-01T00:00:00Z", FinishedAt="0001-01-01T00:00:00Z"
+    )
     state = container_state(doc)
     assert (state.exit_code, state.started_at, state.finished_at) == (None, None, None)
 
@@ -98,10 +113,16 @@ def test_notable_events_from_real_states(docs: dict[str, dict], image: dict) -> 
     assert notable_events(states) == [
         TimelineEvent(utc(2026, 11, 23, 19, 53, 20, 665879), "factsfx-api-1 exited with code 3", source),
         TimelineEvent(utc(2026, 11, 23, 19, 53, 20, 836995), "factsfx-oom-1 OOM-killed (exit code 137)", source),
-        TimelineEvent(utc(2026, 11, 23, 19, 53, 28, 89233),
-                      "factsfx-worker-1 crash loop: restarted 7 times, last exit code 1", source),
-        TimelineEvent(utc(2026, 11, 23, 19, 53, 31, 607000),
-                      'factsfx-web-1 unhealthy: probe exit 1 "HTTP/1.1 502 Bad Gateway"', source),
+        TimelineEvent(
+            utc(2026, 11, 23, 19, 53, 28, 89233),
+            "factsfx-worker-1 crash loop: restarted 7 times, last exit code 1",
+            source,
+        ),
+        TimelineEvent(
+            utc(2026, 11, 23, 19, 53, 31, 607000),
+            'factsfx-web-1 unhealthy: probe exit 1 "HTTP/1.1 502 Bad Gateway"',
+            source,
+        ),
     ]
 
 
@@ -109,12 +130,14 @@ def test_recovered_container_that_restarted_once(docs: dict[str, dict]) -> None:
     # hand-made from the real worker: it restarted once and now runs
     doc = copy.deepcopy(docs["worker-1"])
     doc["RestartCount"] = 1
-    doc["State"].update(Status="running", Running=True, Restarting=False, ExitCode=0,
-                        StartedAt="2026-11-23T19:54:00.5Z")
+    doc["State"].update(
+        Status="running", Running=True, Restarting=False, ExitCode=0, StartedAt="2026-11-23T19:54:00.5Z"
+    )
     state = container_state(doc)
     assert state.exit_code is None
     assert notable_events([state]) == [
-        TimelineEvent(utc(2026, 11, 23, 19, 54, 0, 500000), "factsfx-worker-1 restarted 1 time", "container state")]
+        TimelineEvent(utc(2026, 11, 23, 19, 54, 0, 500000), "factsfx-worker-1 restarted 1 time", "container state")
+    ]
 
 
 def test_events_without_any_time_are_left_out() -> None:

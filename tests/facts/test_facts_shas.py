@@ -44,7 +44,8 @@ def test_validate_sha_rejects_short_and_malformed(value: str) -> None:
     with pytest.raises(InvalidShaError) as caught:
         validate_sha(value, "--deploy-sha")
     assert str(caught.value) == (
-        f"--deploy-sha {value!r} is not a full 40-hex commit SHA; pass the full SHA (git rev-parse HEAD)")
+        f"--deploy-sha {value!r} is not a full 40-hex commit SHA; pass the full SHA (git rev-parse HEAD)"
+    )
     assert caught.value.exit_code == EXIT_USAGE
 
 
@@ -58,22 +59,39 @@ PRECEDENCE = [
     ((None, "flag", "", GOOD, PREV), (GOOD, "last-good", [])),
     ((None, "flag", None, None, PREV), (PREV, "ci-prev", [CI_PREV_WARNING])),
     ((None, "flag", None, None, None), (None, None, [UNKNOWN_WARNING])),
-    ((None, "flag", "v1.2.3", GOOD, PREV), (GOOD, "last-good", [
-        "image label org.opencontainers.image.revision 'v1.2.3' is not a full 40-hex commit SHA; pass the full "
-        "SHA (git rev-parse HEAD); ignored"])),
-    ((None, "flag", "v1.2.3", None, "abc"), (None, None, [
-        "image label org.opencontainers.image.revision 'v1.2.3' is not a full 40-hex commit SHA; pass the full "
-        "SHA (git rev-parse HEAD); ignored",
-        "CI_PREV_COMMIT_SHA 'abc' is not a full 40-hex commit SHA; pass the full SHA (git rev-parse HEAD); ignored",
-        UNKNOWN_WARNING])),
+    (
+        (None, "flag", "v1.2.3", GOOD, PREV),
+        (
+            GOOD,
+            "last-good",
+            [
+                "image label org.opencontainers.image.revision 'v1.2.3' is not a full 40-hex commit SHA; pass the full "
+                "SHA (git rev-parse HEAD); ignored"
+            ],
+        ),
+    ),
+    (
+        (None, "flag", "v1.2.3", None, "abc"),
+        (
+            None,
+            None,
+            [
+                "image label org.opencontainers.image.revision 'v1.2.3' is not a full 40-hex commit SHA; pass the full "
+                "SHA (git rev-parse HEAD); ignored",
+                "CI_PREV_COMMIT_SHA 'abc' is not a full 40-hex commit SHA; pass the full SHA (git rev-parse HEAD); ignored",
+                UNKNOWN_WARNING,
+            ],
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("given", "expected"), PRECEDENCE)
 def test_rollback_sha_sources_and_precedence(given: tuple, expected: tuple) -> None:
     explicit, source, label, good, prev = given
-    resolution = resolve_rollback_sha(explicit=explicit, explicit_source=source, image_revision=label,
-                                      last_good=good, ci_prev=prev)
+    resolution = resolve_rollback_sha(
+        explicit=explicit, explicit_source=source, image_revision=label, last_good=good, ci_prev=prev
+    )
     assert resolution == ShaResolution(*expected)
 
 
@@ -81,20 +99,27 @@ def test_malformed_explicit_sha_is_a_usage_error_even_with_other_sources() -> No
     with pytest.raises(InvalidShaError) as caught:
         resolve_rollback_sha(explicit="3f9c2a1", image_revision=LABEL, last_good=GOOD)
     assert str(caught.value) == (
-        "rollback SHA '3f9c2a1' is not a full 40-hex commit SHA; pass the full SHA (git rev-parse HEAD)")
+        "rollback SHA '3f9c2a1' is not a full 40-hex commit SHA; pass the full SHA (git rev-parse HEAD)"
+    )
 
 
 def test_implicit_source_naming_the_deploy_itself_is_skipped() -> None:
     # labels read before the rollback replaced the containers name the bad version
     resolution = resolve_rollback_sha(explicit=None, image_revision=DEPLOY, last_good=GOOD, deploy_sha=DEPLOY)
-    assert resolution == ShaResolution(GOOD, "last-good", [
-        "image label org.opencontainers.image.revision ddddddd is the deploy SHA itself, not what the rollback "
-        "restored; ignored"])
+    assert resolution == ShaResolution(
+        GOOD,
+        "last-good",
+        [
+            "image label org.opencontainers.image.revision ddddddd is the deploy SHA itself, not what the rollback "
+            "restored; ignored"
+        ],
+    )
 
 
 def test_explicit_sha_equal_to_deploy_is_kept_with_a_warning() -> None:
-    assert resolve_rollback_sha(explicit=DEPLOY, deploy_sha=DEPLOY) == ShaResolution(DEPLOY, "flag", [
-        "rollback SHA ddddddd given by flag equals the deploy SHA; check --rollback-sha"])
+    assert resolve_rollback_sha(explicit=DEPLOY, deploy_sha=DEPLOY) == ShaResolution(
+        DEPLOY, "flag", ["rollback SHA ddddddd given by flag equals the deploy SHA; check --rollback-sha"]
+    )
 
 
 def load_docs() -> tuple[list[dict], dict[str, dict]]:

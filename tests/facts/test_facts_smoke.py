@@ -47,12 +47,25 @@ def test_jsonl_normalises_status_step_and_times(tmp_path: Path) -> None:
     assert parse_report(path) == [
         SmokeStep(name="containers up", status="passed", step=1, ts=utc(2026, 5, 13, 8, 47, 1), source=str(path)),
         SmokeStep(name="web responds", status="passed", step=2, ts=utc(2026, 5, 13, 8, 47, 10), source=str(path)),
-        SmokeStep(name="api health", status="failed", step=3, ts=utc(2026, 5, 13, 8, 47, 21),
-                  message="GET /health -> 502", source=str(path)),
-        SmokeStep(name="db migrations", status="skipped", step=4, ts=utc(2026, 5, 13, 8, 47, 21, 500000),
-                  message='{"reason": "no db"}', source=str(path)),
-        SmokeStep(name="queue", status="error", step=5, started_at=utc(2026, 5, 13, 8, 47, 22, 123456),
-                  source=str(path)),
+        SmokeStep(
+            name="api health",
+            status="failed",
+            step=3,
+            ts=utc(2026, 5, 13, 8, 47, 21),
+            message="GET /health -> 502",
+            source=str(path),
+        ),
+        SmokeStep(
+            name="db migrations",
+            status="skipped",
+            step=4,
+            ts=utc(2026, 5, 13, 8, 47, 21, 500000),
+            message='{"reason": "no db"}',
+            source=str(path),
+        ),
+        SmokeStep(
+            name="queue", status="error", step=5, started_at=utc(2026, 5, 13, 8, 47, 22, 123456), source=str(path)
+        ),
     ]
 
 
@@ -80,17 +93,49 @@ def test_junit_steps_times_from_suite_timestamp_plus_durations(tmp_path: Path) -
     path = write(tmp_path, "report.xml", JUNIT)
     src = str(path)
     assert parse_report(path) == [
-        SmokeStep(name="containers up", status="passed", step=1, started_at=utc(2026, 5, 13, 8, 47, 0),
-                  ts=utc(2026, 5, 13, 8, 47, 1), source=src),
-        SmokeStep(name="web responds", status="passed", step=2, started_at=utc(2026, 5, 13, 8, 47, 1),
-                  ts=utc(2026, 5, 13, 8, 47, 1, 500000), source=src),
-        SmokeStep(name="api health", status="failed", step=3, started_at=utc(2026, 5, 13, 8, 47, 1, 500000),
-                  ts=utc(2026, 5, 13, 8, 47, 3, 500000),
-                  message="GET /health returned 502\ncurl: (22) 502 Bad Gateway", source=src),
-        SmokeStep(name="db migrations", status="skipped", step=4, started_at=utc(2026, 5, 13, 8, 47, 3, 500000),
-                  ts=utc(2026, 5, 13, 8, 47, 3, 500000), message="no db in staging", source=src),
-        SmokeStep(name="queue", status="error", step=5, started_at=utc(2026, 5, 13, 8, 48),
-                  ts=utc(2026, 5, 13, 8, 48, 1), message="connection refused", source=src),
+        SmokeStep(
+            name="containers up",
+            status="passed",
+            step=1,
+            started_at=utc(2026, 5, 13, 8, 47, 0),
+            ts=utc(2026, 5, 13, 8, 47, 1),
+            source=src,
+        ),
+        SmokeStep(
+            name="web responds",
+            status="passed",
+            step=2,
+            started_at=utc(2026, 5, 13, 8, 47, 1),
+            ts=utc(2026, 5, 13, 8, 47, 1, 500000),
+            source=src,
+        ),
+        SmokeStep(
+            name="api health",
+            status="failed",
+            step=3,
+            started_at=utc(2026, 5, 13, 8, 47, 1, 500000),
+            ts=utc(2026, 5, 13, 8, 47, 3, 500000),
+            message="GET /health returned 502\ncurl: (22) 502 Bad Gateway",
+            source=src,
+        ),
+        SmokeStep(
+            name="db migrations",
+            status="skipped",
+            step=4,
+            started_at=utc(2026, 5, 13, 8, 47, 3, 500000),
+            ts=utc(2026, 5, 13, 8, 47, 3, 500000),
+            message="no db in staging",
+            source=src,
+        ),
+        SmokeStep(
+            name="queue",
+            status="error",
+            step=5,
+            started_at=utc(2026, 5, 13, 8, 48),
+            ts=utc(2026, 5, 13, 8, 48, 1),
+            message="connection refused",
+            source=src,
+        ),
     ]
 
 
@@ -126,12 +171,23 @@ def test_tap_with_yaml_diagnostics_directives_and_comments(tmp_path: Path) -> No
     assert parse_report(path) == [
         SmokeStep(name="containers up", status="passed", step=1, source=src),
         SmokeStep(name="web responds", status="passed", step=2, source=src),
-        SmokeStep(name="api health", status="failed", step=3, ts=utc(2026, 5, 13, 8, 47, 21),
-                  message="GET /health returned 502", source=src),
+        SmokeStep(
+            name="api health",
+            status="failed",
+            step=3,
+            ts=utc(2026, 5, 13, 8, 47, 21),
+            message="GET /health returned 502",
+            source=src,
+        ),
         SmokeStep(name="db migrations", status="skipped", step=4, message="SKIP: no db in staging", source=src),
         SmokeStep(name="feature flag # 12", status="skipped", step=5, message="TODO: not shipped yet", source=src),
-        SmokeStep(name="queue", status="failed", step=6,
-                  message="expected: consumer connected\ngot: connection refused", source=src),
+        SmokeStep(
+            name="queue",
+            status="failed",
+            step=6,
+            message="expected: consumer connected\ngot: connection refused",
+            source=src,
+        ),
     ]
 
 
@@ -139,10 +195,20 @@ def test_tap_plan_with_missing_steps_marks_where_the_run_stopped(tmp_path: Path)
     path = write(tmp_path, "smoke.tap", "1..4\nok 1 - up\nok 2 - web\n")
     src = str(path)
     assert parse_report(path)[2:] == [
-        SmokeStep(name="step 3 (not reported)", status="error", step=3,
-                  message="planned but never reported: the smoke run stopped before reporting it", source=src),
-        SmokeStep(name="step 4 (not reported)", status="skipped", step=4,
-                  message="not run: the smoke run stopped at an earlier step", source=src),
+        SmokeStep(
+            name="step 3 (not reported)",
+            status="error",
+            step=3,
+            message="planned but never reported: the smoke run stopped before reporting it",
+            source=src,
+        ),
+        SmokeStep(
+            name="step 4 (not reported)",
+            status="skipped",
+            step=4,
+            message="not run: the smoke run stopped at an earlier step",
+            source=src,
+        ),
     ]
 
 
@@ -150,8 +216,13 @@ def test_tap_bail_out_without_plan_is_an_error_step(tmp_path: Path) -> None:
     path = write(tmp_path, "smoke.tap", "ok 1 - up\nBail out! database unreachable\nok 2 - ignored\n")
     assert parse_report(path) == [
         SmokeStep(name="up", status="passed", step=1, source=str(path)),
-        SmokeStep(name="step 2 (not reported)", status="error", step=2,
-                  message="planned but never reported: Bail out! database unreachable", source=str(path)),
+        SmokeStep(
+            name="step 2 (not reported)",
+            status="error",
+            step=2,
+            message="planned but never reported: Bail out! database unreachable",
+            source=str(path),
+        ),
     ]
 
 
@@ -161,17 +232,30 @@ def test_tap_missing_steps_after_a_failure_are_only_skipped(tmp_path: Path) -> N
 
 
 def test_tap_subtests_are_summarised_by_their_parent(tmp_path: Path) -> None:
-    content = ("TAP version 14\n# Subtest: api\n    ok 1 - ping\n    not ok 2 - health\n      ---\n"
-               "      message: inner\n      ...\n    1..2\nnot ok 1 - api\n1..1\n")
+    content = (
+        "TAP version 14\n# Subtest: api\n    ok 1 - ping\n    not ok 2 - health\n      ---\n"
+        "      message: inner\n      ...\n    1..2\nnot ok 1 - api\n1..1\n"
+    )
     path = write(tmp_path, "smoke.tap", content)
     assert parse_report(path) == [SmokeStep(name="api", status="failed", step=1, source=str(path))]
 
 
 def test_tap_yaml_block_scalar_message(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.tap", "not ok 1 - api\n  ---\n  message: |\n    line one\n    line two\n  "
-                                    "timestamp: '1778662041'\n  ...\n")
-    assert parse_report(path) == [SmokeStep(name="api", status="failed", step=1, ts=utc(2026, 5, 13, 8, 47, 21),
-                                            message="line one\nline two", source=str(path))]
+    path = write(
+        tmp_path,
+        "s.tap",
+        "not ok 1 - api\n  ---\n  message: |\n    line one\n    line two\n  timestamp: '1778662041'\n  ...\n",
+    )
+    assert parse_report(path) == [
+        SmokeStep(
+            name="api",
+            status="failed",
+            step=1,
+            ts=utc(2026, 5, 13, 8, 47, 21),
+            message="line one\nline two",
+            source=str(path),
+        )
+    ]
 
 
 def test_tap_empty_plan_is_valid_and_has_no_steps(tmp_path: Path) -> None:
@@ -204,12 +288,19 @@ def test_detected_format_is_used_whatever_the_extension(tmp_path: Path) -> None:
 
 def test_explicit_format_and_aliases(tmp_path: Path) -> None:
     path = write(tmp_path, "smoke.log", '{"name": "a", "status": "ok"}\n')
-    assert parse_report(path, "json") == parse_report(path, "jsonl") == [
-        SmokeStep(name="a", status="passed", source=str(path))]
+    assert (
+        parse_report(path, "json")
+        == parse_report(path, "jsonl")
+        == [SmokeStep(name="a", status="passed", source=str(path))]
+    )
     assert str(error_of(path, "tap")) == (
-        f"smoke report {path}:1: not a TAP line: '{{\"name\": \"a\", \"status\": \"ok\"}}' (expected 'ok N - name', "
-        "'not ok N - name', a plan '1..N', a '#' comment or an indented YAML block)")
-    assert str(error_of(path, "yaml")) == f"smoke report {path}: unknown smoke report format 'yaml'; use jsonl, junit or tap"
+        f'smoke report {path}:1: not a TAP line: \'{{"name": "a", "status": "ok"}}\' (expected \'ok N - name\', '
+        "'not ok N - name', a plan '1..N', a '#' comment or an indented YAML block)"
+    )
+    assert (
+        str(error_of(path, "yaml"))
+        == f"smoke report {path}: unknown smoke report format 'yaml'; use jsonl, junit or tap"
+    )
 
 
 def test_parse_reports_concatenates_in_order(tmp_path: Path) -> None:
@@ -223,49 +314,89 @@ def test_parse_reports_concatenates_in_order(tmp_path: Path) -> None:
 
 # Every malformed input: (file name, content, expected message after "smoke report <path>")
 MALFORMED = [
-    ("s.jsonl", '{"name": "a", "status": "ok"}\n{"name": "b", "status": "ok",}\n',
-     ":2: bad JSON: Expecting property name enclosed in double quotes at column 30"),
+    (
+        "s.jsonl",
+        '{"name": "a", "status": "ok"}\n{"name": "b", "status": "ok",}\n',
+        ":2: bad JSON: Expecting property name enclosed in double quotes at column 30",
+    ),
     ("s.jsonl", '{"name": "a", "status": "ok"}\n   {"name": \n', ":2: bad JSON: Expecting value at column 13"),
     ("s.jsonl", '["a", "ok"]\n', ':1: expected one JSON object per line, got list ["a", "ok"]'),
     ("s.jsonl", '# c\n{"status": "ok"}\n', ':2: missing "name" (every step needs "name" and "status")'),
     ("s.jsonl", '{"name": "a"}\n', ':1: missing "status" (every step needs "name" and "status")'),
     ("s.jsonl", '{"name": "", "status": "ok"}\n', ':1: "name" must be a non-empty string, got ""'),
     ("s.jsonl", '{"name": "a", "status": 1}\n', ':1: "status" must be a non-empty string, got 1'),
-    ("s.jsonl", '{"name": "a", "status": "flaky"}\n', ':1: unknown status "flaky"; use passed, failed, skipped or error'),
+    (
+        "s.jsonl",
+        '{"name": "a", "status": "flaky"}\n',
+        ':1: unknown status "flaky"; use passed, failed, skipped or error',
+    ),
     ("s.jsonl", '{"name": "a", "status": "ok", "step": "three"}\n', ':1: "step" must be a whole number, got "three"'),
     ("s.jsonl", '{"name": "a", "status": "ok", "step": true}\n', ':1: "step" must be a whole number, got true'),
-    ("s.jsonl", '\n\n{"name": "a", "status": "ok", "ts": "yesterday"}\n',
-     ':3: bad timestamp "ts": "yesterday"; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds'),
-    ("s.jsonl", '{"name": "a", "status": "ok", "ts": 0}\n',
-     ':1: bad timestamp "ts": 0; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds'),
-    ("s.jsonl", '{"name": "a", "status": "ok", "started_at": "2026-13-45T00:00:00Z"}\n',
-     ':1: bad timestamp "started_at": "2026-13-45T00:00:00Z"; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds'),
+    (
+        "s.jsonl",
+        '\n\n{"name": "a", "status": "ok", "ts": "yesterday"}\n',
+        ':3: bad timestamp "ts": "yesterday"; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds',
+    ),
+    (
+        "s.jsonl",
+        '{"name": "a", "status": "ok", "ts": 0}\n',
+        ':1: bad timestamp "ts": 0; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds',
+    ),
+    (
+        "s.jsonl",
+        '{"name": "a", "status": "ok", "started_at": "2026-13-45T00:00:00Z"}\n',
+        ':1: bad timestamp "started_at": "2026-13-45T00:00:00Z"; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds',
+    ),
     ("s.jsonl", "# only a comment\n\n", ": is empty: no smoke steps in it; check that the smoke test wrote its report"),
-    ("s.xml", '<testsuite>\n  <testcase name="a">\n</testsuite>\n',
-     ":3: malformed XML: mismatched tag at column 3"),
+    ("s.xml", '<testsuite>\n  <testcase name="a">\n</testsuite>\n', ":3: malformed XML: mismatched tag at column 3"),
     ("s.xml", "<testsuite>\n<testcase name='a'/>\n", ":3: malformed XML: no element found at column 1"),
-    ("s.xml", '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">]>\n<testsuite>&lol;</testsuite>\n',
-     ":2: has a DOCTYPE declaration; JUnit reports need none, and its entities could expand without bound, "
-     "so it is refused"),
-    ("s.xml", '<report>\n<testcase name="a"/></report>\n', ":1: root element <report> is not <testsuites> or <testsuite>"),
-    ("s.xml", '<testsuites>\n<testsuite/>\n</testsuites>\n', ":1: has no <testcase> elements: no smoke steps in it"),
+    (
+        "s.xml",
+        '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">]>\n<testsuite>&lol;</testsuite>\n',
+        ":2: has a DOCTYPE declaration; JUnit reports need none, and its entities could expand without bound, "
+        "so it is refused",
+    ),
+    (
+        "s.xml",
+        '<report>\n<testcase name="a"/></report>\n',
+        ":1: root element <report> is not <testsuites> or <testsuite>",
+    ),
+    ("s.xml", "<testsuites>\n<testsuite/>\n</testsuites>\n", ":1: has no <testcase> elements: no smoke steps in it"),
     ("s.xml", '<testsuite>\n  <testcase time="1"/>\n</testsuite>\n', ":2: <testcase> has no name attribute"),
-    ("s.xml", '<testsuite>\n  <testcase name="a" time="fast"/>\n</testsuite>\n',
-     ':2: bad time="fast" on <testcase>: expected seconds'),
-    ("s.xml", '<testsuites>\n <testsuite timestamp="last tuesday">\n  <testcase name="a"/>\n </testsuite>\n</testsuites>',
-     ':2: bad timestamp="last tuesday" on <testsuite>; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds'),
-    ("s.tap", "TAP version 13\nok 1 - a\nokay 2 - b\n",
-     ":3: not a TAP line: 'okay 2 - b' (expected 'ok N - name', 'not ok N - name', a plan '1..N', "
-     "a '#' comment or an indented YAML block)"),
-    ("s.tap", "ok 1 - a\n    whatever\n",
-     ":2: not a TAP line: 'whatever' (expected 'ok N - name', 'not ok N - name', a plan '1..N', "
-     "a '#' comment or an indented YAML block)"),
+    (
+        "s.xml",
+        '<testsuite>\n  <testcase name="a" time="fast"/>\n</testsuite>\n',
+        ':2: bad time="fast" on <testcase>: expected seconds',
+    ),
+    (
+        "s.xml",
+        '<testsuites>\n <testsuite timestamp="last tuesday">\n  <testcase name="a"/>\n </testsuite>\n</testsuites>',
+        ':2: bad timestamp="last tuesday" on <testsuite>; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds',
+    ),
+    (
+        "s.tap",
+        "TAP version 13\nok 1 - a\nokay 2 - b\n",
+        ":3: not a TAP line: 'okay 2 - b' (expected 'ok N - name', 'not ok N - name', a plan '1..N', "
+        "a '#' comment or an indented YAML block)",
+    ),
+    (
+        "s.tap",
+        "ok 1 - a\n    whatever\n",
+        ":2: not a TAP line: 'whatever' (expected 'ok N - name', 'not ok N - name', a plan '1..N', "
+        "a '#' comment or an indented YAML block)",
+    ),
     ("s.tap", "ok 1 - a\nnot ok 2 - b\n  ---\n  message: x\n", ":3: YAML block is not closed with '...'"),
-    ("s.tap", "not ok 1 - a\n  ---\n  message: x\n  ts: soon\n  ...\n",
-     ":4: bad timestamp ts: 'soon'; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds"),
+    (
+        "s.tap",
+        "not ok 1 - a\n  ---\n  message: x\n  ts: soon\n  ...\n",
+        ":4: bad timestamp ts: 'soon'; use ISO 8601 (2026-05-13T08:47:21Z) or epoch seconds",
+    ),
     ("s.tap", "TAP version 13\n", ": is empty: no smoke steps in it; check that the smoke test wrote its report"),
-    ("report", "hello\n", ":1: cannot tell the format from 'hello': expected JSON lines, JUnit XML or TAP; "
-                          "give --smoke-format"),
+    (
+        "report",
+        "hello\n",
+        ":1: cannot tell the format from 'hello': expected JSON lines, JUnit XML or TAP; give --smoke-format",
+    ),
     ("report", "\n \n", ": is empty: no smoke steps in it; check that the smoke test wrote its report"),
 ]
 

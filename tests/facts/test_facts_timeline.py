@@ -20,8 +20,9 @@ def utc(*args: int) -> datetime:
 
 def evidence(bundle: str, kind: str) -> EvidenceFile:
     suffix = {"log": ".log", "inspect": ".inspect.json", "manifest": ".manifest.json"}[kind]
-    return EvidenceFile(path=f"/var/log/azaion/rollback-{bundle}{suffix}", kind=kind, sha256="0" * 64, bytes=1,
-                        bundle=bundle)
+    return EvidenceFile(
+        path=f"/var/log/azaion/rollback-{bundle}{suffix}", kind=kind, sha256="0" * 64, bytes=1, bundle=bundle
+    )
 
 
 def incident(**changes: object) -> Incident:
@@ -37,17 +38,42 @@ def incident(**changes: object) -> Incident:
         detected_by="smoke test",
         smoke_steps=[
             SmokeStep(name="containers up", status="passed", step=1, ts=utc(8, 47, 1), source="/ci/smoke.jsonl"),
-            SmokeStep(name="api health", status="failed", step=3, ts=utc(8, 47, 21),
-                      message="GET /health -> 502\nbody: upstream", source="/ci/smoke.jsonl"),
+            SmokeStep(
+                name="api health",
+                status="failed",
+                step=3,
+                ts=utc(8, 47, 21),
+                message="GET /health -> 502\nbody: upstream",
+                source="/ci/smoke.jsonl",
+            ),
             SmokeStep(name="db migrations", status="skipped", step=4, source="/ci/smoke.jsonl"),  # no time: left out
             SmokeStep(name="smoke-e2e", status="failed", started_at=utc(8, 48), source="woodpecker"),
         ],
         containers=[
-            ContainerState(name="api-1", id="1", status="exited", exit_code=137, oom_killed=True,
-                           started_at=utc(8, 45, 2), finished_at=utc(8, 46, 30)),
-            ContainerState(name="web-1", id="2", status="running", health_status="unhealthy", started_at=utc(8, 45, 3),
-                           health_log=[{"Start": "2026-05-13T08:47:00.100Z", "End": "2026-05-13T08:47:00.200Z",
-                                        "ExitCode": 1, "Output": "502 Bad Gateway\n"}]),
+            ContainerState(
+                name="api-1",
+                id="1",
+                status="exited",
+                exit_code=137,
+                oom_killed=True,
+                started_at=utc(8, 45, 2),
+                finished_at=utc(8, 46, 30),
+            ),
+            ContainerState(
+                name="web-1",
+                id="2",
+                status="running",
+                health_status="unhealthy",
+                started_at=utc(8, 45, 3),
+                health_log=[
+                    {
+                        "Start": "2026-05-13T08:47:00.100Z",
+                        "End": "2026-05-13T08:47:00.200Z",
+                        "ExitCode": 1,
+                        "Output": "502 Bad Gateway\n",
+                    }
+                ],
+            ),
         ],
         evidence=[evidence("20260513T084900Z", k) for k in ("log", "inspect", "manifest")]
         + [evidence("20260513T085210Z-2", "log")],
@@ -80,8 +106,9 @@ def test_timeline_has_every_event_with_its_source_in_time_order() -> None:
 
 
 def test_timeline_of_a_bare_incident() -> None:
-    bare = Incident(id="x", service="api", environment="staging", deploy_sha=DEPLOY, detected_at=utc(9, 0),
-                    detected_by="operator")
+    bare = Incident(
+        id="x", service="api", environment="staging", deploy_sha=DEPLOY, detected_at=utc(9, 0), detected_by="operator"
+    )
     assert build_timeline(bare) == [TimelineEvent(utc(9, 0), "detected by operator", "operator")]
     bare.mitigated_at = utc(9, 5)
     assert build_timeline(bare)[-1] == TimelineEvent(utc(9, 5), "mitigated: rollback finished", "pipeline")
@@ -97,8 +124,9 @@ def test_timeline_of_a_bare_incident() -> None:
         (utc(8, 53, 0), None, utc(8, 52, 5), None),  # inputs disagree: no made-up 00:00
     ],
 )
-def test_duration(started: datetime | None, detected: datetime | None, mitigated: datetime | None,
-                  expected: float | None) -> None:
+def test_duration(
+    started: datetime | None, detected: datetime | None, mitigated: datetime | None, expected: float | None
+) -> None:
     assert duration_seconds(incident(started_at=started, detected_at=detected, mitigated_at=mitigated)) == expected
 
 

@@ -54,17 +54,34 @@ class Containers:
         self.session = self.prefix.rstrip("-")
         self.created: list[str] = []
 
-    def run(self, name: str, script: str = "", *, env: dict[str, str] | None = None,
-            labels: dict[str, str] | None = None, log_driver: str = "json-file",
-            log_opts: dict[str, str] | None = None, tty: bool = False, wait: bool = True,
-            command: list[str] | None = None, healthcheck: dict[str, Any] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        name: str,
+        script: str = "",
+        *,
+        env: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        log_driver: str = "json-file",
+        log_opts: dict[str, str] | None = None,
+        tty: bool = False,
+        wait: bool = True,
+        command: list[str] | None = None,
+        healthcheck: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Run ``sh -c script`` (or ``command``); waits for the exit unless ``wait`` is False."""
         host_config = self.client.create_host_config(
-            network_mode="none", log_config={"Type": log_driver, "Config": log_opts or {}})
+            network_mode="none", log_config={"Type": log_driver, "Config": log_opts or {}}
+        )
         container = self.client.create_container(
-            self.image, command=command if command is not None else ["sh", "-c", script],
-            name=f"{self.prefix}{name}", environment=env or {}, labels={TEST_LABEL: self.session, **(labels or {})},
-            tty=tty, host_config=host_config, healthcheck=healthcheck)
+            self.image,
+            command=command if command is not None else ["sh", "-c", script],
+            name=f"{self.prefix}{name}",
+            environment=env or {},
+            labels={TEST_LABEL: self.session, **(labels or {})},
+            tty=tty,
+            host_config=host_config,
+            healthcheck=healthcheck,
+        )
         self.created.append(container["Id"])
         self.client.start(container["Id"])
         if wait:

@@ -14,9 +14,10 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import lru_cache
-from typing import Any, Callable
+from functools import cache
+from typing import Any
 
 from tests.support import SPECS
 from tests.support.specserver import (
@@ -30,12 +31,42 @@ from tests.support.specserver import (
 
 GREEDY = ("filepath", "head", "branch")  # the forges route these as wildcards (they contain '/')
 # Gitea's default [attachment] ALLOWED_TYPES
-ALLOWED_TYPES = (".cpio .csv .doc .docx .gif .gz .jpeg .jpg .json .jsonc .log .md .mov .mp4 .odf .odg .odp .ods "
-                 ".odt .patch .pdf .png .pptx .svg .tgz .txt .webm .xls .xlsx .zip").split()
+ALLOWED_TYPES = [
+    ".cpio",
+    ".csv",
+    ".doc",
+    ".docx",
+    ".gif",
+    ".gz",
+    ".jpeg",
+    ".jpg",
+    ".json",
+    ".jsonc",
+    ".log",
+    ".md",
+    ".mov",
+    ".mp4",
+    ".odf",
+    ".odg",
+    ".odp",
+    ".ods",
+    ".odt",
+    ".patch",
+    ".pdf",
+    ".png",
+    ".pptx",
+    ".svg",
+    ".tgz",
+    ".txt",
+    ".webm",
+    ".xls",
+    ".xlsx",
+    ".zip",
+]
 DEFAULT_PAGE, MAX_PAGE = 30, 50
 
 
-@lru_cache(maxsize=None)
+@cache
 def forge_spec(kind: str) -> Spec:
     return Spec(load_spec_document(SPECS / f"{kind}.swagger.v1.json"), greedy=GREEDY)
 
@@ -47,9 +78,15 @@ def _now() -> str:
 class FakeGitea(FakeService):
     """``with FakeGitea(kind="forgejo") as forge: GiteaTracker(forge.url, forge.repo, forge.token, kind=...)``"""
 
-    def __init__(self, *, kind: str = "gitea", owner: str = "acme", repo: str = "shop",
-                 token: str = "forge-Secret-Token-0xBEEF",
-                 collaborators: tuple[str, ...] = ("oncall", "alice")) -> None:
+    def __init__(
+        self,
+        *,
+        kind: str = "gitea",
+        owner: str = "acme",
+        repo: str = "shop",
+        token: str = "forge-Secret-Token-0xBEEF",
+        collaborators: tuple[str, ...] = ("oncall", "alice"),
+    ) -> None:
         self.kind = kind
         self.owner, self.name = owner, repo
         self.token = token
@@ -82,7 +119,6 @@ class FakeGitea(FakeService):
         ]:
             self.server.route(method, path, self._in_repo(handler))
 
-
     @property
     def url(self) -> str:
         """The forge's web URL (what CI_FORGE_URL holds); the API is under /api/v1."""
@@ -91,7 +127,6 @@ class FakeGitea(FakeService):
     @property
     def repo(self) -> str:
         return f"{self.owner}/{self.name}"
-
 
     # -- helpers for tests
 
@@ -122,25 +157,38 @@ class FakeGitea(FakeService):
         return Response(401, {"message": "invalid username, password or token", "url": f"{self.url}/api/swagger"})
 
     def _not_found(self) -> Response:
-        return Response(404, {"errors": ["The target couldn't be found."], "message": "The target couldn't be found.",
-                              "url": f"{self.url}/api/swagger"})
+        return Response(
+            404,
+            {
+                "errors": ["The target couldn't be found."],
+                "message": "The target couldn't be found.",
+                "url": f"{self.url}/api/swagger",
+            },
+        )
 
     def _in_repo(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
         def wrapped(req: Request) -> Response:
             if (req.params.get("owner"), req.params.get("repo")) != (self.owner, self.name):
                 return self._not_found()
             return handler(req)
+
         return wrapped
 
     def _page(self, req: Request, items: list[Any]) -> list[Any]:
         page = max(1, int(req.arg("page", "1") or 1))
         limit = int(req.arg("limit", "0") or 0)
         limit = DEFAULT_PAGE if limit <= 0 else min(limit, MAX_PAGE)
-        return items[(page - 1) * limit: page * limit]
+        return items[(page - 1) * limit : page * limit]
 
     def _user(self, login: str) -> dict[str, Any]:
-        return {"id": abs(hash(login)) % 1000 + 1, "login": login, "full_name": login, "email": f"{login}@example.com",
-                "avatar_url": f"{self.url}/avatars/{login}", "html_url": f"{self.url}/{login}"}
+        return {
+            "id": abs(hash(login)) % 1000 + 1,
+            "login": login,
+            "full_name": login,
+            "email": f"{login}@example.com",
+            "avatar_url": f"{self.url}/avatars/{login}",
+            "html_url": f"{self.url}/{login}",
+        }
 
     # -- labels
 
@@ -151,8 +199,15 @@ class FakeGitea(FakeService):
         for lab in self.labels:
             if lab["name"] == name:
                 return lab
-        lab = {"id": self._next_id, "name": name, "color": "ededed", "description": "", "exclusive": False,
-               "is_archived": False, "url": f"{self.url}/api/v1/repos/{self.repo}/labels/{self._next_id}"}
+        lab = {
+            "id": self._next_id,
+            "name": name,
+            "color": "ededed",
+            "description": "",
+            "exclusive": False,
+            "is_archived": False,
+            "url": f"{self.url}/api/v1/repos/{self.repo}/labels/{self._next_id}",
+        }
         self._next_id += 1
         self.labels.append(lab)
         return lab
@@ -166,8 +221,15 @@ class FakeGitea(FakeService):
         if not name.strip() or not re.fullmatch(r"#?[0-9a-fA-F]{6}", color):
             self.server.fail(req, f"invalid label {body!r}")
             return Response(422, {"message": "Color or name is invalid", "url": f"{self.url}/api/swagger"})
-        lab = {"id": self._next_id, "name": name, "color": color.lstrip("#"), "description": "", "exclusive": False,
-               "is_archived": False, "url": f"{self.url}/api/v1/repos/{self.repo}/labels/{self._next_id}"}
+        lab = {
+            "id": self._next_id,
+            "name": name,
+            "color": color.lstrip("#"),
+            "description": "",
+            "exclusive": False,
+            "is_archived": False,
+            "url": f"{self.url}/api/v1/repos/{self.repo}/labels/{self._next_id}",
+        }
         self._next_id += 1
         self.labels.append(lab)
         return Response(201, lab)
@@ -179,25 +241,45 @@ class FakeGitea(FakeService):
         self._next_index += 1
         now = _now()
         self.issues[number] = {
-            "id": 1000 + number, "number": number, "title": body["title"], "body": body.get("body", ""),
-            "label_ids": list(dict.fromkeys(body.get("labels", []))), "state": state, "due_date": body.get("due_date"),
-            "assignees": list(body.get("assignees") or []), "created_at": now, "updated_at": now,
-            "closed_at": now if state == "closed" else None, "comments": [], "assets": [], "asset_data": {},
+            "id": 1000 + number,
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body", ""),
+            "label_ids": list(dict.fromkeys(body.get("labels", []))),
+            "state": state,
+            "due_date": body.get("due_date"),
+            "assignees": list(body.get("assignees") or []),
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": now if state == "closed" else None,
+            "comments": [],
+            "assets": [],
+            "asset_data": {},
         }
         return number
 
     def _issue_json(self, issue: dict[str, Any]) -> dict[str, Any]:
         number = issue["number"]
         return {
-            "id": issue["id"], "number": number, "title": issue["title"], "body": issue["body"],
+            "id": issue["id"],
+            "number": number,
+            "title": issue["title"],
+            "body": issue["body"],
             "url": f"{self.url}/api/v1/repos/{self.repo}/issues/{number}",
             "html_url": f"{self.url}/{self.repo}/issues/{number}",
-            "labels": [self._label(i) for i in issue["label_ids"]], "state": issue["state"],
-            "due_date": issue["due_date"], "assignees": [self._user(a) for a in issue["assignees"]] or None,
+            "labels": [self._label(i) for i in issue["label_ids"]],
+            "state": issue["state"],
+            "due_date": issue["due_date"],
+            "assignees": [self._user(a) for a in issue["assignees"]] or None,
             "assignee": self._user(issue["assignees"][0]) if issue["assignees"] else None,
-            "user": self._user("rollback-bot"), "comments": len(issue["comments"]), "created_at": issue["created_at"],
-            "updated_at": issue["updated_at"], "closed_at": issue["closed_at"], "is_locked": False,
-            "assets": issue["assets"], "pull_request": None,
+            "user": self._user("rollback-bot"),
+            "comments": len(issue["comments"]),
+            "created_at": issue["created_at"],
+            "updated_at": issue["updated_at"],
+            "closed_at": issue["closed_at"],
+            "is_locked": False,
+            "assets": issue["assets"],
+            "pull_request": None,
             "repository": {"id": 1, "name": self.name, "owner": self.owner, "full_name": self.repo},
         }
 
@@ -232,8 +314,9 @@ class FakeGitea(FakeService):
             return Response(422, {"message": f"label ids {unknown} do not exist", "url": f"{self.url}/api/swagger"})
         for login in body.get("assignees") or []:
             if login not in self.collaborators:
-                return Response(422, {"message": f"Assignee does not exist: [name: {login}]",
-                                      "url": f"{self.url}/api/swagger"})
+                return Response(
+                    422, {"message": f"Assignee does not exist: [name: {login}]", "url": f"{self.url}/api/swagger"}
+                )
         number = self._store_issue(body)
         return Response(201, self._issue_json(self.issues[number]))
 
@@ -252,10 +335,17 @@ class FakeGitea(FakeService):
         comment_id = self._next_id
         self._next_id += 1
         now = _now()
-        comment = {"id": comment_id, "body": (req.json or {}).get("body", ""), "created_at": now, "updated_at": now,
-                   "html_url": f"{self.url}/{self.repo}/issues/{issue['number']}#issuecomment-{comment_id}",
-                   "issue_url": f"{self.url}/{self.repo}/issues/{issue['number']}", "pull_request_url": "",
-                   "user": self._user("rollback-bot"), "assets": []}
+        comment = {
+            "id": comment_id,
+            "body": (req.json or {}).get("body", ""),
+            "created_at": now,
+            "updated_at": now,
+            "html_url": f"{self.url}/{self.repo}/issues/{issue['number']}#issuecomment-{comment_id}",
+            "issue_url": f"{self.url}/{self.repo}/issues/{issue['number']}",
+            "pull_request_url": "",
+            "user": self._user("rollback-bot"),
+            "assets": [],
+        }
         issue["comments"].append(comment)
         return Response(201, comment)
 
@@ -287,8 +377,15 @@ class FakeGitea(FakeService):
         asset_id = self._next_id
         self._next_id += 1
         uuid = hashlib.sha1(f"{asset_id}".encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000"
-        asset = {"id": asset_id, "name": name, "size": len(part.data), "download_count": 0, "created_at": _now(),
-                 "uuid": uuid, "browser_download_url": f"{self.url}/attachments/{uuid}"}
+        asset = {
+            "id": asset_id,
+            "name": name,
+            "size": len(part.data),
+            "download_count": 0,
+            "created_at": _now(),
+            "uuid": uuid,
+            "browser_download_url": f"{self.url}/attachments/{uuid}",
+        }
         issue["assets"].append(asset)
         issue["asset_data"][asset_id] = part.data
         return Response(201, asset)
@@ -296,9 +393,19 @@ class FakeGitea(FakeService):
     # -- repository, files, pull requests
 
     def _repo_json(self) -> dict[str, Any]:
-        return {"id": 1, "name": self.name, "full_name": self.repo, "owner": self._user(self.owner),
-                "default_branch": "main", "html_url": f"{self.url}/{self.repo}", "has_issues": True,
-                "has_pull_requests": True, "private": True, "empty": False, "archived": False}
+        return {
+            "id": 1,
+            "name": self.name,
+            "full_name": self.repo,
+            "owner": self._user(self.owner),
+            "default_branch": "main",
+            "html_url": f"{self.url}/{self.repo}",
+            "has_issues": True,
+            "has_pull_requests": True,
+            "private": True,
+            "empty": False,
+            "archived": False,
+        }
 
     def _get_repo(self, req: Request) -> Response:
         return Response(200, self._repo_json())
@@ -308,9 +415,15 @@ class FakeGitea(FakeService):
         if name not in self.branches:
             return self._not_found()
         sha = hashlib.sha1(repr(sorted(self.branches[name].items())).encode()).hexdigest()
-        return Response(200, {"name": name, "commit": {"id": sha, "message": "update", "url": f"{self.url}/{self.repo}"
-                                                                                              f"/commit/{sha}"},
-                              "protected": False, "user_can_push": True})
+        return Response(
+            200,
+            {
+                "name": name,
+                "commit": {"id": sha, "message": "update", "url": f"{self.url}/{self.repo}/commit/{sha}"},
+                "protected": False,
+                "user_can_push": True,
+            },
+        )
 
     def _get_contents(self, req: Request) -> Response:
         ref = req.arg("ref") or "main"
@@ -319,9 +432,18 @@ class FakeGitea(FakeService):
         if files is None or path not in files:
             return self._not_found()
         data = files[path]
-        return Response(200, {"name": path.rsplit("/", 1)[-1], "path": path, "type": "file", "size": len(data),
-                              "encoding": "base64", "content": base64.b64encode(data).decode(),
-                              "sha": hashlib.sha1(data).hexdigest()})
+        return Response(
+            200,
+            {
+                "name": path.rsplit("/", 1)[-1],
+                "path": path,
+                "type": "file",
+                "size": len(data),
+                "encoding": "base64",
+                "content": base64.b64encode(data).decode(),
+                "sha": hashlib.sha1(data).hexdigest(),
+            },
+        )
 
     def _create_file(self, req: Request) -> Response:
         body = req.json or {}
@@ -331,31 +453,53 @@ class FakeGitea(FakeService):
         if base not in self.branches:
             return self._not_found()
         if body.get("new_branch") and target in self.branches:
-            return Response(422, {"message": f"branch already exists [name: {target}]",
-                                  "url": f"{self.url}/api/swagger"})
+            return Response(
+                422, {"message": f"branch already exists [name: {target}]", "url": f"{self.url}/api/swagger"}
+            )
         try:
             data = base64.b64decode(body.get("content", ""), validate=True)
         except (binascii.Error, ValueError):
             self.server.fail(req, "content is not base64")
             return Response(422, {"message": "invalid base64 content", "url": f"{self.url}/api/swagger"})
         if path in self.branches.get(target, self.branches[base]):
-            return Response(422, {"message": f"repository file already exists [path: {path}]",
-                                  "url": f"{self.url}/api/swagger"})
+            return Response(
+                422, {"message": f"repository file already exists [path: {path}]", "url": f"{self.url}/api/swagger"}
+            )
         self.branches.setdefault(target, dict(self.branches[base]))[path] = data
         sha = hashlib.sha1(data).hexdigest()
-        return Response(201, {"content": {"name": path.rsplit("/", 1)[-1], "path": path, "type": "file",
-                                          "size": len(data), "sha": sha,
-                                          "html_url": f"{self.url}/{self.repo}/src/branch/{target}/{path}"},
-                              "commit": {"sha": hashlib.sha1(f"{target}:{path}".encode()).hexdigest(),
-                                         "message": body.get("message", ""),
-                                         "html_url": f"{self.url}/{self.repo}/commit/{sha}"}})
+        return Response(
+            201,
+            {
+                "content": {
+                    "name": path.rsplit("/", 1)[-1],
+                    "path": path,
+                    "type": "file",
+                    "size": len(data),
+                    "sha": sha,
+                    "html_url": f"{self.url}/{self.repo}/src/branch/{target}/{path}",
+                },
+                "commit": {
+                    "sha": hashlib.sha1(f"{target}:{path}".encode()).hexdigest(),
+                    "message": body.get("message", ""),
+                    "html_url": f"{self.url}/{self.repo}/commit/{sha}",
+                },
+            },
+        )
 
     def _pull_json(self, pull: dict[str, Any]) -> dict[str, Any]:
-        return {"id": 5000 + pull["number"], "number": pull["number"], "title": pull["title"], "body": pull["body"],
-                "state": pull["state"], "html_url": f"{self.url}/{self.repo}/pulls/{pull['number']}",
-                "base": {"ref": pull["base"], "label": pull["base"], "repo_id": 1},
-                "head": {"ref": pull["head"], "label": pull["head"], "repo_id": 1},
-                "merged": False, "mergeable": True, "user": self._user("rollback-bot")}
+        return {
+            "id": 5000 + pull["number"],
+            "number": pull["number"],
+            "title": pull["title"],
+            "body": pull["body"],
+            "state": pull["state"],
+            "html_url": f"{self.url}/{self.repo}/pulls/{pull['number']}",
+            "base": {"ref": pull["base"], "label": pull["base"], "repo_id": 1},
+            "head": {"ref": pull["head"], "label": pull["head"], "repo_id": 1},
+            "merged": False,
+            "mergeable": True,
+            "user": self._user("rollback-bot"),
+        }
 
     def _create_pull(self, req: Request) -> Response:
         body = req.json or {}
@@ -363,10 +507,17 @@ class FakeGitea(FakeService):
         if base not in self.branches or head not in self.branches:
             return self._not_found()
         if any(p["base"] == base and p["head"] == head and p["state"] == "open" for p in self.pulls):
-            return Response(409, {"message": "pull request already exists for these targets",
-                                  "url": f"{self.url}/api/swagger"})
-        pull = {"number": self._next_index, "base": base, "head": head, "title": body.get("title", ""),
-                "body": body.get("body", ""), "state": "open"}
+            return Response(
+                409, {"message": "pull request already exists for these targets", "url": f"{self.url}/api/swagger"}
+            )
+        pull = {
+            "number": self._next_index,
+            "base": base,
+            "head": head,
+            "title": body.get("title", ""),
+            "body": body.get("body", ""),
+            "state": "open",
+        }
         self._next_index += 1
         self.pulls.append(pull)
         return Response(201, self._pull_json(pull))

@@ -17,7 +17,7 @@ import copy
 import json
 import re
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -38,11 +38,10 @@ STATUSES = {
     "Done": {"id": "10001", "key": "done", "name": "Done", "colorName": "green"},
 }
 TRANSITIONS = {"11": "To Do", "21": "In Progress", "31": "Done"}
-SETTABLE = {"summary", "description", "issuetype", "project", "labels", "duedate", "priority", "components",
-            "assignee"}
+SETTABLE = {"summary", "description", "issuetype", "project", "labels", "duedate", "priority", "components", "assignee"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def jira_spec(api_version: int) -> Spec:
     doc = load_spec_document(SPECS / "jira-cloud-platform-v3.openapi.json")
     if api_version == 3:
@@ -62,12 +61,14 @@ def jira_spec(api_version: int) -> Spec:
                 op["security"] = [{"bearerAuth": []}, *op["security"]]
         paths[path.replace("/rest/api/3/", "/rest/api/2/", 1)] = item
     components = dict(doc["components"])
-    components["securitySchemes"] = {**components["securitySchemes"],
-                                     "bearerAuth": {"type": "http", "scheme": "bearer"}}
+    components["securitySchemes"] = {
+        **components["securitySchemes"],
+        "bearerAuth": {"type": "http", "scheme": "bearer"},
+    }
     return Spec({**doc, "paths": paths, "components": components})
 
 
-@lru_cache(maxsize=None)
+@cache
 def adf_validator() -> jsonschema.Draft7Validator:
     """The official ADF schema, with its node alternatives dispatched on ``type``.
 
@@ -116,9 +117,13 @@ def adf_validator() -> jsonschema.Draft7Validator:
                 rest = {k: v for k, v in node.items() if k != "anyOf"}
                 rest["required"] = sorted(set(rest.get("required", [])) | {"type"})
                 rest["properties"] = {**rest.get("properties", {}), "type": {"enum": sorted(by_type)}}
-                rest["allOf"] = [*rest.get("allOf", []), *(
-                    {"if": {"properties": {"type": {"const": t}}}, "then": {"anyOf": alts}}
-                    for t, alts in sorted(by_type.items()))]
+                rest["allOf"] = [
+                    *rest.get("allOf", []),
+                    *(
+                        {"if": {"properties": {"type": {"const": t}}}, "then": {"anyOf": alts}}
+                        for t, alts in sorted(by_type.items())
+                    ),
+                ]
                 return rest
         return node
 
@@ -136,10 +141,18 @@ def _errors(status: int, messages: list[str] | None = None, errors: dict[str, st
 class FakeJira(FakeService):
     """``with FakeJira(api_version=3) as jira: JiraTracker(jira.url, jira.project, jira.token, ...)``"""
 
-    def __init__(self, *, api_version: int = 3, project: str = "OPS", email: str = "oncall@example.com",
-                 token: str = "jira-Secret-Token-0xC0FFEE", issue_types: tuple[str, ...] = ("Task", "Bug"),
-                 priorities: tuple[str, ...] = ("Highest", "High", "Medium", "Low", "Lowest"),
-                 components: tuple[str, ...] = ("api", "web"), unavailable_fields: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        api_version: int = 3,
+        project: str = "OPS",
+        email: str = "oncall@example.com",
+        token: str = "jira-Secret-Token-0xC0FFEE",
+        issue_types: tuple[str, ...] = ("Task", "Bug"),
+        priorities: tuple[str, ...] = ("Highest", "High", "Medium", "Low", "Lowest"),
+        components: tuple[str, ...] = ("api", "web"),
+        unavailable_fields: tuple[str, ...] = (),
+    ) -> None:
         self.api_version = api_version
         self.project = project
         self.project_id = "10000"
@@ -167,11 +180,9 @@ class FakeJira(FakeService):
         route("GET", f"{v}/issue/{{issueIdOrKey}}/transitions", self._transitions)
         route("POST", f"{v}/issue/{{issueIdOrKey}}/transitions", self._do_transition)
 
-
     @property
     def url(self) -> str:
         return self.server.url
-
 
     # -- helpers for tests
 
@@ -198,19 +209,30 @@ class FakeJira(FakeService):
             expected = f"Bearer {self.token}"
         if header == expected:
             return None
-        return Response(401, {"errorMessages": ["You are not authenticated. Authentication required to perform "
-                                                "this operation."], "errors": {}},
-                        {"WWW-Authenticate": 'Basic realm="protected-area"' if self.api_version == 3 else "Bearer"})
+        return Response(
+            401,
+            {
+                "errorMessages": ["You are not authenticated. Authentication required to perform this operation."],
+                "errors": {},
+            },
+            {"WWW-Authenticate": 'Basic realm="protected-area"' if self.api_version == 3 else "Bearer"},
+        )
 
     # -- state
 
     def _status(self, name: str) -> dict[str, Any]:
         category = STATUSES[name]
-        return {"id": category["id"], "name": name,
-                "self": f"{self.url}/rest/api/{self.api_version}/status/{category['id']}",
-                "statusCategory": {"id": 2 if category["key"] == "new" else 3 if category["key"] == "done" else 4,
-                                   "key": category["key"], "name": category["name"],
-                                   "colorName": category["colorName"]}}
+        return {
+            "id": category["id"],
+            "name": name,
+            "self": f"{self.url}/rest/api/{self.api_version}/status/{category['id']}",
+            "statusCategory": {
+                "id": 2 if category["key"] == "new" else 3 if category["key"] == "done" else 4,
+                "key": category["key"],
+                "name": category["name"],
+                "colorName": category["colorName"],
+            },
+        }
 
     def _store(self, fields: dict[str, Any]) -> str:
         key = f"{self.project}-{self._next_number}"
@@ -231,8 +253,15 @@ class FakeJira(FakeService):
             "created": now,
             "updated": now,
         }
-        self.issues[key] = {"id": issue_id, "key": key, "fields": stored, "comments": [], "attachments": [],
-                            "attachment_data": {}, "remotelinks": []}
+        self.issues[key] = {
+            "id": issue_id,
+            "key": key,
+            "fields": stored,
+            "comments": [],
+            "attachments": [],
+            "attachment_data": {},
+            "remotelinks": [],
+        }
         return key
 
     def _find(self, key_or_id: str) -> dict[str, Any] | None:
@@ -247,9 +276,13 @@ class FakeJira(FakeService):
             chosen = all_fields
         else:
             chosen = {f: all_fields.get(f) for f in fields if f in all_fields}
-        return {"expand": "renderedFields,names,schema,operations,editmeta,changelog",
-                "id": issue["id"], "key": issue["key"],
-                "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}", "fields": chosen}
+        return {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog",
+            "id": issue["id"],
+            "key": issue["key"],
+            "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}",
+            "fields": chosen,
+        }
 
     @staticmethod
     def _fields_param(req: Request) -> list[str] | None:
@@ -261,8 +294,11 @@ class FakeJira(FakeService):
     def _check_rich_text(self, req: Request, field: str, value: Any) -> str | None:
         """Jira's own check of a rich-text value; a violation is our client's bug."""
         if self.api_version == 3:
-            problems = [e.message for e in adf_validator().iter_errors(value)] if isinstance(value, dict) else [
-                "not an object"]
+            problems = (
+                [e.message for e in adf_validator().iter_errors(value)]
+                if isinstance(value, dict)
+                else ["not an object"]
+            )
             if problems:
                 self.server.fail(req, f"{field} is not a valid ADF document: {problems[0][:300]}")
                 return "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
@@ -314,8 +350,9 @@ class FakeJira(FakeService):
             return _errors(400, errors=errors)
         key = self._store(fields)
         issue = self.issues[key]
-        return Response(201, {"id": issue["id"], "key": key,
-                              "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}"})
+        return Response(
+            201, {"id": issue["id"], "key": key, "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}"}
+        )
 
     def _not_found(self) -> Response:
         return _errors(404, ["Issue does not exist or you do not have permission to see it."])
@@ -345,8 +382,10 @@ class FakeJira(FakeService):
                     issue["fields"]["labels"] = labels = list(value)
         for name, value in body.get("fields", {}).items():
             if name not in SETTABLE or name in self.unavailable_fields:
-                return _errors(400, errors={name: f"Field '{name}' cannot be set. It is not on the appropriate "
-                                                  "screen, or unknown."})
+                return _errors(
+                    400,
+                    errors={name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."},
+                )
             issue["fields"][name] = value
         issue["fields"]["updated"] = _now()
         return Response(204)
@@ -368,16 +407,17 @@ class FakeJira(FakeService):
             if value.startswith('"'):
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             clauses.append((m.group(1).lower(), value))
-            rest = rest[m.end():]
+            rest = rest[m.end() :]
             joiner = re.match(r"(?i)and\s+", rest)
             if joiner:
-                rest = rest[joiner.end():]
+                rest = rest[joiner.end() :]
             elif rest:
                 self.server.fail(req, f"the fake's JQL subset cannot evaluate {jql!r}")
                 return _errors(400, [f"Error in the JQL Query: cannot parse {rest!r}"])
         if not clauses and self.api_version == 3:
-            return _errors(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to "
-                                 "your query."])
+            return _errors(
+                400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."]
+            )
         for field, value in clauses:
             if field == "project" and value not in (self.project, self.project_id):
                 return _errors(400, [f"The value '{value}' does not exist for the field 'project'."])
@@ -401,8 +441,10 @@ class FakeJira(FakeService):
                 hits.append(issue)
         order_field = (order.split() or ["created"])[0].lower()
         descending = "desc" in order.lower()
-        hits.sort(key=lambda i: (i["fields"]["created"], int(i["id"])) if order_field == "created" else int(i["id"]),
-                  reverse=descending)
+        hits.sort(
+            key=lambda i: (i["fields"]["created"], int(i["id"])) if order_field == "created" else int(i["id"]),
+            reverse=descending,
+        )
         limit = int(req.arg("maxResults", "50") or 50)
         fields = self._fields_param(req)
         if self.api_version == 3:
@@ -411,9 +453,17 @@ class FakeJira(FakeService):
                 beans = [{"id": b["id"]} for b in beans]  # /search/jql returns ids unless asked
             return Response(200, {"issues": beans, "isLast": len(hits) <= limit})
         start = int(req.arg("startAt", "0") or 0)
-        page = hits[start:start + limit]
-        return Response(200, {"expand": "schema,names", "startAt": start, "maxResults": limit, "total": len(hits),
-                              "issues": [self._bean(i, fields) for i in page]})
+        page = hits[start : start + limit]
+        return Response(
+            200,
+            {
+                "expand": "schema,names",
+                "startAt": start,
+                "maxResults": limit,
+                "total": len(hits),
+                "issues": [self._bean(i, fields) for i in page],
+            },
+        )
 
     def _add_comment(self, req: Request) -> Response:
         issue = self._find(req.params["issueIdOrKey"])
@@ -425,9 +475,14 @@ class FakeJira(FakeService):
             return _errors(400, errors={"comment": problem})
         comment_id = str(20000 + sum(len(i["comments"]) for i in self.issues.values()) + 1)
         now = _now()
-        comment = {"id": comment_id, "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}/comment/"
-                                             f"{comment_id}", "body": body, "created": now, "updated": now,
-                   "author": {"accountId": "5b10a2844c20165700ede21g", "displayName": "rollback-pm"}}
+        comment = {
+            "id": comment_id,
+            "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}/comment/{comment_id}",
+            "body": body,
+            "created": now,
+            "updated": now,
+            "author": {"accountId": "5b10a2844c20165700ede21g", "displayName": "rollback-pm"},
+        }
         issue["comments"].append(comment)
         return Response(201, comment)
 
@@ -440,8 +495,15 @@ class FakeJira(FakeService):
             comments.reverse()
         start = int(req.arg("startAt", "0") or 0)
         limit = int(req.arg("maxResults", "100") or 100)
-        return Response(200, {"startAt": start, "maxResults": limit, "total": len(comments),
-                              "comments": comments[start:start + limit]})
+        return Response(
+            200,
+            {
+                "startAt": start,
+                "maxResults": limit,
+                "total": len(comments),
+                "comments": comments[start : start + limit],
+            },
+        )
 
     def _attach(self, req: Request) -> Response:
         if (req.header("x-atlassian-token") or "").lower() != "no-check":
@@ -458,10 +520,15 @@ class FakeJira(FakeService):
         for part in files:
             attachment_id = str(30000 + sum(len(i["attachments"]) for i in self.issues.values()) + 1)
             api = f"{self.url}/rest/api/{self.api_version}"
-            attachment = {"id": attachment_id, "self": f"{api}/attachment/{attachment_id}",
-                          "filename": part.filename, "size": len(part.data), "created": _now(),
-                          "mimeType": part.content_type or "application/octet-stream",
-                          "content": f"{api}/attachment/content/{attachment_id}"}
+            attachment = {
+                "id": attachment_id,
+                "self": f"{api}/attachment/{attachment_id}",
+                "filename": part.filename,
+                "size": len(part.data),
+                "created": _now(),
+                "mimeType": part.content_type or "application/octet-stream",
+                "content": f"{api}/attachment/content/{attachment_id}",
+            }
             issue["attachments"].append(attachment)
             issue["attachment_data"][attachment_id] = part.data
             created.append(attachment)
@@ -477,8 +544,11 @@ class FakeJira(FakeService):
                 existing.update(link)
                 return Response(200, {"id": existing["id"], "self": existing["self"]})
         link_id = 40000 + len(issue["remotelinks"]) + 1
-        stored = {**link, "id": link_id,
-                  "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['key']}/remotelink/{link_id}"}
+        stored = {
+            **link,
+            "id": link_id,
+            "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['key']}/remotelink/{link_id}",
+        }
         issue["remotelinks"].append(stored)
         return Response(201, {"id": link_id, "self": stored["self"]})
 
@@ -492,8 +562,15 @@ class FakeJira(FakeService):
         issue = self._find(req.params["issueIdOrKey"])
         if issue is None:
             return self._not_found()
-        return Response(200, {"transitions": [{"id": tid, "name": name, "to": self._status(name), "hasScreen": False,
-                                               "isAvailable": True} for tid, name in TRANSITIONS.items()]})
+        return Response(
+            200,
+            {
+                "transitions": [
+                    {"id": tid, "name": name, "to": self._status(name), "hasScreen": False, "isAvailable": True}
+                    for tid, name in TRANSITIONS.items()
+                ]
+            },
+        )
 
     def _do_transition(self, req: Request) -> Response:
         issue = self._find(req.params["issueIdOrKey"])

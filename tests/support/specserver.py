@@ -27,13 +27,14 @@ import re
 import socket
 import threading
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
-from functools import lru_cache
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jsonschema
@@ -155,7 +156,7 @@ def _prepare(node: Any) -> Any:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: str) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
@@ -193,8 +194,9 @@ class Spec:
         routes = []
         for template, item in self.doc.get("paths", {}).items():
             names = re.findall(r"\{([^}]+)\}", template)
-            pattern = re.sub(r"\\\{([^}]+)\\\}", lambda m: "(.+)" if m.group(1) in greedy else "([^/]+)",
-                             re.escape(template))
+            pattern = re.sub(
+                r"\\\{([^}]+)\\\}", lambda m: "(.+)" if m.group(1) in greedy else "([^/]+)", re.escape(template)
+            )
             literals = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
             key = (-literals, len(names), template)
             routes.append((key, _Route(template, re.compile(pattern), names, item)))
@@ -206,7 +208,7 @@ class Spec:
         """Follow a (prepared, absolute) $ref to the object it names."""
         seen = 0
         while isinstance(node, dict) and isinstance(node.get("$ref"), str) and seen < 20:
-            pointer = node["$ref"][len(URN) + 1:]
+            pointer = node["$ref"][len(URN) + 1 :]
             node = self.doc
             for token in pointer.strip("/").split("/"):
                 node = node[token.replace("~1", "/").replace("~0", "~")]
@@ -293,8 +295,9 @@ class Spec:
     def _check_parameters(self, req: Request, params_spec: list[dict[str, Any]]) -> list[str]:
         problems = []
         known_query = {p["name"] for p in params_spec if p["in"] == "query"}
-        known_query |= {s.get("name") for s in self.schemes.values()
-                        if s.get("type") == "apiKey" and s.get("in") == "query"}
+        known_query |= {
+            s.get("name") for s in self.schemes.values() if s.get("type") == "apiKey" and s.get("in") == "query"
+        }
         for p in params_spec:
             where, name = p["in"], p["name"]
             if where == "path":
@@ -429,9 +432,8 @@ class Spec:
         for p in form:
             name = p["name"]
             if p.get("type") == "file":
-                if name not in files:
-                    if p.get("required"):
-                        problems.append(f"required file field {name!r} is missing")
+                if name not in files and p.get("required"):
+                    problems.append(f"required file field {name!r} is missing")
                 continue
             values = req.form.get(name, [])
             if not values:
@@ -499,8 +501,14 @@ def parse_multipart(content_type: str, body: bytes) -> list[Part]:
         if part_headers.get("content-disposition") is None:
             raise ValueError("part without Content-Disposition")
         name = part_headers.get_param("name", header="content-disposition")
-        parts.append(Part(name=name if isinstance(name, str) else None, filename=part_headers.get_filename(),
-                          content_type=part_headers.get("content-type"), data=data))
+        parts.append(
+            Part(
+                name=name if isinstance(name, str) else None,
+                filename=part_headers.get_filename(),
+                content_type=part_headers.get("content-type"),
+                data=data,
+            )
+        )
     return parts
 
 
@@ -509,7 +517,7 @@ def parse_multipart(content_type: str, body: bytes) -> list[Part]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def setup(self) -> None:
         super().setup()
@@ -533,9 +541,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         split = urlsplit(self.path)
-        req = Request(method=self.command, path=split.path,
-                      query=parse_qs(split.query, keep_blank_values=True),
-                      headers={k.lower(): v for k, v in self.headers.items()}, body=self._read_body())
+        req = Request(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self._read_body(),
+        )
         resp = self.server.owner.dispatch(req)
         if resp is DROP:
             self.close_connection = True
@@ -556,14 +568,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean; SpecServer.requests has every request
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # hung handlers are released by SpecServer.close(), never joined
-    owner: "SpecServer"
+    owner: SpecServer
 
 
 Handler = Callable[[Request], Response]
@@ -577,9 +589,14 @@ class SpecServer:
     which skips the response check for that operation.
     """
 
-    def __init__(self, spec: Spec, *, name: str = "fake",
-                 authenticate: Callable[[Request], Response | None] | None = None,
-                 exempt: dict[tuple[str, str], str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        name: str = "fake",
+        authenticate: Callable[[Request], Response | None] | None = None,
+        exempt: dict[tuple[str, str], str] | None = None,
+    ) -> None:
         self.spec = spec
         self.name = name
         self.authenticate = authenticate
@@ -600,9 +617,19 @@ class SpecServer:
             raise KeyError(f"{template} is not a path of the spec")
         self.handlers[(method.upper(), template)] = handler
 
-    def inject(self, method: str, pattern: str, *, status: int | None = None, times: int = 1,
-               headers: dict[str, str] | None = None, body: Any = None, hang: float | None = None,
-               drop: bool = False, passthrough: bool = False) -> None:
+    def inject(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        status: int | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        hang: float | None = None,
+        drop: bool = False,
+        passthrough: bool = False,
+    ) -> None:
         """Answer the next ``times`` requests matching METHOD and ``pattern`` (the spec's path
         template, or a regex fully matching the path below the base path) with ``status``,
         a ``hang`` of that many seconds then a dropped connection, or a ``drop``.
@@ -610,8 +637,9 @@ class SpecServer:
         if status is None and hang is None and not drop:
             raise ValueError("inject needs a status, a hang or drop=True")
         with self.lock:
-            self._injections.append(Injection(method.upper(), pattern, times, status, dict(headers or {}), body,
-                                              hang, drop, passthrough))
+            self._injections.append(
+                Injection(method.upper(), pattern, times, status, dict(headers or {}), body, hang, drop, passthrough)
+            )
 
     # -- life cycle
 
@@ -626,11 +654,15 @@ class SpecServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "SpecServer":
+    def start(self) -> SpecServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"specserver-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"specserver-{self.name}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -642,7 +674,7 @@ class SpecServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SpecServer":
+    def __enter__(self) -> SpecServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -656,8 +688,11 @@ class SpecServer:
 
     def calls(self, method: str | None = None, route: str | None = None) -> list[Request]:
         with self.lock:
-            return [r for r in self.requests if (method is None or r.method == method)
-                    and (route is None or r.route == route)]
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and (route is None or r.route == route)
+            ]
 
     def fail(self, req: Request, problem: str) -> None:
         """Record a failure the test must see (also used by fakes for semantic checks)."""
@@ -681,7 +716,7 @@ class SpecServer:
                 self.requests.append(req)
             self.fail(req, f"path is outside the spec's base path {base}")
             return Response(404, {"message": "not found"})
-        req.path = req.path[len(base):] or "/"
+        req.path = req.path[len(base) :] or "/"
         with self.lock:
             self.requests.append(req)
         op, problems = self.spec.validate(req)
@@ -734,7 +769,7 @@ class FakeService:
 
     server: SpecServer
 
-    def __enter__(self):  # noqa: ANN204 - returns the subclass
+    def __enter__(self):
         self.server.start()
         return self
 

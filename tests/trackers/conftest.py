@@ -78,20 +78,28 @@ def spec(tmp_path) -> TicketSpec:
     draft.write_text("# Postmortem\n\nRoot cause: TBD\n", encoding="utf-8")
     manifest = tmp_path / "rollback-20260513T084721Z.manifest.json"
     manifest.write_bytes(b'{"files": {}}\n\x00\xff binary tail\r\n')
-    body = "\n".join([
-        "Production rollback of **api** in **production**. The postmortem is due by 2026-05-14T08:47:21Z.",
-        "",
-        "| Field | Value |",
-        "|---|---|",
-        "| Deploy SHA | `0123456789abcdef0123456789abcdef01234567` |",
-        "| Pipeline | https://ci.example.com/repos/1/pipeline/42 |",
-        "",
-        "**Failed smoke step 3 `api health`**: 502",
-        "",
-        "- `/var/log/azaion/rollback-20260513T084721Z.log` (2 bytes, `aaaa`)",
-    ])
-    return TicketSpec(incident_id="abc123", unique_label="rollback-pm-abc123",
-                      title="Postmortem: api production rollback 0123456 -> fedcba9", body=body,
-                      labels=["postmortem", "rollback", "production", "api"], due_date=date(2026, 5, 14),
-                      severity="Critical", pipeline_url="https://ci.example.com/repos/1/pipeline/42",
-                      attachments=[draft, manifest])
+    body = "\n".join(
+        [
+            "Production rollback of **api** in **production**. The postmortem is due by 2026-05-14T08:47:21Z.",
+            "",
+            "| Field | Value |",
+            "|---|---|",
+            "| Deploy SHA | `0123456789abcdef0123456789abcdef01234567` |",
+            "| Pipeline | https://ci.example.com/repos/1/pipeline/42 |",
+            "",
+            "**Failed smoke step 3 `api health`**: 502",
+            "",
+            "- `/var/log/azaion/rollback-20260513T084721Z.log` (2 bytes, `aaaa`)",
+        ]
+    )
+    return TicketSpec(
+        incident_id="abc123",
+        unique_label="rollback-pm-abc123",
+        title="Postmortem: api production rollback 0123456 -> fedcba9",
+        body=body,
+        labels=["postmortem", "rollback", "production", "api"],
+        due_date=date(2026, 5, 14),
+        severity="Critical",
+        pipeline_url="https://ci.example.com/repos/1/pipeline/42",
+        attachments=[draft, manifest],
+    )

@@ -29,8 +29,18 @@ def tracker(request, tmp_path, monkeypatch):
             flags = ["--tracker", "forgejo", "--tracker-url", fake.url, "--forge-repo", fake.repo]
             backend = GiteaTracker(fake.url, fake.repo, fake.token, kind="forgejo")
         else:
-            flags = ["--tracker", "jira", "--tracker-url", fake.url, "--jira-project", fake.project,
-                     "--jira-email", fake.email, "--jira-api", "3"]
+            flags = [
+                "--tracker",
+                "jira",
+                "--tracker-url",
+                fake.url,
+                "--jira-project",
+                fake.project,
+                "--jira-email",
+                fake.email,
+                "--jira-api",
+                "3",
+            ]
             backend = JiraTracker(fake.url, fake.project, fake.token, email=fake.email, api_version=3)
         monkeypatch.setenv("ROLLBACK_PM_TRACKER_TOKEN", fake.token)
         monkeypatch.setenv("ROLLBACK_PM_TRACKER_RETRY_BUDGET", "1")
@@ -41,16 +51,37 @@ def tracker(request, tmp_path, monkeypatch):
 def run(tmp_path, flags, at):
     (tmp_path / "none.toml").write_text("")
     now = (T0 + at).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return CliRunner().invoke(cli, ["--config", str(tmp_path / "none.toml"), "--state-dir", str(tmp_path / "state"),
-                                    "check-deadlines", "--quiet", "--now", now, *flags], catch_exceptions=False)
+    return CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(tmp_path / "none.toml"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "check-deadlines",
+            "--quiet",
+            "--now",
+            now,
+            *flags,
+        ],
+        catch_exceptions=False,
+    )
 
 
 def test_overdue_comment_and_label_once_and_degraded_while_down(tmp_path, tracker):
     kind, fake, backend, flags = tracker
     with Ledger(tmp_path / "state") as ledger:
-        stored, _ = ledger.upsert_incident(Incident(id="", service="api", environment="production",
-                                                    deploy_sha="1" * 40, rollback_sha="2" * 40,
-                                                    mitigated_at=T0, detected_at=T0))
+        stored, _ = ledger.upsert_incident(
+            Incident(
+                id="",
+                service="api",
+                environment="production",
+                deploy_sha="1" * 40,
+                rollback_sha="2" * 40,
+                mitigated_at=T0,
+                detected_at=T0,
+            )
+        )
         ticket = open_ticket(ledger, backend, ledger.get(stored.id)).ticket
     fake.server.inject("*", ".*", status=503, times=1000)
     down = run(tmp_path, flags, timedelta(hours=22))  # due-soon: nothing overdue, so exit 3 shows

@@ -32,8 +32,9 @@ def test_create_full_issue(forge, spec):
     assert tracker.find(spec.unique_label) is None
     ticket = tracker.create(spec)
 
-    assert ticket == TicketRef(tracker=forge.kind, key="acme/shop#1", url=f"{forge.url}/acme/shop/issues/1",
-                               status="open")
+    assert ticket == TicketRef(
+        tracker=forge.kind, key="acme/shop#1", url=f"{forge.url}/acme/shop/issues/1", status="open"
+    )
     assert tracker.last_warnings == []
     issue = forge.issue(1)
     assert issue["title"] == spec.title and issue["body"] == spec.body
@@ -42,7 +43,9 @@ def test_create_full_issue(forge, spec):
     assert issue["due_date"] == "2026-05-14T12:00:00Z"
     assert issue["assignees"] == ["oncall"]
     assert [(a["name"], a["size"]) for a in issue["assets"]] == [
-        ("postmortem-abc123.md", 30), ("rollback-20260513T084721Z.manifest.json", 30)]
+        ("postmortem-abc123.md", 30),
+        ("rollback-20260513T084721Z.manifest.json", 30),
+    ]
     assert issue["asset_data"][issue["assets"][1]["id"]] == spec.attachments[1].read_bytes()
     # Labels were created once each, passed by id, and the issue posted once.
     create = forge.server.calls("POST", "/repos/{owner}/{repo}/issues")
@@ -59,7 +62,8 @@ def test_find_existing_and_reuse_labels(forge, spec):
     second = tracker.create(spec)
     assert second.key == "acme/shop#3"
     assert sorted(lab["name"] for lab in forge.labels) == sorted(
-        ["postmortem", "rollback", "production", "api", "rollback-pm-abc123", "rollback-pm-second"])
+        ["postmortem", "rollback", "production", "api", "rollback-pm-abc123", "rollback-pm-second"]
+    )
 
 
 def test_unknown_label_search_returns_no_ticket(forge):
@@ -119,8 +123,10 @@ def test_attachment_type_refused_is_a_warning_not_a_lost_ticket(forge, spec, tmp
     tracker = tracker_for(forge)
     ticket = tracker.create(spec)
     assert ticket.key == "acme/shop#1" and len(forge.issue(1)["assets"]) == 2
-    assert "core.bin was not attached" in tracker.last_warnings[0] and "File type is not allowed" in \
-        tracker.last_warnings[0]
+    assert (
+        "core.bin was not attached" in tracker.last_warnings[0]
+        and "File type is not allowed" in tracker.last_warnings[0]
+    )
 
 
 def test_lost_create_answer_is_found_not_duplicated(forge, spec, clock):
@@ -148,7 +154,8 @@ def test_lost_label_creation_is_not_duplicated(forge, spec, clock):
     forge.server.inject("POST", "/repos/{owner}/{repo}/labels", status=502, passthrough=True)
     tracker_for(forge, clock).create(spec)
     assert sorted(lab["name"] for lab in forge.labels) == sorted(
-        ["postmortem", "rollback", "production", "api", "rollback-pm-abc123"])
+        ["postmortem", "rollback", "production", "api", "rollback-pm-abc123"]
+    )
 
 
 def test_lost_comment_is_not_posted_twice(forge, spec, clock):
@@ -167,13 +174,23 @@ def test_unknown_issue_is_not_found(forge):
 def test_open_pr_commits_the_draft_once(forge):
     tracker = tracker_for(forge)
     draft = "# Postmortem: api production\n\nRoot cause: TBD\n"
-    url = tracker.open_pr("postmortem/abc123", "docs/postmortems/2026-05-13-api.md", draft,
-                          "Postmortem draft: api production", "Edit the draft in place.")
+    url = tracker.open_pr(
+        "postmortem/abc123",
+        "docs/postmortems/2026-05-13-api.md",
+        draft,
+        "Postmortem draft: api production",
+        "Edit the draft in place.",
+    )
     assert url == f"{forge.url}/acme/shop/pulls/1"
     assert forge.branches["postmortem/abc123"]["docs/postmortems/2026-05-13-api.md"] == draft.encode()
     assert forge.pulls[0]["base"] == "main" and forge.pulls[0]["head"] == "postmortem/abc123"
-    again = tracker.open_pr("postmortem/abc123", "docs/postmortems/2026-05-13-api.md", "changed",
-                            "Postmortem draft: api production", "Edit the draft in place.")
+    again = tracker.open_pr(
+        "postmortem/abc123",
+        "docs/postmortems/2026-05-13-api.md",
+        "changed",
+        "Postmortem draft: api production",
+        "Edit the draft in place.",
+    )
     assert again == url and len(forge.pulls) == 1
     assert forge.branches["postmortem/abc123"]["docs/postmortems/2026-05-13-api.md"] == draft.encode()
     [commit] = forge.server.calls("POST", "/repos/{owner}/{repo}/contents/{filepath}")

@@ -17,8 +17,12 @@ from rollback_pm.trackers.markup import adf_text
 
 def tracker_for(fake, clock=None, **kwargs):
     token = kwargs.pop("token", fake.token)
-    options = dict(email=fake.email if fake.api_version == 3 else None, api_version=fake.api_version,
-                   timeout=2.0, retry_budget_s=20.0)
+    options = dict(
+        email=fake.email if fake.api_version == 3 else None,
+        api_version=fake.api_version,
+        timeout=2.0,
+        retry_budget_s=20.0,
+    )
     if clock is not None:
         options.update(sleep=clock.sleep, clock=clock.monotonic)
     options.update(kwargs)
@@ -32,8 +36,10 @@ def test_is_a_tracker_and_defaults_api_by_host():
     assert (cloud.api_version, cloud.search_path) == (3, "/rest/api/3/search/jql")
     assert (dc.api_version, dc.search_path) == (2, "/rest/api/2/search")
     # Cloud on REST v2 still has to use /search/jql (the classic search is gone there).
-    assert JiraTracker("https://acme.atlassian.net", "OPS", "t0ken-value", email="a@b.c",
-                       api_version=2).search_path == "/rest/api/2/search/jql"
+    assert (
+        JiraTracker("https://acme.atlassian.net", "OPS", "t0ken-value", email="a@b.c", api_version=2).search_path
+        == "/rest/api/2/search/jql"
+    )
 
 
 def test_cloud_without_email_names_the_setting():
@@ -62,7 +68,9 @@ def test_create_full_ticket(jira, spec):
         assert "*Failed smoke step 3* {{api health}}: 502" in fields["description"]
         assert "||Field||Value||" in fields["description"]
     assert [(a["filename"], a["size"]) for a in issue["attachments"]] == [
-        ("postmortem-abc123.md", 30), ("rollback-20260513T084721Z.manifest.json", 30)]
+        ("postmortem-abc123.md", 30),
+        ("rollback-20260513T084721Z.manifest.json", 30),
+    ]
     assert issue["attachment_data"][issue["attachments"][1]["id"]] == spec.attachments[1].read_bytes()
     assert [link["object"]["url"] for link in issue["remotelinks"]] == [spec.pipeline_url]
     # The create path searched first and posted exactly once.
@@ -122,8 +130,9 @@ def test_project_without_priority_field_still_gets_its_ticket(spec, clock):
 
 
 def test_wrong_project_names_the_setting(jira, spec):
-    tracker = JiraTracker(jira.url, "NOPE", jira.token, email=jira.email if jira.api_version == 3 else None,
-                          api_version=jira.api_version)
+    tracker = JiraTracker(
+        jira.url, "NOPE", jira.token, email=jira.email if jira.api_version == 3 else None, api_version=jira.api_version
+    )
     with pytest.raises(TrackerNotFoundError, match="ROLLBACK_PM_JIRA_PROJECT / --jira-project, now NOPE"):
         tracker.find(spec.unique_label)
     with pytest.raises(TrackerNotFoundError, match="ROLLBACK_PM_JIRA_PROJECT / --jira-project"):

@@ -37,8 +37,17 @@ def test_adf_is_valid_against_the_official_schema():
     errors = [e.message for e in adf_validator().iter_errors(doc)]
     assert errors == []
     kinds = [node["type"] for node in doc["content"]]
-    assert kinds == ["paragraph", "table", "paragraph", "blockquote", "bulletList", "orderedList", "rule", "heading",
-                     "codeBlock"]
+    assert kinds == [
+        "paragraph",
+        "table",
+        "paragraph",
+        "blockquote",
+        "bulletList",
+        "orderedList",
+        "rule",
+        "heading",
+        "codeBlock",
+    ]
 
 
 def test_adf_marks():
@@ -58,8 +67,11 @@ def test_adf_table_cells_and_code_block():
     header, first, _, third = table["content"]
     assert [c["type"] for c in header["content"]] == ["tableHeader", "tableHeader"]
     assert adf_text(third) == "Pipe | cell docs"
-    assert doc["content"][-1] == {"type": "codeBlock", "attrs": {"language": "bash"},
-                                  "content": [{"type": "text", "text": "docker logs api | tail"}]}
+    assert doc["content"][-1] == {
+        "type": "codeBlock",
+        "attrs": {"language": "bash"},
+        "content": [{"type": "text", "text": "docker logs api | tail"}],
+    }
 
 
 @pytest.mark.parametrize("text", ["", "   \n", "\x00\x07"])

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from rollback_pm import tickets  # noqa: E402
-from rollback_pm.ledger import Ledger  # noqa: E402
-from rollback_pm.models import EvidenceFile, Incident, SmokeStep  # noqa: E402
-from rollback_pm.trackers.gitea import GiteaTracker  # noqa: E402
-from rollback_pm.trackers.jira import JiraTracker  # noqa: E402
-from tests.support.fake_gitea import FakeGitea  # noqa: E402
-from tests.support.fake_jira import FakeJira  # noqa: E402
+from rollback_pm import tickets
+from rollback_pm.ledger import Ledger
+from rollback_pm.models import EvidenceFile, Incident, SmokeStep
+from rollback_pm.trackers.gitea import GiteaTracker
+from rollback_pm.trackers.jira import JiraTracker
+from tests.support.fake_gitea import FakeGitea
+from tests.support.fake_jira import FakeJira
 
 T0 = datetime(2026, 5, 13, 8, 47, 21, tzinfo=timezone.utc)
 
@@ -27,12 +27,21 @@ def evidence(tmp_path: Path, bundle: str) -> list[EvidenceFile]:
 
 
 def incident(tmp_path: Path, bundles: tuple[str, ...] = ("20260513T084721Z",)) -> Incident:
-    return Incident(id="", service="api", environment="production", deploy_sha="0123456789abcdef" * 2 + "01234567",
-                    rollback_sha="fedcba9876543210" * 2 + "fedcba98", rollback_sha_source="flag",
-                    pipeline_number="42", mitigated_at=T0, detected_at=T0,
-                    pipeline_url="https://ci.example.com/repos/1/pipeline/42", detected_by="smoke test",
-                    smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=T0, message="502")],
-                    evidence=[f for b in bundles for f in evidence(tmp_path, b)])
+    return Incident(
+        id="",
+        service="api",
+        environment="production",
+        deploy_sha="0123456789abcdef" * 2 + "01234567",
+        rollback_sha="fedcba9876543210" * 2 + "fedcba98",
+        rollback_sha_source="flag",
+        pipeline_number="42",
+        mitigated_at=T0,
+        detected_at=T0,
+        pipeline_url="https://ci.example.com/repos/1/pipeline/42",
+        detected_by="smoke test",
+        smoke_steps=[SmokeStep(name="api health", status="failed", step=3, ts=T0, message="502")],
+        evidence=[f for b in bundles for f in evidence(tmp_path, b)],
+    )
 
 
 @pytest.fixture(params=["jira-v3", "jira-v2", "gitea", "forgejo"])
@@ -41,12 +50,20 @@ def served(request, clock):
     fake = FakeJira(api_version=int(kind[-1])) if kind.startswith("jira") else FakeGitea(kind=kind)
     with fake:
         if kind.startswith("jira"):
-            tracker = JiraTracker(fake.url, fake.project, fake.token, api_version=fake.api_version,
-                                  email=fake.email if fake.api_version == 3 else None, max_attempts=2,
-                                  sleep=clock.sleep, clock=clock.monotonic)
+            tracker = JiraTracker(
+                fake.url,
+                fake.project,
+                fake.token,
+                api_version=fake.api_version,
+                email=fake.email if fake.api_version == 3 else None,
+                max_attempts=2,
+                sleep=clock.sleep,
+                clock=clock.monotonic,
+            )
         else:
-            tracker = GiteaTracker(fake.url, fake.repo, fake.token, kind=kind, max_attempts=2, sleep=clock.sleep,
-                                   clock=clock.monotonic)
+            tracker = GiteaTracker(
+                fake.url, fake.repo, fake.token, kind=kind, max_attempts=2, sleep=clock.sleep, clock=clock.monotonic
+            )
         yield fake, tracker
         assert fake.failures == []
 

@@ -37,8 +37,12 @@ def free_port() -> int:
 
 def leaks(token: str, exc: BaseException) -> list[str]:
     """Every place an exception could show the token."""
-    texts = {"str": str(exc), "repr": repr(exc), "args": repr(exc.args),
-             "traceback": "".join(traceback.format_exception(exc))}
+    texts = {
+        "str": str(exc),
+        "repr": repr(exc),
+        "args": repr(exc.args),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
     return [where for where, text in texts.items() if token in text]
 
 
@@ -106,22 +110,41 @@ def test_hang_times_out_within_the_budget(forge, clock):
 
 def test_connection_refused_is_unavailable(clock):
     port = free_port()
-    tracker = GiteaTracker(f"http://127.0.0.1:{port}", "acme/shop", "forge-token-value", timeout=1.0,
-                           retry_budget_s=30, max_attempts=3, sleep=clock.sleep, clock=clock.monotonic)
+    tracker = GiteaTracker(
+        f"http://127.0.0.1:{port}",
+        "acme/shop",
+        "forge-token-value",
+        timeout=1.0,
+        retry_budget_s=30,
+        max_attempts=3,
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+    )
     with pytest.raises(TrackerUnavailable, match="connection refused"):
         tracker.find("rollback-pm-x")
     assert clock.sleeps == [0.5, 1.0]
 
 
 def test_refused_post_is_resent_but_lost_post_without_confirm_is_not(forge, clock):
-    client = HttpClient(f"http://127.0.0.1:{free_port()}", service="gitea", authorization="token abcdefgh",
-                        max_attempts=3, sleep=clock.sleep, clock=clock.monotonic)
+    client = HttpClient(
+        f"http://127.0.0.1:{free_port()}",
+        service="gitea",
+        authorization="token abcdefgh",
+        max_attempts=3,
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+    )
     with pytest.raises(TrackerUnavailable):
         client.request("POST", "/x", json={})
     assert len(clock.sleeps) == 2  # refused: never reached the server, safe to resend
     forge.server.inject("POST", LABELS, status=502, passthrough=True)
-    client = HttpClient(forge.url + "/api/v1", service="gitea", authorization=f"token {forge.token}",
-                        sleep=clock.sleep, clock=clock.monotonic)
+    client = HttpClient(
+        forge.url + "/api/v1",
+        service="gitea",
+        authorization=f"token {forge.token}",
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+    )
     with pytest.raises(TrackerUnavailable, match="not resent because it may have taken effect"):
         client.request("POST", "/repos/acme/shop/labels", json={"name": "x", "color": "#000000"})
     assert len(forge.server.calls("POST", LABELS)) == 1 and len(forge.labels) == 1
@@ -159,8 +182,15 @@ def test_token_never_leaks(jira, clock, logs, spec, tmp_path):
     token = jira.token
     # A server that echoes the token back in its error, then fails every retry.
     jira.server.inject("*", ".*", status=400, body={"errorMessages": [f"bad token {token}"]})
-    tracker = JiraTracker(jira.url, jira.project, token, email=jira.email if jira.api_version == 3 else None,
-                          api_version=jira.api_version, sleep=clock.sleep, clock=clock.monotonic)
+    tracker = JiraTracker(
+        jira.url,
+        jira.project,
+        token,
+        email=jira.email if jira.api_version == 3 else None,
+        api_version=jira.api_version,
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+    )
     caught = []
     with pytest.raises(TrackerError) as info:
         tracker.find(spec.unique_label)
@@ -174,8 +204,9 @@ def test_token_never_leaks(jira, clock, logs, spec, tmp_path):
     caught.append(info.value)
     # A URL with credentials in it, to a port where nothing listens.
     url = f"http://user:{token}@127.0.0.1:{free_port()}"
-    refused = JiraTracker(url, "OPS", token, email="a@b.c", api_version=3, max_attempts=2, sleep=clock.sleep,
-                          clock=clock.monotonic)
+    refused = JiraTracker(
+        url, "OPS", token, email="a@b.c", api_version=3, max_attempts=2, sleep=clock.sleep, clock=clock.monotonic
+    )
     with pytest.raises(TrackerUnavailable) as info:
         refused.find("x")
     caught.append(info.value)
@@ -197,9 +228,17 @@ def test_userinfo_is_stripped_from_the_url():
 
 def test_html_page_is_an_error_not_an_empty_result(jira, clock):
     # A login page or proxy answering 200 must not read as "no ticket yet" (-> a duplicate).
-    jira.server.inject("GET", ".*/search.*", status=200, body="<html><body>Log in</body></html>",
-                       headers={"Content-Type": "text/html"})
-    tracker = JiraTracker(jira.url, jira.project, jira.token, email=jira.email if jira.api_version == 3 else None,
-                          api_version=jira.api_version, sleep=clock.sleep, clock=clock.monotonic)
+    jira.server.inject(
+        "GET", ".*/search.*", status=200, body="<html><body>Log in</body></html>", headers={"Content-Type": "text/html"}
+    )
+    tracker = JiraTracker(
+        jira.url,
+        jira.project,
+        jira.token,
+        email=jira.email if jira.api_version == 3 else None,
+        api_version=jira.api_version,
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+    )
     with pytest.raises(TrackerError, match="with text/html, not JSON: check the Jira URL"):
         tracker.find("rollback-pm-x")

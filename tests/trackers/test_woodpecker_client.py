@@ -19,19 +19,29 @@ def utc(seconds: int) -> datetime:
 @pytest.fixture
 def pipeline(woodpecker):
     repo_id = woodpecker.add_repo("acme/shop")
-    woodpecker.add_pipeline(repo_id, 42, [
-        {"name": "build", "steps": [
-            {"name": "clone", "state": "success", "started": T, "finished": T + 5, "type": "clone"},
-            {"name": "build", "state": "success", "started": T + 5, "finished": T + 60},
-        ]},
-        {"name": "deploy", "steps": [
-            {"name": "deploy-production", "state": "success", "started": T + 61, "finished": T + 120},
-            {"name": "smoke-api", "state": "failure", "started": T + 121, "finished": T + 150, "exit_code": 22},
-            {"name": "Smoke web", "state": "success", "started": T + 121, "finished": T + 130},
-            {"name": "smoke-worker", "state": "skipped"},
-            {"name": "rollback-deploy", "state": "running", "started": T + 151},
-        ]},
-    ])
+    woodpecker.add_pipeline(
+        repo_id,
+        42,
+        [
+            {
+                "name": "build",
+                "steps": [
+                    {"name": "clone", "state": "success", "started": T, "finished": T + 5, "type": "clone"},
+                    {"name": "build", "state": "success", "started": T + 5, "finished": T + 60},
+                ],
+            },
+            {
+                "name": "deploy",
+                "steps": [
+                    {"name": "deploy-production", "state": "success", "started": T + 61, "finished": T + 120},
+                    {"name": "smoke-api", "state": "failure", "started": T + 121, "finished": T + 150, "exit_code": 22},
+                    {"name": "Smoke web", "state": "success", "started": T + 121, "finished": T + 130},
+                    {"name": "smoke-worker", "state": "skipped"},
+                    {"name": "rollback-deploy", "state": "running", "started": T + 151},
+                ],
+            },
+        ],
+    )
     smoke_api = woodpecker.step(repo_id, 42, "smoke-api")["id"]
     lines = [f"+ check {i}" for i in range(58)] + [
         f"curl -H 'Authorization: Bearer {woodpecker.token}' https://api.example.com/health",
@@ -65,8 +75,9 @@ def test_smoke_steps_and_deploy_time(woodpecker, pipeline):
     assert excerpt[-2] == "curl -H 'Authorization: ***' https://api.example.com/health"
     assert steps[1].log_excerpt == "" and steps[0].failed
     # Only the failed step's log was fetched.
-    assert [r.params["step_id"] for r in woodpecker.server.calls("GET")
-            if r.route.startswith("/repos/{repo_id}/logs")] == [str(smoke_api)]
+    assert [
+        r.params["step_id"] for r in woodpecker.server.calls("GET") if r.route.startswith("/repos/{repo_id}/logs")
+    ] == [str(smoke_api)]
 
 
 def test_the_calls_and_their_paths(woodpecker, pipeline):
@@ -76,20 +87,42 @@ def test_the_calls_and_their_paths(woodpecker, pipeline):
     assert client.pipeline(repo_id, 42)["number"] == 42
     assert client.step_log(repo_id, 42, smoke_api, last_lines=2) == [
         "curl -H 'Authorization: ***' https://api.example.com/health",
-        "curl: (22) The requested URL returned error: 502"]
+        "curl: (22) The requested URL returned error: 502",
+    ]
     paths = [r.path for r in woodpecker.server.requests]
-    assert paths == ["/repos/lookup/acme/shop", f"/repos/{repo_id}/pipelines/42",
-                     f"/repos/{repo_id}/logs/42/{smoke_api}"]
+    assert paths == [
+        "/repos/lookup/acme/shop",
+        f"/repos/{repo_id}/pipelines/42",
+        f"/repos/{repo_id}/logs/42/{smoke_api}",
+    ]
     assert woodpecker.server.requests[0].header("authorization") == f"Bearer {woodpecker.token}"
 
 
 def test_pattern_and_no_deploy_step(woodpecker):
     repo_id = woodpecker.add_repo("acme/api", repo_id=9)
-    woodpecker.add_pipeline(repo_id, 3, [{"name": "ci", "steps": [
-        {"name": "e2e", "state": "error", "error": "image pull failed", "started": T, "finished": T + 1}]}])
+    woodpecker.add_pipeline(
+        repo_id,
+        3,
+        [
+            {
+                "name": "ci",
+                "steps": [
+                    {"name": "e2e", "state": "error", "error": "image pull failed", "started": T, "finished": T + 1}
+                ],
+            }
+        ],
+    )
     steps, deployed = client_for(woodpecker).smoke_steps("acme/api", 3, pattern="^e2e$")
-    assert steps == [SmokeStep(name="e2e", status="error", ts=utc(T + 1), started_at=utc(T),
-                               message="image pull failed", source="woodpecker")]
+    assert steps == [
+        SmokeStep(
+            name="e2e",
+            status="error",
+            ts=utc(T + 1),
+            started_at=utc(T),
+            message="image pull failed",
+            source="woodpecker",
+        )
+    ]
     assert deployed is None
 
 
