@@ -19,7 +19,7 @@ ARG PYTHON_IMAGE=python:3.12.11-slim-bookworm
 # --- build: wheels for the package and every dependency --------------------------------
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml setup.cfg README.md ./
+COPY pyproject.toml setup.cfg README.md LICENSE ./
 COPY rollback_pm ./rollback_pm
 COPY hooks ./hooks
 RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .

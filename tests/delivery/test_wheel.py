@@ -7,15 +7,22 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the package's own dependency
+    import tomli as tomllib
 
 import pytest
 
 from .conftest import ROOT, SYSTEM_PATH
 
-SOURCES = ("pyproject.toml", "setup.cfg", "README.md", "rollback_pm", "hooks")  # the .dockerignore allow-list
+# What a build needs: the .dockerignore allow-list, less what only the image needs (constraints.txt).
+SOURCES = ("pyproject.toml", "setup.cfg", "README.md", "LICENSE", "rollback_pm", "hooks")
 
 
 def pip(python: Path, *args: str, cwd: Path) -> None:
@@ -29,18 +36,23 @@ def pip(python: Path, *args: str, cwd: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(wheel, venv): the wheel built from a copy of the sources (the checkout stays clean),
-    installed with its dependencies into a new venv."""
-    work = tmp_path_factory.mktemp("wheel")
-    src = work / "src"
+def copy_sources(src: Path) -> Path:
+    """A copy of what a build reads, so that building leaves the checkout clean."""
     src.mkdir()
     for name in SOURCES:
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(ROOT / name, src / name)
+    return src
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(wheel, venv): the wheel built from a copy of the sources (the checkout stays clean),
+    installed with its dependencies into a new venv."""
+    work = tmp_path_factory.mktemp("wheel")
+    src = copy_sources(work / "src")
     pip(Path(sys.executable), "wheel", "--no-deps", "--wheel-dir", str(work / "dist"), str(src), cwd=work)
     (wheel,) = (work / "dist").glob("rollback_pm-*.whl")
     env_dir = work / "venv"
@@ -61,6 +73,63 @@ def test_wheel_holds_every_template_and_the_hook(installed):
     } == source_templates()
     assert any(n.endswith(".data/scripts/on-rollback") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "docs/"))]
+
+
+def test_wheel_ships_the_license(installed):
+    wheel, _ = installed
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        # Metadata 2.4 puts it under licenses/, older setuptools beside METADATA.
+        licenses = [n for n in names if ".dist-info/" in n and n.endswith("/LICENSE")]
+        assert len(licenses) == 1, names
+        assert archive.read(licenses[0]).decode() == (ROOT / "LICENSE").read_text()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-File: LICENSE" in metadata.splitlines()
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(sdist, builder python): the sdist built by the project's own build backend, in a venv
+    holding only pyproject.toml's build requirements."""
+    work = tmp_path_factory.mktemp("sdist")
+    src = copy_sources(work / "src")
+    builder = work / "builder"
+    venv.EnvBuilder(with_pip=True).create(builder)
+    python = builder / "bin" / "python"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    pip(python, "install", "--no-cache-dir", *requires, cwd=work)
+    build = subprocess.run(
+        [str(python), "-c", f"import setuptools.build_meta as b; print(b.build_sdist({str(work / 'dist')!r}))"],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    return work / "dist" / build.stdout.split()[-1], python
+
+
+def test_sdist_ships_the_license_and_builds_a_wheel_that_does(sdist, tmp_path):
+    archive, python = sdist
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python < 3.10.12 has no filters
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path, **safe)
+    (unpacked,) = tmp_path.iterdir()
+    assert (unpacked / "LICENSE").read_text() == (ROOT / "LICENSE").read_text()
+    assert "License-File: LICENSE" in (unpacked / "PKG-INFO").read_text().splitlines()
+
+    # What pip does with the sdist on a machine without a wheel: the license survives.
+    out = tmp_path / "wheel"
+    build = subprocess.run(
+        [str(python), "-c", f"import setuptools.build_meta as b; print(b.build_wheel({str(out)!r}))"],
+        cwd=unpacked,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    with zipfile.ZipFile(out / build.stdout.split()[-1]) as wheel:
+        assert [n for n in wheel.namelist() if ".dist-info/" in n and n.endswith("/LICENSE")]
 
 
 def test_installed_package_works_and_finds_its_templates(installed, tmp_path):
