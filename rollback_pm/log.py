@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"(?i)(token|password|passwd|secret|api_?key|authorization|credential)")
@@ -70,10 +71,19 @@ def _mask_rendered(_logger: Any, _name: str, rendered: str) -> str:
     return mask(rendered)
 
 
+# JSON logs carry an exception as structured stacks (type, message, frames) instead of
+# `"exc_info": true`. Without locals: a frame's variables can hold secrets nobody registered.
+_dict_tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+
+
 def configure(log_format: str = "console", level: str = "warning", stream: Any = None) -> None:
     """Configure structlog. Logs go to stderr so stdout stays for command output."""
     renderer: Any
+    # The exception is rendered before masking, so its messages are masked like any value.
+    # The console renderer formats exc_info itself; _mask_rendered covers that text.
+    exceptions: list[Any] = []
     if log_format == "json":
+        exceptions = [_dict_tracebacks]
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
@@ -82,6 +92,7 @@ def configure(log_format: str = "console", level: str = "warning", stream: Any =
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *exceptions,
             _masking_processor,
             renderer,
             _mask_rendered,
