@@ -17,12 +17,14 @@
 ARG PYTHON_IMAGE=python:3.12.11-slim-bookworm
 
 # --- build: wheels for the package and every dependency --------------------------------
+# The dependencies' versions come from constraints.txt (scripts/update-constraints.sh), so two
+# builds install the same packages.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml setup.cfg README.md LICENSE ./
+COPY pyproject.toml setup.cfg README.md LICENSE constraints.txt ./
 COPY rollback_pm ./rollback_pm
 COPY hooks ./hooks
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN python -m pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /wheels .
 
 # --- the plugin image ------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

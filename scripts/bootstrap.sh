@@ -39,16 +39,17 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 
-# The venv is rebuilt only when setup.cfg or the Python changes.
+# The venv is rebuilt only when setup.cfg, the pins or the Python change. Runtime dependencies
+# come at the versions the image gets (constraints.txt); test tools as setup.cfg allows.
 stamp="$VENV/.rollback-pm-setup.sha256"
 PYTHON=$(pick_python) || { say "no Python >= 3.10 with venv and ensurepip; install python3-venv"; exit 1; }
-want=$( (cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml"; echo "$PYTHON") | sha256sum | cut -d' ' -f1)
+want=$( (cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$ROOT/constraints.txt"; echo "$PYTHON") | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "creating venv $VENV with $PYTHON"
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   pip_log="$VENV/pip-install.log"
-  if ! "$VENV/bin/pip" install -e "${ROOT}[test]" >"$pip_log" 2>&1; then
+  if ! "$VENV/bin/pip" install -e "${ROOT}[test]" --constraint "$ROOT/constraints.txt" >"$pip_log" 2>&1; then
     tail -n 30 "$pip_log" >&2; say "pip install failed (full log: $pip_log)"; exit 1
   fi
   echo "$want" >"$stamp"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -18,12 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = ROOT / "hooks"
 ON_ROLLBACK = HOOKS / "on-rollback"
 ENTRYPOINT = HOOKS / "plugin-entrypoint"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONSTRAINTS = ROOT / "constraints.txt"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
 
 def write_exe(path: Path, text: str) -> Path:
@@ -121,3 +126,17 @@ def public_dir() -> Iterator[Path]:
 
 def world_readable(path: Path) -> None:
     path.chmod(path.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
+
+
+def pins(path: Path = CONSTRAINTS) -> dict[str, Version]:
+    """constraints.txt as {canonical name: pinned version}; anything but name==version fails."""
+    found: dict[str, Version] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = _PIN.match(line)
+        assert match, f"{path.name}:{number}: {line!r} is not name==version (rerun scripts/update-constraints.sh)"
+        name = canonicalize_name(match.group(1))
+        assert name not in found, f"{path.name}:{number}: {name} pinned twice"
+        found[name] = Version(match.group(2))
+    return found

@@ -15,8 +15,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from .conftest import ROOT
+from .conftest import ROOT, pins
 
 
 def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -101,6 +103,25 @@ def check_image(tag: str, base: str) -> None:
         " ls -A /root/.cache 2>/dev/null; python -c 'import rollback_pm' && echo importable",
     )
     assert inside.stdout.split() == ["10001", "/usr/local/bin/on-rollback", "/usr/bin/git", "importable"]
+
+    # Every installed distribution is the pinned version (constraints.txt): builds are repeatable.
+    listed = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "python",
+        tag,
+        "-c",
+        "import importlib.metadata as m, json; "
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))",
+    )
+    assert listed.returncode == 0, listed.stderr
+    installed = {canonicalize_name(name): Version(v) for name, v in json.loads(listed.stdout).items()}
+    assert installed.pop("rollback-pm") == Version(__version__)
+    pinned = pins()
+    assert {name: pinned.get(name) for name in installed} == installed
 
     unknown = docker("run", "--rm", "--network", "none", "-e", "PLUGIN_COMMAND=deploy", tag)
     assert unknown.returncode == 2
