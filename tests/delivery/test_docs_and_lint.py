@@ -291,3 +291,27 @@ def test_example_smoke_report_is_what_rollback_pm_reads(smoke_run):
     steps = smoke.parse_reports([smoke_run], None)
     failed = [s for s in steps if s.failed]
     assert [(s.step, s.name) for s in failed] == [(4, "login page")]
+
+
+def test_pre_commit_config_is_valid_and_fetches_nothing(tmp_path):
+    config = ROOT / ".pre-commit-config.yaml"
+    result = subprocess.run(
+        [tool("pre-commit", "pre-commit"), "validate-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PRE_COMMIT_HOME": str(tmp_path)},
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+    hooks = {}
+    for repo in yaml.safe_load(config.read_text())["repos"]:
+        assert repo["repo"] == "local", "a hook repo would be fetched at commit time"
+        hooks.update({h["id"]: h for h in repo["hooks"]})
+    assert {"ruff-check", "ruff-format", "mypy", "shellcheck"} <= set(hooks)
+    for hook in hooks.values():
+        assert hook["language"] in {"unsupported", "system"}, hook["id"]
+        program = hook["entry"].split()[0]
+        # The project's venv tools (the versions pinned in setup.cfg), the venv this test runs in.
+        assert program.startswith(".venv/bin/"), hook["id"]
+        assert tool(program.removeprefix(".venv/bin/"), "the test extra"), hook["id"]
