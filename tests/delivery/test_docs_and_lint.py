@@ -315,3 +315,13 @@ def test_pre_commit_config_is_valid_and_fetches_nothing(tmp_path):
         # The project's venv tools (the versions pinned in setup.cfg), the venv this test runs in.
         assert program.startswith(".venv/bin/"), hook["id"]
         assert tool(program.removeprefix(".venv/bin/"), "the test extra"), hook["id"]
+
+
+def test_relative_links_in_the_docs_resolve():
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        prose = re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", page.read_text(), flags=re.S))  # code is not a link
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", prose):
+            if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to {target}, which is missing"
