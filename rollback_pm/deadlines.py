@@ -44,6 +44,7 @@ from rollback_pm.tickets import FlushResult, flush, notify, refresh_status
 from rollback_pm.timeutil import iso, utcnow
 from rollback_pm.trackers import make_tracker
 from rollback_pm.trackers.base import Tracker
+from rollback_pm.trackers.markup import Doc, Span, code
 from rollback_pm.webhook import Webhook
 
 log = get_logger(__name__)
@@ -257,8 +258,8 @@ def _notify(
     target = incident.ticket.key if incident.ticket else "the ticket"
     plan: list[tuple[str, str, Callable[[], None]]] = []
     if tracker.name != "none":
-        text = (_warning_text if kind == "due-soon" else _overdue_text)(check, now)
-        plan.append(("ticket-comment", target, lambda: notify(ledger, tracker, incident, "comment", {"text": text})))
+        doc = (_warning_text if kind == "due-soon" else _overdue_text)(check, now)
+        plan.append(("ticket-comment", target, lambda: notify(ledger, tracker, incident, "comment", {"doc": doc})))
         if kind == "overdue":
             plan.append(
                 ("ticket-label", target, lambda: notify(ledger, tracker, incident, "label", {"label": OVERDUE_LABEL}))
@@ -291,25 +292,26 @@ def _notify(
         log.info("notification sent", incident=incident.id, kind=kind, channel=channel)
 
 
-def _draft_hint(check: Check) -> str:
+def _draft_hint(check: Check) -> list[Span | str]:
     draft = check.incident.draft_path
-    where = f"the draft `{draft}`" if draft else "the postmortem"
-    return f"It counts as done when {where} passes `rollback-pm lint` or this ticket is resolved."
+    where: list[Span | str] = ["the draft ", code(draft)] if draft else ["the postmortem"]
+    return [" It counts as done when ", *where, " passes ", code("rollback-pm lint"), " or this ticket is resolved."]
 
 
-def _warning_text(check: Check, now: datetime) -> str:
+def _warning_text(check: Check, now: datetime) -> Doc:
     assert check.due is not None
-    return (
-        f"Postmortem due in {span(check.due - now)}, by {iso(check.due)} "
-        f"({check.hours:g}h after mitigation). {_draft_hint(check)}"
+    return Doc().paragraph(
+        f"Postmortem due in {span(check.due - now)}, by {iso(check.due)} ({check.hours:g}h after mitigation).",
+        *_draft_hint(check),
     )
 
 
-def _overdue_text(check: Check, now: datetime) -> str:
+def _overdue_text(check: Check, now: datetime) -> Doc:
     assert check.due is not None
-    return (
+    return Doc().paragraph(
         f"Postmortem overdue: it was due {iso(check.due)} ({check.hours:g}h after mitigation), "
-        f"{span(now - check.due)} ago. {_draft_hint(check)}"
+        f"{span(now - check.due)} ago.",
+        *_draft_hint(check),
     )
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
 from rollback_pm.timeutil import iso
 from rollback_pm.trackers.base import TicketSpec, Tracker
+from rollback_pm.trackers.markup import Doc, code, link, plain_doc, strong, to_markdown
 
 log = get_logger(__name__)
 ATTACH_LOG_CAP = 10 * 1024 * 1024  # logs bigger than this are linked, not uploaded
@@ -42,36 +43,11 @@ def label(text: str) -> str:
 
 
 def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path: str | None = None) -> TicketSpec:
-    """The ticket's title, Markdown body, labels, due date and attachments."""
+    """The ticket's title, body, labels, due date and attachments."""
     deploy7 = incident.deploy_sha[:7]
     rollback7 = (incident.rollback_sha or "unknown")[:7]
     due = (incident.mitigated_at + timedelta(hours=deadline_hours)) if incident.mitigated_at else None
-    failed = incident.failed_step
-    lines = [
-        f"Production rollback of **{incident.service}** in **{incident.environment}**. "
-        f"The postmortem is due by {iso(due) or 'unknown'} (mitigation + {deadline_hours:g}h).",
-        "",
-        "| Field | Value |",
-        "|---|---|",
-        f"| Incident | `{incident.id}` |",
-        f"| Deploy SHA | `{incident.deploy_sha}` |",
-        f"| Rollback SHA | `{incident.rollback_sha or 'unknown'}` ({incident.rollback_sha_source or 'no source'}) |",
-        f"| Detected | {iso(incident.detected_at) or 'unknown'} by {incident.detected_by} |",
-        f"| Mitigated | {iso(incident.mitigated_at) or 'unknown'} |",
-        f"| Severity | {incident.severity} |",
-    ]
-    if incident.pipeline_url:
-        lines.append(f"| Pipeline | {incident.pipeline_url} |")
-    if failed:
-        number = f"step {failed.step} " if failed.step is not None else ""
-        lines += ["", f"**Failed smoke {number}`{failed.name}`**: {failed.message or 'no message'}"]
-    for warning in incident.warnings:
-        lines += ["", f"> Warning: {warning}"]
-    if incident.evidence:
-        lines += ["", "**Evidence** (sha256):", ""]
-        lines += [f"- `{e.path}` ({e.bytes} bytes, `{e.sha256}`)" for e in incident.evidence]
-    if draft_path:
-        lines += ["", f"**Postmortem draft**: `{draft_path}` (attached)"]
+    body = ticket_body(incident, due=due, deadline_hours=deadline_hours, draft_path=draft_path)
     attachments: list[Path] = []
     if draft_path and Path(draft_path).is_file():
         attachments.append(Path(draft_path))
@@ -82,13 +58,50 @@ def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path:
         incident_id=incident.id,
         unique_label=incident.unique_label,
         title=f"Postmortem: {incident.service} {incident.environment} rollback {deploy7} -> {rollback7}",
-        body=mask("\n".join(lines)),
+        body=body,
         labels=["postmortem", "rollback", label(incident.environment), label(incident.service)],
         due_date=due.date() if due else None,
         severity=incident.severity,
         pipeline_url=incident.pipeline_url,
         attachments=attachments,
     )
+
+
+def ticket_body(incident: Incident, *, due: datetime | None, deadline_hours: float, draft_path: str | None) -> Doc:
+    """The ticket's body as a document: every value from the incident is data, never markup."""
+    doc = Doc().paragraph(
+        "Production rollback of ",
+        strong(incident.service),
+        " in ",
+        strong(incident.environment),
+        f". The postmortem is due by {iso(due) or 'unknown'} (mitigation + {deadline_hours:g}h).",
+    )
+    rows: list[list[Any]] = [
+        ["Incident", code(incident.id)],
+        ["Deploy SHA", code(incident.deploy_sha)],
+        [
+            "Rollback SHA",
+            [code(incident.rollback_sha or "unknown"), f" ({incident.rollback_sha_source or 'no source'})"],
+        ],
+        ["Detected", f"{iso(incident.detected_at) or 'unknown'} by {incident.detected_by}"],
+        ["Mitigated", iso(incident.mitigated_at) or "unknown"],
+        ["Severity", incident.severity],
+    ]
+    if incident.pipeline_url:
+        rows.append(["Pipeline", link(incident.pipeline_url, incident.pipeline_url)])
+    doc.table(["Field", "Value"], rows)
+    failed = incident.failed_step
+    if failed:
+        number = f"step {failed.step} " if failed.step is not None else ""
+        doc.paragraph(strong(f"Failed smoke {number}"), code(failed.name), ": ", failed.message or "no message")
+    for warning in incident.warnings:
+        doc.paragraph(strong("Warning:"), " ", warning)
+    if incident.evidence:
+        doc.paragraph(strong("Evidence"), " (sha256):")
+        doc.bullets([code(e.path), f" ({e.bytes} bytes, ", code(e.sha256), ")"] for e in incident.evidence)
+    if draft_path:
+        doc.paragraph(strong("Postmortem draft:"), " ", code(draft_path), " (attached)")
+    return doc
 
 
 def _bundles(incident: Incident) -> list[str]:
@@ -102,16 +115,14 @@ def _report_new_bundles(ledger: Ledger, tracker: Tracker, incident: Incident, ti
         if ledger.notified(incident.id, f"evidence:{bundle}", "ticket"):
             continue
         files = [e for e in incident.evidence if e.bundle == bundle]
-        text = "\n".join(
-            [f"New evidence bundle `{bundle}`:", ""]
-            + [f"- `{e.path}` ({e.bytes} bytes, sha256 `{e.sha256}`)" for e in files]
-        )
-        tracker.comment(ticket, text)
+        doc = Doc().paragraph("New evidence bundle ", code(bundle), ":")
+        doc.bullets([code(e.path), f" ({e.bytes} bytes, sha256 ", code(e.sha256), ")"] for e in files)
+        tracker.comment(ticket, doc)
         for e in files:
             if e.kind == "manifest":
                 tracker.attach(ticket, Path(e.path))
         ledger.record_notification(incident.id, f"evidence:{bundle}", "ticket")
-        comments.append(text)
+        comments.append(to_markdown(doc))
     return comments
 
 
@@ -166,7 +177,8 @@ def notify(ledger: Ledger, tracker: Tracker, incident: Incident, action: str, pa
     if ticket is None:
         raise TrackerError(f"incident {incident.id} has no ticket yet; run `rollback-pm ticket open {incident.id}`")
     if action == "comment":
-        tracker.comment(ticket, payload["text"])
+        # A document built by us, or (an outbox entry) a plain string shown as text.
+        tracker.comment(ticket, payload["doc"] if "doc" in payload else plain_doc(payload["text"]))
     elif action == "label":
         tracker.add_label(ticket, payload["label"])
     else:

@@ -6,6 +6,7 @@ from rollback_pm.ledger import Ledger
 from rollback_pm.models import EvidenceFile, Incident, SmokeStep
 from rollback_pm.tickets import flush, open_ticket, refresh_status, ticket_spec
 from rollback_pm.trackers.file import FileTracker
+from rollback_pm.trackers.markup import to_markdown
 
 DEPLOY = "0123456789abcdef0123456789abcdef01234567"
 ROLLBACK = "fedcba9876543210fedcba9876543210fedcba98"
@@ -44,7 +45,7 @@ def test_spec_title_labels_due_and_attachments(tmp_path):
     assert spec.title == "Postmortem: api production rollback 0123456 -> fedcba9"
     assert spec.labels == ["postmortem", "rollback", "production", "api"]
     assert spec.due_date == date(2026, 5, 14)
-    assert "**Failed smoke step 3 `api health`**: 502" in spec.body
+    assert "**Failed smoke step 3** `api health`: 502" in to_markdown(spec.body)
     assert [p.name for p in spec.attachments] == [
         "rollback-20260513T084721Z.log",
         "rollback-20260513T084721Z.manifest.json",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from rollback_pm.models import TicketRef
+from rollback_pm.trackers.markup import Doc
 
 
 @dataclass
@@ -21,7 +22,7 @@ class TicketSpec:
     incident_id: str
     unique_label: str  # rollback-pm-<id>: the search key that makes create idempotent
     title: str
-    body: str  # Markdown; backends convert (Jira v3 -> ADF, v2 -> wiki markup)
+    body: Doc  # data, never markup; backends render it (Markdown, ADF, wiki markup: trackers/markup.py)
     labels: list[str] = field(default_factory=list)  # postmortem, rollback, env, service
     due_date: date | None = None
     severity: str | None = None  # azaion scale; backends map it to a priority
@@ -42,8 +43,8 @@ class Tracker(Protocol):
     def create(self, spec: TicketSpec) -> TicketRef:
         """Create a ticket (with labels, due date, attachments, pipeline link)."""
 
-    def comment(self, ticket: TicketRef, text: str) -> None:
-        """Add a Markdown comment."""
+    def comment(self, ticket: TicketRef, text: Doc | str) -> None:
+        """Add a comment: a document, or a plain string shown as text (never parsed as markup)."""
 
     def add_label(self, ticket: TicketRef, label: str) -> None:
         """Add a label, creating it on the tracker if it must exist first."""

@@ -15,6 +15,7 @@ from rollback_pm.errors import TrackerError, TrackerNotFoundError
 from rollback_pm.models import TicketRef
 from rollback_pm.timeutil import iso, utcnow
 from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.markup import Doc, plain_doc, to_markdown
 
 
 class FileTracker:
@@ -71,7 +72,7 @@ class FileTracker:
         data = {
             "key": key,
             "title": spec.title,
-            "body": spec.body,
+            "body": to_markdown(spec.body),
             "labels": sorted(set(spec.labels) | {spec.unique_label}),
             "due_date": spec.due_date.isoformat() if spec.due_date else None,
             "severity": spec.severity,
@@ -87,9 +88,9 @@ class FileTracker:
             self.attach(ref, path)
         return ref
 
-    def comment(self, ticket: TicketRef, text: str) -> None:
+    def comment(self, ticket: TicketRef, text: Doc | str) -> None:
         data = self._load(ticket.key)
-        data["comments"].append({"at": iso(utcnow()), "body": text})
+        data["comments"].append({"at": iso(utcnow()), "body": to_markdown(plain_doc(text))})
         self._save(ticket.key, data)
 
     def add_label(self, ticket: TicketRef, label: str) -> None:

@@ -31,6 +31,7 @@ from rollback_pm.trackers.http import (
     segment,
     strip_userinfo,
 )
+from rollback_pm.trackers.markup import Doc, inert, plain_doc, to_markdown
 
 log = get_logger(__name__)
 
@@ -193,8 +194,9 @@ class GiteaTracker:
         label = spec.unique_label.strip()
         with self.http.budget():
             payload: dict[str, Any] = {
-                "title": " ".join(spec.title.split())[:255],
-                "body": spec.body,
+                # Titles are not Markdown, but the forges find references and mentions in them.
+                "title": inert(" ".join(spec.title.split()))[:255],
+                "body": to_markdown(spec.body),
                 "labels": self.label_ids([*spec.labels, label]),
             }
             if spec.due_date:
@@ -231,8 +233,9 @@ class GiteaTracker:
             raise TrackerError(mask(f"{self.name} refused to create the issue in {self.repo}: {error_text(resp)}"))
         return self._ref(self.http.decode(resp, "POST", path))
 
-    def comment(self, ticket: TicketRef, text: str) -> None:
+    def comment(self, ticket: TicketRef, text: Doc | str) -> None:
         path = f"{self._issue_path(ticket)}/comments"
+        text = to_markdown(plain_doc(text))
 
         def posted() -> bool | None:
             comments = self.http.get_json(path) or []

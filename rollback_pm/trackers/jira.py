@@ -132,9 +132,9 @@ class JiraTracker:
 
     # -- helpers
 
-    def _rich(self, text: str) -> Any:
-        text = markup.truncate(text)
-        return markup.to_adf(text) if self.api_version == 3 else markup.to_wiki(text)
+    def _rich(self, doc: markup.Doc) -> Any:
+        render = markup.to_adf if self.api_version == 3 else markup.to_wiki
+        return render(markup.truncate(doc, render))
 
     def _plain(self, body: Any) -> str:
         return markup.adf_text(body) if isinstance(body, dict) else " ".join(str(body or "").split())
@@ -248,8 +248,8 @@ class JiraTracker:
             )
         raise TrackerError(f"jira refused to create the issue in {self.project}")
 
-    def comment(self, ticket: TicketRef, text: str) -> None:
-        body = self._rich(text)
+    def comment(self, ticket: TicketRef, text: markup.Doc | str) -> None:
+        body = self._rich(markup.plain_doc(text))
         expected = self._plain(body)
 
         def posted() -> bool | None:

@@ -1,354 +1,241 @@
-"""Markdown -> Jira: ADF (Atlassian Document Format, REST v3) and wiki markup (REST v2).
+"""Ticket bodies and comments as a small structured document, rendered per tracker.
 
-Ticket bodies and comments are written once, in Markdown; Jira Cloud's v3 API only accepts
-ADF documents and Jira Data Center's v2 API renders wiki markup, so both are generated here
-from one small parse. The subset is what tickets use: paragraphs, headings, bullet and
-numbered lists (nested by indentation), tables, fenced code, block quotes, rules, and inline
-**strong**, *em*, `code`, ~~strike~~, [links](url) and bare URLs.
+A ticket is built from values we do not control (service and step names, smoke messages,
+warnings, paths), so it is never written as Markdown and parsed back: it is a ``Doc`` of
+paragraphs, a field table and bullet lists whose spans hold plain data (text, strong,
+code, or a link to an http(s) URL). Each tracker gets its own rendering, escaped for it:
+
+- ``to_markdown``: GitHub-flavoured Markdown for Gitea/Forgejo issues and the file
+  tracker, escaped by the drafts' filters (``rollback_pm.markdown``), plus what the forges
+  add on top of Markdown: ``@name`` mentions, ``#1``/``!1`` references, ``[[wiki]]`` links
+  and bare URLs get a zero-width space so they stay text (code spans are left alone: the
+  forges do not look inside them);
+- ``to_adf``: Jira Cloud (REST v3) ADF, where text nodes are data and need no escaping;
+- ``to_wiki``: Jira Data Center (REST v2) wiki markup, every special character escaped.
+
+Only ``link`` makes a link, and only to an http(s) URL; anything else is shown as code.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from rollback_pm import markdown as md
+from rollback_pm.log import mask
 
 # Jira rejects text fields over 32,767 characters; keep room for the truncation note.
 JIRA_TEXT_LIMIT = 32_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+#.-]*)\s*$")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
-_LIST = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$")
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$")
-_URL = re.compile(r"https?://[^\s<>`|\]\[]+")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((\S+?)\)")
-_ESCAPABLE = set("\\`*_{}[]()#+-.!|~>")
+SPAN_LIMIT = 2_000  # one value (a smoke message) is cut here: a ticket is a summary
+ZWSP = "\u200b"
+_STYLES = ("text", "strong", "code", "link")
 
 
 # --------------------------------------------------------------------------- model
 
 
-@dataclass
+@dataclass(frozen=True)
 class Span:
+    """One run of data: ``text`` is shown as is, whatever characters it holds."""
+
     text: str
-    marks: tuple[tuple[str, str], ...] = ()  # (kind, attr): strong, em, code, strike, (link, href)
+    style: str = "text"  # text | strong | code | link
+    href: str | None = None  # link only, always http(s)
 
 
 @dataclass
 class Block:
-    kind: str  # paragraph | heading | list | code | quote | rule | table
-    spans: list[Span] = field(default_factory=list)
-    level: int = 0  # heading level
-    ordered: bool = False
-    items: list[list[Block]] = field(default_factory=list)  # list items: blocks each
-    text: str = ""  # code
-    language: str = ""
-    children: list[Block] = field(default_factory=list)  # quote
-    rows: list[list[list[Span]]] = field(default_factory=list)  # table: rows of cells; row 0 is the header
+    kind: str  # paragraph | table | bullets
+    spans: list[Span] = field(default_factory=list)  # paragraph
+    rows: list[list[list[Span]]] = field(default_factory=list)  # table; row 0 is the header
+    items: list[list[Span]] = field(default_factory=list)  # bullets
 
 
-# --------------------------------------------------------------------------- inline
+@dataclass
+class Doc:
+    """A ticket body or comment: blocks of spans, built with ``paragraph``/``table``/``bullets``."""
 
+    blocks: list[Block] = field(default_factory=list)
 
-def parse_inline(text: str, marks: tuple[tuple[str, str], ...] = ()) -> list[Span]:
-    """Inline Markdown to spans with their marks."""
-    text = _CONTROL.sub("", text)
-    out: list[Span] = []
-    buf: list[str] = []
+    def paragraph(self, *spans: Span | str) -> Doc:
+        self.blocks.append(Block("paragraph", spans=_spans(spans)))
+        return self
 
-    def flush() -> None:
-        if buf:
-            out.append(Span("".join(buf), marks))
-            buf.clear()
+    def table(self, header: Iterable[Span | str], rows: Iterable[Iterable[Any]]) -> Doc:
+        """A field table; a cell is a span, a string, or a list of them."""
+        grid = [[_spans([cell]) for cell in header]]
+        for row in rows:
+            grid.append([_spans(cell if isinstance(cell, (list, tuple)) else [cell]) for cell in row])
+        width = len(grid[0])
+        self.blocks.append(Block("table", rows=[(r + [[]] * width)[:width] for r in grid]))
+        return self
 
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPABLE:
-            buf.append(text[i + 1])
-            i += 2
-            continue
-        if c == "`":
-            run = len(text[i:]) - len(text[i:].lstrip("`"))
-            end = text.find("`" * run, i + run)
-            if end != -1:
-                flush()
-                code = text[i + run : end]
-                if code.strip():
-                    code = code[1:-1] if code.startswith(" ") and code.endswith(" ") and len(code) > 2 else code
-                out.append(Span(code, _add(marks, ("code", ""))))
-                i = end + run
-                continue
-        for delim, kind in (("**", "strong"), ("__", "strong"), ("~~", "strike")):
-            if text.startswith(delim, i) and i + 2 < len(text) and not text[i + 2].isspace():
-                end = text.find(delim, i + 2)
-                if end != -1 and not text[end - 1].isspace() and (delim != "__" or _boundary(text, i, end + 2)):
-                    flush()
-                    out += parse_inline(text[i + 2 : end], _add(marks, (kind, "")))
-                    i = end + 2
-                    break
-        else:
-            if c in "*_" and i + 1 < len(text) and not text[i + 1].isspace() and text[i + 1] != c:
-                end = _closing(text, c, i + 1)
-                if end != -1 and (c == "*" or _boundary(text, i, end + 1)):
-                    flush()
-                    out += parse_inline(text[i + 1 : end], _add(marks, ("em", "")))
-                    i = end + 1
-                    continue
-            if c == "[":
-                m = _LINK.match(text, i)
-                if m:
-                    flush()
-                    out += parse_inline(m.group(1), _add(marks, ("link", m.group(2))))
-                    i = m.end()
-                    continue
-            if c == "<":
-                m = re.compile(r"<(https?://[^>\s]+)>").match(text, i)
-                if m:
-                    flush()
-                    out.append(Span(m.group(1), _add(marks, ("link", m.group(1)))))
-                    i = m.end()
-                    continue
-            if c in "hH" and (i == 0 or not text[i - 1].isalnum()) and not any(k == "link" for k, _ in marks):
-                m = _URL.match(text, i)
-                if m:
-                    url = m.group(0).rstrip(".,;:!?)'\"")
-                    flush()
-                    out.append(Span(url, _add(marks, ("link", url))))
-                    i += len(url)
-                    continue
-            buf.append(c)
-            i += 1
-    flush()
-    return _merge(out)
+    def bullets(self, items: Iterable[Iterable[Span | str]]) -> Doc:
+        self.blocks.append(Block("bullets", items=[_spans(item) for item in items]))
+        return self
 
-
-def _add(marks: tuple[tuple[str, str], ...], mark: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-    return marks if mark in marks else marks + (mark,)
-
-
-def _boundary(text: str, start: int, end: int) -> bool:
-    """``_`` emphasis only at word boundaries (snake_case_names stay as they are)."""
-    before = text[start - 1] if start > 0 else " "
-    after = text[end] if end < len(text) else " "
-    return not before.isalnum() and not after.isalnum()
-
-
-def _closing(text: str, char: str, start: int) -> int:
-    j = start
-    while True:
-        j = text.find(char, j)
-        if j == -1:
-            return -1
-        doubled = text.startswith(char * 2, j)
-        if not text[j - 1].isspace() and not doubled:
-            return j
-        j += 2 if doubled else 1
-
-
-def _merge(spans: list[Span]) -> list[Span]:
-    merged: list[Span] = []
-    for span in spans:
-        if not span.text:
-            continue
-        if merged and merged[-1].marks == span.marks:
-            merged[-1] = Span(merged[-1].text + span.text, span.marks)
-        else:
-            merged.append(span)
-    return merged
-
-
-# --------------------------------------------------------------------------- blocks
-
-
-def parse(markdown: str) -> list[Block]:
-    """Block-level Markdown to a list of Blocks."""
-    lines = markdown.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n")
-    return _blocks(lines)
-
-
-def _blocks(lines: list[str]) -> list[Block]:
-    blocks: list[Block] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        fence = _FENCE.match(line)
-        if fence:
-            marker = fence.group(2)
-            body: list[str] = []
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith(marker[0] * len(marker)):
-                body.append(lines[i])
-                i += 1
-            i += 1
-            blocks.append(Block("code", text=_CONTROL.sub("", "\n".join(body)), language=fence.group(3)))
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            blocks.append(Block("heading", parse_inline(heading.group(2)), level=len(heading.group(1))))
-            i += 1
-            continue
-        if _RULE.match(line):
-            blocks.append(Block("rule"))
-            i += 1
-            continue
-        if line.lstrip().startswith(">"):
-            quoted = []
-            while i < len(lines) and lines[i].lstrip().startswith(">"):
-                quoted.append(re.sub(r"^\s*>\s?", "", lines[i]))
-                i += 1
-            blocks.append(Block("quote", children=_blocks(quoted)))
-            continue
-        if line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_SEP.match(lines[i + 1]):
-            rows = [_cells(line)]
-            i += 2
-            while i < len(lines) and lines[i].lstrip().startswith("|"):
-                rows.append(_cells(lines[i]))
-                i += 1
-            width = len(rows[0])
-            rows = [(r + [[]] * width)[:width] for r in rows]
-            blocks.append(Block("table", rows=rows))
-            continue
-        if _LIST.match(line):
-            block, i = _list(lines, i)
-            blocks.append(block)
-            continue
-        para = [line.strip()]
-        i += 1
-        while i < len(lines) and lines[i].strip() and not _starts_block(lines, i):
-            para.append(lines[i].strip())
-            i += 1
-        blocks.append(Block("paragraph", parse_inline(" ".join(para))))
-    return blocks
-
-
-def _starts_block(lines: list[str], i: int) -> bool:
-    line = lines[i]
-    return bool(
-        _FENCE.match(line)
-        or _HEADING.match(line)
-        or _LIST.match(line)
-        or line.lstrip().startswith(">")
-        or _RULE.match(line)
-        or (line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_SEP.match(lines[i + 1]))
-    )
-
-
-def _cells(line: str) -> list[list[Span]]:
-    text = line.strip()
-    if text.startswith("|"):
-        text = text[1:]
-    if text.endswith("|") and not text.endswith("\\|"):
-        text = text[:-1]
-    cells = re.split(r"(?<!\\)\|", text)
-    return [parse_inline(cell.strip().replace("\\|", "|")) for cell in cells]
-
-
-def _list(lines: list[str], i: int) -> tuple[Block, int]:
-    first = _LIST.match(lines[i])
-    assert first is not None
-    indent = len(first.group(1))
-    block = Block("list", ordered=first.group(2)[0].isdigit())
-    while i < len(lines):
-        m = _LIST.match(lines[i])
-        if not m or len(m.group(1)) < indent:
-            if m is None and lines[i].strip() and lines[i].startswith(" " * (indent + 2)) and block.items:
-                # a continuation line of the previous item
-                para = block.items[-1][0]
-                para.spans = _merge(para.spans + [Span(" ")] + parse_inline(lines[i].strip()))
-                i += 1
-                continue
-            break
-        if len(m.group(1)) > indent:
-            nested, i = _list(lines, i)
-            if block.items:
-                block.items[-1].append(nested)
+    def plain(self) -> str:
+        """The text a reader sees, whitespace collapsed (to compare what a tracker stored)."""
+        parts: list[str] = []
+        for block in self.blocks:
+            if block.kind == "paragraph":
+                parts.append(_plain(block.spans))
+            elif block.kind == "table":
+                parts += [_plain(cell) for row in block.rows for cell in row]
             else:
-                block.items.append([nested])
-            continue
-        if m.group(2)[0].isdigit() != block.ordered:
-            break
-        block.items.append([Block("paragraph", parse_inline(m.group(3)))])
-        i += 1
-    return block, i
+                parts += [_plain(item) for item in block.items]
+        return " ".join(" ".join(parts).split())
+
+
+def _value(value: Any) -> str:
+    """One line of clean, masked text: control characters and colour codes dropped,
+    whitespace runs (newlines included) one space, at most SPAN_LIMIT characters. A space
+    at either end is kept: spans are joined as they are."""
+    text = re.sub(r"\s+", " ", mask(md.clean(value)))
+    return text if len(text) <= SPAN_LIMIT else text[: SPAN_LIMIT - 1] + "…"
+
+
+def text(value: Any) -> Span:
+    return Span(_value(value))
+
+
+def strong(value: Any) -> Span:
+    return Span(_value(value), "strong")
+
+
+def code(value: Any) -> Span:
+    return Span(_value(value), "code")
+
+
+def link(label: Any, url: Any) -> Span:
+    """A link when ``url`` is http(s) with a host; otherwise the URL as code, never a link."""
+    target = _value(url)
+    parts = urlsplit(target)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in target:
+        return code(target)
+    return Span(_value(label).strip() or target, "link", target)
+
+
+def plain_doc(value: Any) -> Doc:
+    """A comment given as a plain string: one paragraph of text, nothing in it is markup."""
+    return value if isinstance(value, Doc) else Doc().paragraph(text(value))
+
+
+def _spans(items: Iterable[Span | str]) -> list[Span]:
+    spans = [item if isinstance(item, Span) else text(item) for item in items]
+    return [s for s in spans if s.text]
+
+
+def _plain(spans: list[Span]) -> str:
+    return "".join(s.text for s in spans)
+
+
+# --------------------------------------------------------------------------- forge Markdown
+
+# Before an @ that starts a name: @mentions, user@host emails, owner/repo@sha references
+# all need the @ right after a word or a space.
+_AT = re.compile(r"(?=@[\w-])")
+_REF = re.compile(r"(?<=[#!])(?=\d)")  # #12 and !12: issue and pull request references
+_SCHEME = re.compile(r":(?=//)")  # scheme://: forges link bare URLs in text
+_WWW = re.compile(r"(?i)(?<![\w.])(www)(?=\.)")
+_DOUBLE_BRACKET = re.compile(r"([\[\]])(?=[\[\]])")  # [[wiki links]]
+
+
+def inert(value: str) -> str:
+    """Text (before escaping) that no forge or Jira post-processor turns into a mention,
+    an issue reference, a wiki link or an autolink: a zero-width space breaks each pattern
+    (it is invisible and leaves the visible text as it was)."""
+    value = _AT.sub(ZWSP, value)
+    value = _REF.sub(ZWSP, value)
+    value = _SCHEME.sub(":" + ZWSP, value)
+    value = _WWW.sub(r"\1" + ZWSP, value)
+    return _DOUBLE_BRACKET.sub(r"\1" + ZWSP, value)
+
+
+def _edges(text: str) -> tuple[str, str, str]:
+    core = text.strip()
+    lead = text[: len(text) - len(text.lstrip())]
+    return lead, core, text[len(lead) + len(core) :]
+
+
+def _md_span(span: Span) -> str:
+    lead, core, trail = _edges(span.text)
+    if not core:
+        return span.text
+    if span.style == "code":
+        out: str = md.code(core)  # forges show code spans verbatim and look for nothing in them
+    elif span.style == "link" and span.href:
+        out = md.link(core, span.href)
+    else:
+        # md.text escapes Markdown (a leading #, -, 1. included); inert the forges' extras
+        out = md.text(inert(core))
+        if span.style == "strong":
+            out = f"**{out}**"
+    return lead + out + trail
+
+
+def _md_inline(spans: list[Span]) -> str:
+    return "".join(_md_span(s) for s in spans).strip()
+
+
+def to_markdown(doc: Doc) -> str:
+    """GitHub-flavoured Markdown for the forges (and the file tracker)."""
+    parts: list[str] = []
+    for block in doc.blocks:
+        if block.kind == "paragraph":
+            parts.append(_md_inline(block.spans))
+        elif block.kind == "table":
+            lines = []
+            for index, row in enumerate(block.rows):
+                cells = [md.cell(md.Md(_md_inline(cell))) or " " for cell in row]
+                lines.append("| " + " | ".join(cells) + " |")
+                if index == 0:
+                    lines.append("|" + "---|" * len(row))
+            parts.append("\n".join(lines))
+        else:
+            parts.append("\n".join(f"- {_md_inline(item)}" for item in block.items))
+    return "\n\n".join(p for p in parts if p)
 
 
 # --------------------------------------------------------------------------- ADF
 
 
-def to_adf(markdown: str) -> dict[str, Any]:
-    """A Jira Cloud (REST v3) ADF document for the Markdown text."""
-    content = [_adf_block(b) for b in parse(markdown)]
+def to_adf(doc: Doc) -> dict[str, Any]:
+    """A Jira Cloud (REST v3) ADF document: text nodes carry the data as is."""
+    content: list[dict[str, Any]] = []
+    for block in doc.blocks:
+        if block.kind == "paragraph":
+            content.append(_adf_paragraph(block.spans))
+        elif block.kind == "table":
+            rows = []
+            for index, row in enumerate(block.rows):
+                cell_type = "tableHeader" if index == 0 else "tableCell"
+                cells = [{"type": cell_type, "attrs": {}, "content": [_adf_paragraph(cell)]} for cell in row]
+                rows.append({"type": "tableRow", "content": cells})
+            content.append(
+                {"type": "table", "attrs": {"isNumberColumnEnabled": False, "layout": "default"}, "content": rows}
+            )
+        else:
+            items = [{"type": "listItem", "content": [_adf_paragraph(item)]} for item in block.items]
+            if items:
+                content.append({"type": "bulletList", "content": items})
     return {"type": "doc", "version": 1, "content": content or [{"type": "paragraph", "content": []}]}
 
 
-def _adf_marks(marks: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
-    kinds = [k for k, _ in marks]
-    out: list[dict[str, Any]] = []
-    for kind, attr in marks:
-        if "code" in kinds and kind not in ("code", "link"):
-            continue  # ADF allows the code mark only together with link
-        if kind == "link":
-            out.append({"type": "link", "attrs": {"href": attr}})
-        else:
-            out.append({"type": kind})
-    return out
-
-
-def _adf_inline(spans: list[Span]) -> list[dict[str, Any]]:
+def _adf_paragraph(spans: list[Span]) -> dict[str, Any]:
     nodes = []
     for span in spans:
-        if not span.text:
-            continue
         node: dict[str, Any] = {"type": "text", "text": span.text}
-        marks = _adf_marks(span.marks)
-        if marks:
-            node["marks"] = marks
+        if span.style == "link" and span.href:
+            node["marks"] = [{"type": "link", "attrs": {"href": span.href}}]
+        elif span.style in ("strong", "code"):
+            node["marks"] = [{"type": span.style}]
         nodes.append(node)
-    return nodes
-
-
-def _adf_paragraph(spans: list[Span]) -> dict[str, Any]:
-    return {"type": "paragraph", "content": _adf_inline(spans)}
-
-
-def _adf_block(block: Block) -> dict[str, Any]:
-    if block.kind == "paragraph":
-        return _adf_paragraph(block.spans)
-    if block.kind == "heading":
-        return {"type": "heading", "attrs": {"level": block.level}, "content": _adf_inline(block.spans)}
-    if block.kind == "rule":
-        return {"type": "rule"}
-    if block.kind == "code":
-        node: dict[str, Any] = {"type": "codeBlock", "attrs": {"language": block.language} if block.language else {}}
-        if block.text:
-            node["content"] = [{"type": "text", "text": block.text}]
-        return node
-    if block.kind == "quote":
-        children = [_adf_block(b) for b in block.children if b.kind in ("paragraph", "list", "code")]
-        return {"type": "blockquote", "content": children or [_adf_paragraph([])]}
-    if block.kind == "list":
-        items = [
-            {"type": "listItem", "content": [_adf_block(b) for b in item] or [_adf_paragraph([])]}
-            for item in block.items
-        ]
-        return {"type": "orderedList" if block.ordered else "bulletList", "content": items}
-    if block.kind == "table":
-        rows = []
-        for index, row in enumerate(block.rows):
-            cell_type = "tableHeader" if index == 0 else "tableCell"
-            rows.append(
-                {
-                    "type": "tableRow",
-                    "content": [{"type": cell_type, "attrs": {}, "content": [_adf_paragraph(cell)]} for cell in row],
-                }
-            )
-        return {"type": "table", "attrs": {"isNumberColumnEnabled": False, "layout": "default"}, "content": rows}
-    raise ValueError(f"unknown block {block.kind}")
+    return {"type": "paragraph", "content": nodes}
 
 
 def adf_text(node: Any) -> str:
@@ -373,92 +260,77 @@ def adf_text(node: Any) -> str:
 
 # --------------------------------------------------------------------------- wiki markup
 
-_WIKI_SPECIAL = re.compile(r"([\\*_{}\[\]|^~!])")
+# Every character that starts wiki markup: emphasis (*_?-+^~), macros ({}), links and
+# mentions ([]), tables (|), images (!), lists (#), escapes (\). A backslash escapes the
+# next one; a backslash itself is an entity, since "\\" is a line break.
+_WIKI_SPECIAL = re.compile(r"([*_?\-+^~{}\[\]|!#&\\])")
+_WIKI_LINE_START = re.compile(r"^(h)(?=[1-6]\.)|^(b)(?=q\.)")
 
 
-def wiki_escape(text: str) -> str:
-    return _WIKI_SPECIAL.sub(r"\\\1", text)
+_WIKI_ENTITIES = {"&": "&amp;", "\\": "&#92;"}
 
 
-def to_wiki(markdown: str) -> str:
-    """Jira Data Center / Server (REST v2) wiki markup for the Markdown text."""
-    return "\n\n".join(_wiki_block(b) for b in parse(markdown)).strip()
+def wiki_escape(value: str) -> str:
+    return _WIKI_SPECIAL.sub(lambda m: _WIKI_ENTITIES.get(m.group(1)) or "\\" + m.group(1), inert(value))
+
+
+def _wiki_span(span: Span) -> str:
+    lead, core, trail = _edges(span.text)
+    if not core:
+        return span.text
+    escaped = wiki_escape(core)
+    if span.style == "code":
+        escaped = "{{" + escaped + "}}"
+    elif span.style == "strong":
+        escaped = f"*{escaped}*"  # Jira closes *x* only when the mark hugs the text
+    elif span.style == "link" and span.href:
+        href = re.sub(r"[\s|\[\]{}]", lambda m: f"%{ord(m.group(0)):02X}", span.href)
+        escaped = f"[{href}]" if core == span.href else f"[{escaped}|{href}]"
+    return lead + escaped + trail
 
 
 def _wiki_inline(spans: list[Span]) -> str:
-    out = []
-    for span in spans:
-        kinds = dict(span.marks)
-        core = span.text.strip()
-        if not core or not kinds:
-            out.append(wiki_escape(span.text))
-            continue
-        # Jira closes *x* only when the mark hugs the text: keep spaces outside.
-        lead = span.text[: len(span.text) - len(span.text.lstrip())]
-        trail = span.text[len(span.text.rstrip()) :]
-        text = wiki_escape(core)
-        if "code" in kinds:
-            text = "{{" + text + "}}"
+    rendered = "".join(_wiki_span(s) for s in spans).strip()
+    # "h1." and "bq." open a heading or quote only at a line start: an entity there stays text.
+    return _WIKI_LINE_START.sub(lambda m: "&#104;" if m.group(1) else "&#98;", rendered)
+
+
+def to_wiki(doc: Doc) -> str:
+    """Jira Data Center / Server (REST v2) wiki markup."""
+    parts: list[str] = []
+    for block in doc.blocks:
+        if block.kind == "paragraph":
+            parts.append(_wiki_inline(block.spans))
+        elif block.kind == "table":
+            lines = []
+            for index, row in enumerate(block.rows):
+                sep = "||" if index == 0 else "|"
+                lines.append(sep + sep.join(_wiki_inline(cell) or " " for cell in row) + sep)
+            parts.append("\n".join(lines))
         else:
-            if "strike" in kinds:
-                text = f"-{text}-"
-            if "em" in kinds:
-                text = f"_{text}_"
-            if "strong" in kinds:
-                text = f"*{text}*"
-        if "link" in kinds:
-            href = kinds["link"].replace("|", "%7C").replace("]", "%5D")
-            text = f"[{href}]" if core == kinds["link"] else f"[{text}|{href}]"
-        out.append(lead + text + trail)
-    rendered = "".join(out)
-    # A line starting with - or # would become a list.
-    return re.sub(r"^([-#])", r"\\\1", rendered)
+            parts.append("\n".join(f"* {_wiki_inline(item)}" for item in block.items))
+    return "\n\n".join(p for p in parts if p)
 
 
-def _wiki_list(block: Block, prefix: str = "") -> str:
-    marker = prefix + ("#" if block.ordered else "*")
-    lines = []
-    for item in block.items:
-        head, rest = (item[0], item[1:]) if item and item[0].kind == "paragraph" else (Block("paragraph"), item)
-        lines.append(f"{marker} {_wiki_inline(head.spans)}".rstrip())
-        for child in rest:
-            lines.append(_wiki_list(child, marker) if child.kind == "list" else _wiki_block(child))
-    return "\n".join(lines)
+# --------------------------------------------------------------------------- size
 
 
-def _wiki_block(block: Block) -> str:
-    if block.kind == "paragraph":
-        return _wiki_inline(block.spans)
-    if block.kind == "heading":
-        return f"h{block.level}. {_wiki_inline(block.spans)}"
-    if block.kind == "rule":
-        return "----"
-    if block.kind == "code":
-        body = block.text.replace("{code}", "{ code}").replace("{noformat}", "{ noformat}")
-        if block.language:
-            return f"{{code:{block.language}}}\n{body}\n{{code}}"
-        return f"{{noformat}}\n{body}\n{{noformat}}"
-    if block.kind == "quote":
-        return "{quote}\n" + "\n\n".join(_wiki_block(b) for b in block.children) + "\n{quote}"
-    if block.kind == "list":
-        return _wiki_list(block)
-    if block.kind == "table":
-        lines = []
-        for index, row in enumerate(block.rows):
-            sep = "||" if index == 0 else "|"
-            cells = [_wiki_inline(cell) or " " for cell in row]
-            lines.append(sep + sep.join(cells) + sep)
-        return "\n".join(lines)
-    raise ValueError(f"unknown block {block.kind}")
+def _size(rendered: Any) -> int:
+    return len(rendered if isinstance(rendered, str) else json.dumps(rendered))
 
 
-def truncate(markdown: str, limit: int = JIRA_TEXT_LIMIT, note: str = "the full text is attached") -> str:
-    """Cut Markdown to ``limit`` characters at a line boundary, saying so."""
-    if len(markdown) <= limit:
-        return markdown
-    cut = markdown.rfind("\n", 0, limit - 200)
-    cut = cut if cut > 0 else limit - 200
-    head = markdown[:cut]
-    if head.count("```") % 2:
-        head += "\n```"
-    return head + f"\n\n*(truncated at {cut} of {len(markdown)} characters; {note})*"
+def truncate(
+    doc: Doc, render: Callable[[Doc], Any], limit: int = JIRA_TEXT_LIMIT, note: str = "the full text is attached"
+) -> Doc:
+    """``doc`` without its last blocks until its rendering (ADF: as JSON) fits in ``limit``
+    characters, saying so."""
+    size = _size(render(doc))
+    if size <= limit:
+        return doc
+    blocks = list(doc.blocks)
+    while blocks:
+        blocks.pop()
+        cut = Doc(blocks + [Block("paragraph", spans=[Span(f"(truncated: {size} characters in all; {note})")])])
+        if _size(render(cut)) <= limit:
+            return cut
+    return Doc().paragraph(f"(truncated: {size} characters in all; {note})")

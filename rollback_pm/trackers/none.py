@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.markup import Doc
 
 
 class NoneTracker:
@@ -17,7 +18,7 @@ class NoneTracker:
     def create(self, spec: TicketSpec) -> TicketRef:
         return TicketRef(tracker=self.name, key="-", url="", status="open")
 
-    def comment(self, ticket: TicketRef, text: str) -> None:
+    def comment(self, ticket: TicketRef, text: Doc | str) -> None:
         return None
 
     def add_label(self, ticket: TicketRef, label: str) -> None:

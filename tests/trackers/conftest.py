@@ -6,6 +6,7 @@ import pytest
 
 from rollback_pm import log as rlog
 from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.markup import Doc, code, link, strong
 from tests.support.fake_gitea import FakeGitea
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_woodpecker import FakeWoodpecker
@@ -78,19 +79,22 @@ def spec(tmp_path) -> TicketSpec:
     draft.write_text("# Postmortem\n\nRoot cause: TBD\n", encoding="utf-8")
     manifest = tmp_path / "rollback-20260513T084721Z.manifest.json"
     manifest.write_bytes(b'{"files": {}}\n\x00\xff binary tail\r\n')
-    body = "\n".join(
-        [
-            "Production rollback of **api** in **production**. The postmortem is due by 2026-05-14T08:47:21Z.",
-            "",
-            "| Field | Value |",
-            "|---|---|",
-            "| Deploy SHA | `0123456789abcdef0123456789abcdef01234567` |",
-            "| Pipeline | https://ci.example.com/repos/1/pipeline/42 |",
-            "",
-            "**Failed smoke step 3 `api health`**: 502",
-            "",
-            "- `/var/log/azaion/rollback-20260513T084721Z.log` (2 bytes, `aaaa`)",
-        ]
+    pipeline = "https://ci.example.com/repos/1/pipeline/42"
+    body = (
+        Doc()
+        .paragraph(
+            "Production rollback of ",
+            strong("api"),
+            " in ",
+            strong("production"),
+            ". The postmortem is due by 2026-05-14T08:47:21Z.",
+        )
+        .table(
+            ["Field", "Value"],
+            [["Deploy SHA", code("0123456789abcdef0123456789abcdef01234567")], ["Pipeline", link(pipeline, pipeline)]],
+        )
+        .paragraph(strong("Failed smoke step 3 "), code("api health"), ": 502")
+        .bullets([[code("/var/log/azaion/rollback-20260513T084721Z.log"), " (2 bytes, ", code("aaaa"), ")"]])
     )
     return TicketSpec(
         incident_id="abc123",

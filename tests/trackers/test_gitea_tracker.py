@@ -6,6 +6,7 @@ from rollback_pm.errors import ConfigError, TrackerNotFoundError, TrackerUnavail
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.base import Tracker
 from rollback_pm.trackers.gitea import GiteaTracker, label_color
+from rollback_pm.trackers.markup import Doc, code, to_markdown
 
 
 def tracker_for(fake, clock=None, **kwargs):
@@ -37,7 +38,7 @@ def test_create_full_issue(forge, spec):
     )
     assert tracker.last_warnings == []
     issue = forge.issue(1)
-    assert issue["title"] == spec.title and issue["body"] == spec.body
+    assert issue["title"] == spec.title and issue["body"] == to_markdown(spec.body)
     assert forge.label_names(1) == ["postmortem", "rollback", "production", "api", "rollback-pm-abc123"]
     assert {lab["name"]: lab["color"] for lab in forge.labels}["postmortem"] == label_color("postmortem")[1:]
     assert issue["due_date"] == "2026-05-14T12:00:00Z"
@@ -88,7 +89,7 @@ def test_closed_ticket_is_found_and_resolved(forge, spec):
 def test_comment_label_attach(forge, spec, tmp_path):
     tracker = tracker_for(forge)
     ticket = tracker.create(spec)
-    tracker.comment(ticket, "New evidence bundle `20260513T090000Z`")
+    tracker.comment(ticket, Doc().paragraph("New evidence bundle ", code("20260513T090000Z")))
     tracker.add_label(ticket, "overdue")
     tracker.add_label(ticket, "overdue")
     log = tmp_path / "rollback-20260513T090000Z.log"

@@ -12,7 +12,7 @@ from rollback_pm.errors import (
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.base import Tracker
 from rollback_pm.trackers.jira import JiraTracker
-from rollback_pm.trackers.markup import adf_text
+from rollback_pm.trackers.markup import Doc, adf_text, code
 
 
 def tracker_for(fake, clock=None, **kwargs):
@@ -100,7 +100,12 @@ def test_find_existing_picks_the_labelled_issue(jira, spec):
 def test_comment_label_status(jira, spec):
     tracker = tracker_for(jira)
     ticket = tracker.create(spec)
-    tracker.comment(ticket, "New evidence bundle `20260513T090000Z`:\n\n- `/var/log/azaion/x.log` (9 bytes)")
+    tracker.comment(
+        ticket,
+        Doc()
+        .paragraph("New evidence bundle ", code("20260513T090000Z"), ":")
+        .bullets([[code("/var/log/azaion/x.log"), " (9 bytes)"]]),
+    )
     tracker.add_label(ticket, "postmortem overdue")
     tracker.add_label(ticket, "postmortem overdue")
     issue = jira.issue(ticket.key)
@@ -199,9 +204,11 @@ def test_lost_attachment_is_not_uploaded_twice(jira_cloud, spec, clock):
 
 
 def test_descriptions_stay_under_jira_limit(jira, spec):
-    spec.body = "\n\n".join(f"line {i} " + "x" * 80 for i in range(1000))
+    spec.body = Doc()
+    for i in range(1000):
+        spec.body.paragraph(f"line {i} " + "x" * 80)
     ticket = tracker_for(jira).create(spec)
     description = jira.issue(ticket.key)["fields"]["description"]
     text = json.dumps(description) if jira.api_version == 3 else description
-    assert "truncated at" in text
-    assert len(adf_text(description) if jira.api_version == 3 else description) < 32_767
+    assert "(truncated: " in text and "the full text is attached" in text
+    assert len(text) < 32_767
