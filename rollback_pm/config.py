@@ -100,8 +100,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("template", "azaion", "str", "Postmortem template: azaion, blameless, sev, finance, or a file path."),
     # tickets
     Option("tracker", "file", "str", "Ticket backend: file, jira, gitea, forgejo or none."),
+    # No CI default: Woodpecker's CI_FORGE_URL is the forge's address, and a Jira token sent
+    # there would leak. forge_url carries it, used only by the gitea/forgejo trackers.
+    Option("tracker_url", None, "str", "Tracker base URL (gitea/forgejo default: forge_url)."),
     Option(
-        "tracker_url", None, "str", "Tracker base URL (default for gitea/forgejo: CI_FORGE_URL).", ci=("CI_FORGE_URL",)
+        "forge_url",
+        None,
+        "str",
+        "The forge Woodpecker builds from; the gitea/forgejo tracker's URL unless tracker_url is set.",
+        ci=("CI_FORGE_URL",),
     ),
     Option("tracker_token", None, "str", "Tracker API token.", secret=True),
     Option("token_file", None, "path", "File holding the tracker token."),

@@ -33,7 +33,13 @@ def _need(settings: Any, *names: str) -> None:
 def _jira(settings: Any) -> Tracker:
     from rollback_pm.trackers.jira import JiraTracker
 
-    _need(settings, "tracker_url", "jira_project", "tracker_token")
+    if not settings.tracker_url:
+        # Never the forge's CI_FORGE_URL: the Jira credentials would go to the forge host.
+        raise ConfigError(
+            "tracker jira needs its URL: set --tracker-url / ROLLBACK_PM_TRACKER_URL "
+            "(e.g. https://acme.atlassian.net or your Jira Data Center address)"
+        )
+    _need(settings, "jira_project", "tracker_token")
     priorities = {}
     for pair in settings.jira_priorities:
         severity, sep, priority = pair.partition("=")
@@ -54,13 +60,37 @@ def _jira(settings: Any) -> Tracker:
     )
 
 
+def forge_tracker_url(settings: Any) -> str | None:
+    """The gitea/forgejo tracker's URL: tracker_url, else the forge Woodpecker builds from
+    (CI_FORGE_URL) when that forge is a Gitea or Forgejo (CI_FORGE_TYPE), so the token only
+    ever goes to a host that speaks this API."""
+    if settings.tracker_url:
+        return str(settings.tracker_url)
+    forge_type = (getattr(settings, "forge_type", None) or "").lower()
+    if settings.forge_url and forge_type in ("", "gitea", "forgejo"):
+        return str(settings.forge_url)
+    if settings.forge_url:
+        raise ConfigError(
+            f"tracker {settings.tracker} needs its URL: the pipeline's forge is {forge_type} "
+            f"(CI_FORGE_TYPE), not a Gitea/Forgejo, so CI_FORGE_URL is not used; "
+            "set --tracker-url / ROLLBACK_PM_TRACKER_URL"
+        )
+    return None
+
+
 def _forge(settings: Any) -> Tracker:
     from rollback_pm.trackers.gitea import GiteaTracker
 
-    _need(settings, "tracker_url", "forge_repo", "tracker_token")
+    url = forge_tracker_url(settings)
+    if not url:
+        raise ConfigError(
+            f"tracker {settings.tracker} needs the forge URL: set --tracker-url / ROLLBACK_PM_TRACKER_URL "
+            "(in a Woodpecker step: CI_FORGE_URL)"
+        )
+    _need(settings, "forge_repo", "tracker_token")
     kind = settings.tracker if settings.tracker in ("gitea", "forgejo") else "gitea"
     return GiteaTracker(
-        settings.tracker_url,
+        url,
         settings.forge_repo,
         settings.tracker_token,
         kind=kind,

@@ -89,7 +89,8 @@ def test_woodpecker_environment_end_to_end_through_the_cli(tmp_path):
     assert rows["deploy_sha"] == (sha, "ci CI_COMMIT_SHA")
     assert rows["service"] == ("shop", "ci CI_REPO_NAME")
     assert rows["environment"] == ("staging", "ci CI_PIPELINE_DEPLOY_TARGET")
-    assert rows["tracker_url"] == ("https://git.example.com", "ci CI_FORGE_URL")
+    assert rows["forge_url"] == ("https://git.example.com", "ci CI_FORGE_URL")
+    assert rows["tracker_url"] == ("-", "default")  # the gitea tracker uses forge_url
     assert rows["forge_repo"] == ("ops/postmortems", "plugin PLUGIN_FORGE_REPO")
     assert rows["label"] == ("app=api,tier=back", "plugin PLUGIN_LABEL")
     assert rows["tracker_token"] == ("***", "plugin PLUGIN_TRACKER_TOKEN")
