@@ -10,6 +10,9 @@
   whether it took effect (e.g. a search by the incident's label) before sending it again.
 - 401/403 -> auth error naming the credentials setting; 404 -> not-found error naming the
   project/repository setting; out of budget / refused / timed out -> unavailable.
+- Credentials stay with the origin they were given for: a redirect to another scheme, host
+  or port drops the Authorization header (only http -> https on the same host keeps it),
+  and a redirect from https to http is refused outright.
 - The token never reaches an exception message, a log event or a repr: it is registered
   with ``rollback_pm.log.register_secret``, every message is masked, the requests exception
   (which can carry URLs) is never chained, and the Authorization header lives in an auth
@@ -76,6 +79,35 @@ class _HeaderAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return "<auth ***>"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class DowngradeRedirect(requests.exceptions.RequestException):
+    """A redirect from https to http: refused, whatever it would have carried."""
+
+
+class _OriginBoundSession(requests.Session):
+    """requests.Session whose redirects never carry credentials to another origin."""
+
+    def should_strip_auth(self, old_url: str, new_url: str) -> bool:
+        old, new = _origin(old_url), _origin(new_url)
+        upgrade = old == ("http", new[1], 80) and new[0] == "https" and new[2] == 443
+        return old != new and not upgrade
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        before = _origin(response.request.url or "")
+        after = _origin(prepared_request.url or "")
+        if before[0] == "https" and after[0] != "https":
+            where = f"{after[1]}:{after[2]}" if after[2] else after[1]
+            raise DowngradeRedirect(
+                f"redirected from https to {after[0]}://{where}, refused: the request would cross the network unencrypted"
+            )
+        super().rebuild_auth(prepared_request, response)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -159,7 +191,7 @@ class HttpClient:
         self.errors = errors
         self.sleep = sleep
         self.clock = clock
-        self.session = requests.Session()
+        self.session = _OriginBoundSession()
         self.session.headers["User-Agent"] = f"rollback-pm/{__version__}"
         self.session.headers["Accept"] = "application/json"
         self.session.auth = _HeaderAuth(authorization) if authorization else None
