@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rollback_pm.errors import ConfigError
+from rollback_pm.log import mask_url_passwords
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -254,7 +255,8 @@ class Settings:
         rows = []
         for option in OPTIONS:
             value = self._values[option.name]
-            shown = "***" if option.secret and value else _show(value)
+            # A password inside a URL (tracker_url, docker_host, ...) is masked too.
+            shown = "***" if option.secret and value else mask_url_passwords(_show(value))
             rows.append((option.name, shown, self._sources[option.name]))
         return rows
 

@@ -2,7 +2,8 @@
 
 Known secret values (tracker tokens, secrets found in container config) are registered
 with ``register_secret`` and replaced by ``***`` wherever they appear in a log event,
-whatever the key. Keys that look secret are masked too.
+whatever the key, and so is the password of any URL (``https://user:***@host``). Keys
+that look secret are masked too.
 """
 
 from __future__ import annotations
@@ -40,12 +41,23 @@ def known_secrets() -> frozenset[str]:
     return frozenset(_secrets)
 
 
+# scheme://user:password@host: the password, up to the last @ before the path (a raw @ in
+# a password is common); quotes and brackets end it, as they end a URL in text or JSON.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/?#@:\"'<>]*):[^\s/?#\"'<>]*@")
+
+
+def mask_url_passwords(text: str) -> str:
+    """``https://user:pass@host`` -> ``https://user:***@host``, for every URL in ``text``."""
+    return _URL_PASSWORD.sub(rf"\1:{MASK}@", text) if "@" in text else text
+
+
 def mask(text: str) -> str:
-    """Replace every registered secret value in ``text``."""
-    pattern = _pattern
-    if pattern is None or not text:
+    """Replace every registered secret value and every password inside a URL in ``text``."""
+    if not text:
         return text
-    return pattern.sub(MASK, text)
+    text = mask_url_passwords(text)
+    pattern = _pattern
+    return text if pattern is None else pattern.sub(MASK, text)
 
 
 def _mask_value(key: str, value: Any) -> Any:
