@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from rollback_pm import __version__, markdown
 from rollback_pm.atomic import write_atomic
@@ -343,8 +344,18 @@ def _filters() -> dict[str, Any]:
     }
 
 
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """jinja2's sandbox, failing at the first unsafe attribute (rather than handing back an
+    undefined whose later use names something else)."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+
 def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
-    env = jinja2.Environment(
+    # Sandboxed, built-ins too: a template reaches the context and the filters, never
+    # Python internals (``__class__``, ``__globals__``, ...), and cannot change the context.
+    env = _Sandbox(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -393,13 +404,44 @@ def resolve_template(name_or_path: str) -> tuple[str, jinja2.Template]:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"template file {path} cannot be read ({exc}); check its permissions and encoding") from exc
-    env = _environment(jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(path.parent)), _PACKAGE_LOADER]))
+    env = _environment(jinja2.ChoiceLoader([_OwnDirLoader(path.parent), _PACKAGE_LOADER]))
     try:
-        template = env.from_string(source)
+        # compiled with its path, so a runtime error can name the file and line
+        code = env.compile(source, name=path.name, filename=str(path))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template file {path}:{exc.lineno}: {exc.message}; fix the template syntax") from exc
-    template.filename = str(path)
-    return str(path), template
+    return str(path), env.template_class.from_code(env, code, env.make_globals(None), None)
+
+
+class _OwnDirLoader(jinja2.FileSystemLoader):
+    """A user template's includes, imports and extends: files in its own directory only.
+    jinja2 already refuses ``..`` segments; absolute names and symlinks leading out of the
+    directory are refused here."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(str(directory))
+        self.root = os.path.realpath(directory)
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        if template.startswith(("/", "\\")) or os.path.isabs(template):
+            raise jinja2.TemplateNotFound(template)
+        source, filename, uptodate = super().get_source(environment, template)
+        if os.path.commonpath([self.root, os.path.realpath(filename)]) != self.root:
+            raise jinja2.TemplateNotFound(template)
+        return source, filename, uptodate
+
+
+def _where(exc: BaseException, name: str) -> str:
+    """``file:line`` of the innermost template frame of a render error (jinja2 rewrites the
+    traceback into template frames), else the template's name."""
+    where = name
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.endswith(".py") and not filename.startswith("<"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
 
 
 def render(
@@ -431,12 +473,22 @@ def _render(
     )
     try:
         text = tmpl.render(context)
+    except SecurityError as exc:
+        raise TemplateError(
+            f"template file {_where(exc, name)}: {exc}; templates run sandboxed and reach only the "
+            "context and filters in docs/templates.md"
+        ) from exc
     except jinja2.UndefinedError as exc:
         raise TemplateError(
-            f"template {name}: {exc.message}; see docs/templates.md for the variables a template can use"
+            f"template {_where(exc, name)}: {exc.message}; see docs/templates.md for the variables a template can use"
+        ) from exc
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {_where(exc, name)}: {exc.message} not found; includes, imports and extends resolve only "
+            "from the template's own directory and the built-in templates (no absolute path, no ..)"
         ) from exc
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {name}: {exc}") from exc
+        raise TemplateError(f"template {_where(exc, name)}: {exc}") from exc
     return _fold_blank_lines(text).rstrip("\n") + "\n"
 
 
