@@ -94,6 +94,10 @@ class WebhookError(RollbackPmError):
     """The chat webhook did not accept a notification. Messages never contain its URL."""
 
 
+class SignalsError(RollbackPmError):
+    """The bundle log cannot be read for its signals."""
+
+
 class WoodpeckerError(RollbackPmError):
     """The Woodpecker API failed."""
 

@@ -1,0 +1,385 @@
+"""One streaming pass over a bundle log: every error line and stack trace, per container.
+
+The log is read in blocks of whole lines. One Aho-Corasick pass per block finds the
+lines holding a trigger word (``levels.TRIGGERS``); only those are looked at in Python,
+so a log of INFO lines costs little more than reading it. When a line is an error or a
+trace head, the container's following lines (found by their ``<name> `` prefix, past
+other containers' interleaved lines, within WINDOW bytes and MAX_GAP_S seconds) are fed
+to a ``traces.Block`` until it ends; those lines are then not looked at again. A block
+left open at the end of a read block goes on in the next one.
+
+Line numbers: each block's lines are counted with one ``count(b"\\n" + c)`` per distinct
+first byte ``c`` of the container names (a two-byte pattern is searched ~4x faster than a
+lone newline, and in a bundle every newline but the last is followed by a name), or
+exactly with ``count(b"\\n")`` when the names are not known.
+
+Memory is bounded whatever the log's size: one block (BLOCK bytes plus one line), per
+container at most MAX_TEMPLATES signals with excerpts within EXCERPT_BUDGET characters,
+and a sparse index of one entry per block for the tail pass.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import ahocorasick_rs
+
+from rollback_pm.evidence.lines import TS_LEN
+from rollback_pm.signals.levels import ERROR, FATAL, RANK, TRIGGERS, classify
+from rollback_pm.signals.model import LineRef, ScanStats, Signal
+from rollback_pm.signals.templates import template
+from rollback_pm.signals.traces import END, GO, STOP, Block, trace_start
+
+BLOCK = 4 << 20
+WINDOW = 256 << 10  # a block's next line must come within this many bytes...
+MAX_GAP_S = 2.0  # ...and seconds of its previous one
+MAX_LINE_BYTES = 4 * BLOCK  # the bundle's lines are at most 1 MiB plus their prefix
+MAX_TEXT_BYTES = 4096  # of a line, looked at
+MAX_TEMPLATES = 100  # distinct signals kept per container
+MAX_KEYS = 10_000  # distinct signal keys remembered per container (a baseline's yardstick)
+EXCERPT_BUDGET = 256 << 10  # characters of excerpts kept per container; past it, cause lines only
+_MATCHER = ahocorasick_rs.BytesAhoCorasick(list(TRIGGERS), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+_STREAMS = (b"stdout", b"stderr")
+
+
+@dataclass
+class BlockInfo:
+    """Where one read block is: for the tail pass to find a container's last lines again."""
+
+    offset: int
+    length: int
+    first_line: int
+    lines: int
+    first_ts: str
+    last_ts: str
+
+
+@dataclass
+class ContainerScan:
+    name: str
+    start: str | None  # signals before it are marked "before the bad version started"
+    signals: dict[str, Signal] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)  # every signal key, kept or not (up to MAX_KEYS)
+    first_signal: Signal | None = None
+    dropped: int = 0
+    excerpt_chars: int = 0
+    # the open block and how far it may still look for its next line
+    block: Block | None = None
+    classified_level: str = ERROR
+    classified_format: str = ""
+    structured_message: str | None = None
+    window: int = WINDOW
+    skip_until: int = 0  # absolute offset: lines before it were taken by a block
+
+
+@dataclass
+class ScanResult:
+    containers: dict[str, ContainerScan]
+    blocks: list[BlockInfo]
+    stats: ScanStats
+    exact_lines: bool  # False: a container outside the given names appeared; its line numbers may be off
+
+
+def _seconds(ts: str) -> float:
+    try:
+        return datetime.fromisoformat(ts[:19]).timestamp() + float("0" + ts[19:29])
+    except ValueError:
+        return 0.0
+
+
+class Scanner:
+    def __init__(self, path: str, names: list[str] | None = None, starts: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.starts = starts or {}
+        self.containers: dict[str, ContainerScan] = {}
+        self.firsts: list[bytes] | None = sorted({n.encode()[:1] for n in names if n}) if names else None
+        self.exact_lines = True
+        self.blocks: list[BlockInfo] = []
+        self.stats = ScanStats()
+        # the current read block
+        self._data = b""
+        self._offset = 0
+        self._line_base = 1
+        # Positions of the current block whose line numbers are known (sorted): a line number
+        # is counted from the nearest one before it.
+        self._marks: list[int] = [0]
+        self._mark_lines: list[int] = [1]
+
+    # --- the pass ---------------------------------------------------------------------
+    def run(self, chunks: Iterable[bytes] | None = None) -> ScanResult:
+        """Scan the log file, or ``chunks`` of bundle-format bytes (cut anywhere) instead."""
+        began = time.perf_counter()
+        if chunks is not None:
+            for block in whole_lines(chunks):
+                self._scan_block(block)
+        else:
+            with open(self.path, "rb") as handle:
+                for block in whole_lines(iter(lambda: handle.read(BLOCK), b"")):
+                    self._scan_block(block)
+        for scan in self.containers.values():
+            self._close(scan)
+        self.stats.seconds = time.perf_counter() - began
+        return ScanResult(self.containers, self.blocks, self.stats, self.exact_lines)
+
+    def _scan_block(self, data: bytes) -> None:
+        self._data, self._marks, self._mark_lines = data, [0], [self._line_base]
+        lines = self._count(0, len(data)) + 1
+        self.blocks.append(
+            BlockInfo(self._offset, len(data), self._line_base, lines, _ts_of(data, 0), _ts_of(data, _last_start(data)))
+        )
+        for scan in list(self.containers.values()):
+            if scan.block is not None:
+                self._follow(scan, 0)
+        last_line_start = -1
+        for _, start, end in _MATCHER.find_matches_as_indexes(data):
+            line_start = data.rfind(b"\n", 0, start) + 1
+            if line_start == last_line_start:
+                continue
+            line_end = data.find(b"\n", start)
+            if line_end < 0:
+                line_end = len(data)
+            parsed = _parse(data, line_start, line_end)
+            if parsed is None:
+                self.stats.malformed += 1
+                last_line_start = line_start
+                continue
+            name, stream, ts, text_start = parsed
+            if end <= text_start:
+                continue  # the trigger is in the prefix (a container named "error-svc"): look on
+            last_line_start = line_start
+            scan = self._container(name)
+            if self._offset + line_start < scan.skip_until:
+                continue
+            self.stats.candidates += 1
+            text = _text(data, text_start, line_end)
+            self._candidate(scan, text, self._line_at(line_start), ts, stream, line_end + 1)
+        self.stats.bytes += len(data)
+        self.stats.lines += lines
+        self._offset += len(data)
+        self._line_base += lines
+
+    def _candidate(self, scan: ContainerScan, text: str, line: int, ts: str, stream: str, next_pos: int) -> None:
+        language = trace_start(text)
+        if language is not None:
+            level, fmt, message = (FATAL if language == GO else ERROR), "trace", None
+        else:
+            found = classify(text)
+            if found is None:
+                return
+            level, fmt = found.level, found.format
+            message = found.message if fmt in ("json", "logfmt") else None
+        self._close(scan)
+        scan.block = Block.open(text, line, ts, stream, language)
+        scan.classified_level, scan.classified_format, scan.structured_message = level, fmt, message
+        scan.window = WINDOW
+        self._follow(scan, next_pos)
+
+    def _follow(self, scan: ContainerScan, pos: int) -> None:
+        """Feed the container's next lines to its open block until the block ends."""
+        data = self._data
+        needle = b"\n" + scan.name.encode() + b" "
+        while scan.block is not None:
+            if pos == 0 and data.startswith(needle[1:]):
+                found = 0
+            else:
+                limit = min(len(data), pos + scan.window)
+                found = data.find(needle, max(pos - 1, 0), limit + len(needle))
+                if found < 0:
+                    if limit >= len(data) and scan.window > len(data) - pos:
+                        scan.window -= len(data) - pos  # it may still come in the next read block
+                    else:
+                        self._close(scan)
+                    return
+                found += 1
+            line_end = data.find(b"\n", found)
+            if line_end < 0:
+                line_end = len(data)
+            parsed = _parse(data, found, line_end)
+            if parsed is None:
+                self._close(scan)
+                return
+            ts, text_start = parsed[2], parsed[3]
+            if ts[:19] != scan.block.last_ts[:19] and _seconds(ts) - _seconds(scan.block.last_ts) > MAX_GAP_S:
+                self._close(scan)
+                return
+            verdict = scan.block.feed(_text(data, text_start, line_end), self._line_at(found), ts)
+            if verdict == STOP:
+                self._close(scan)
+                return
+            scan.skip_until = self._offset + line_end + 1
+            scan.window = WINDOW
+            if verdict == END:
+                self._close(scan)
+                return
+            pos = line_end + 1
+
+    def _close(self, scan: ContainerScan) -> None:
+        """The open block is complete: count it under its template, or keep it as a new signal."""
+        block, scan.block = scan.block, None
+        if block is None:
+            return
+        trace = block.is_trace
+        cause = block.cause or block.header or block.head[0]
+        text = scan.structured_message if (scan.structured_message and not trace) else cause
+        level = scan.classified_level
+        if trace and block.language == GO and cause.startswith(("panic: ", "fatal error: ")):
+            level = FATAL  # the process died of it (a panic recovered by net/http did not kill it)
+        kind = "trace" if trace else "line"
+        language = block.language if (trace or block.language == "postgresql") else None
+        tmpl = template(text)
+        key = f"{kind}:{language or ''}:{tmpl}"
+        after_start = scan.start is None or block.first_ts >= scan.start
+        if len(scan.seen) < MAX_KEYS:
+            scan.seen.add(key)
+        known = scan.signals.get(key)
+        if known is not None:
+            known.count += 1
+            known.last_ts, known.last_line = block.first_ts, block.first_line
+            known.after_start = known.after_start or after_start
+            if after_start and scan.first_signal is None:
+                scan.first_signal = self._signal(scan, block, kind, level, language, text, tmpl)
+            return
+        signal = self._signal(scan, block, kind, level, language, text, tmpl)
+        if after_start and scan.first_signal is None:
+            scan.first_signal = signal
+        if len(scan.signals) >= MAX_TEMPLATES and not self._evict(scan, signal):
+            scan.dropped += 1
+            return
+        scan.signals[key] = signal
+        scan.excerpt_chars += sum(map(len, signal.excerpt))
+
+    def _signal(
+        self, scan: ContainerScan, block: Block, kind: str, level: str, language: str | None, text: str, tmpl: str
+    ) -> Signal:
+        excerpt = block.excerpt()
+        elided = block.elided
+        if scan.excerpt_chars + sum(map(len, excerpt)) > EXCERPT_BUDGET:
+            excerpt, elided = [*([block.header] if block.header else []), text], max(0, block.count - 1)
+        return Signal(
+            container=scan.name,
+            kind=kind,
+            level=level,
+            format=scan.classified_format,
+            language=language,
+            text=text,
+            template=tmpl,
+            excerpt=excerpt,
+            elided=elided,
+            ref=LineRef(self.path, block.first_line, block.last_line),
+            stream=block.stream,
+            first_ts=block.first_ts,
+            last_ts=block.first_ts,
+            last_line=block.first_line,
+            header=block.header,
+            after_start=scan.start is None or block.first_ts >= scan.start,
+        )
+
+    @staticmethod
+    def _evict(scan: ContainerScan, newcomer: Signal) -> bool:
+        """Full: a stronger newcomer takes the place of the weakest single-occurrence signal."""
+
+        def strength(s: Signal) -> tuple[int, int, int]:
+            return (s.kind == "trace", RANK[s.level], s.count)
+
+        weakest = min(
+            (s for s in scan.signals.values() if s is not scan.first_signal),
+            key=strength,
+            default=None,
+        )
+        if weakest is None or strength(weakest) >= strength(newcomer):
+            return False
+        del scan.signals[weakest.key]
+        scan.excerpt_chars -= sum(map(len, weakest.excerpt))
+        scan.dropped += 1
+        return True
+
+    # --- helpers --------------------------------------------------------------------------
+    def _container(self, name: str) -> ContainerScan:
+        scan = self.containers.get(name)
+        if scan is None:
+            scan = self.containers[name] = ContainerScan(name=name, start=self.starts.get(name))
+            if self.firsts is not None and name.encode()[:1] not in self.firsts:
+                self.exact_lines = False  # its earlier lines were not counted: say so
+                self.firsts = None
+        return scan
+
+    def _count(self, start: int, end: int) -> int:
+        """Newlines in data[start:end] that are followed by another line inside the block."""
+        data = self._data
+        if self.firsts is None:
+            return data.count(b"\n", start, end) - (end == len(data) and data.endswith(b"\n"))
+        return sum(data.count(b"\n" + first, start, end + 1) for first in self.firsts)
+
+    def _line_at(self, pos: int) -> int:
+        """The 1-based line number of the line starting at ``pos`` of the current block."""
+        index = bisect_right(self._marks, pos) - 1
+        mark = self._marks[index]
+        if mark == pos:
+            return self._mark_lines[index]
+        line = self._mark_lines[index] + self._count(mark, pos)
+        self._marks.insert(index + 1, pos)
+        self._mark_lines.insert(index + 1, line)
+        return line
+
+
+def whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks re-cut at line ends, about BLOCK bytes each (a line longer than BLOCK goes whole)."""
+    carry = b""
+    pending: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size < BLOCK:
+            continue
+        buf = b"".join([carry, *pending])
+        pending.clear()
+        size = 0
+        cut = buf.rfind(b"\n") + 1
+        if cut == 0 and len(buf) < MAX_LINE_BYTES:
+            carry = buf
+            continue
+        if cut == 0:
+            cut = len(buf)  # not a bundle line: no newline for this long, take it as it is
+        carry = buf[cut:]
+        yield buf[:cut] if cut < len(buf) else buf
+    rest = b"".join([carry, *pending])
+    if rest:
+        yield rest
+
+
+def _last_start(data: bytes) -> int:
+    return data.rfind(b"\n", 0, len(data) - 1) + 1
+
+
+def _parse(data: bytes, start: int, end: int) -> tuple[str, str, str, int] | None:
+    """(name, stream, timestamp, where the text starts) of a bundle line, or None if it is not one."""
+    space = data.find(b" ", start, end)
+    if space <= start:
+        return None
+    stream = data[space + 1 : space + 7]
+    ts_start = space + 8
+    text_start = ts_start + TS_LEN + 1
+    if stream not in _STREAMS or data[ts_start - 1 : ts_start] != b" " or text_start - 1 > end:
+        return None
+    ts = data[ts_start : ts_start + TS_LEN]
+    if ts[10:11] != b"T" or ts[-1:] != b"Z":
+        return None
+    try:
+        return data[start:space].decode(), stream.decode(), ts.decode(), min(text_start, end)
+    except UnicodeDecodeError:
+        return None
+
+
+def _ts_of(data: bytes, start: int) -> str:
+    end = data.find(b"\n", start)
+    parsed = _parse(data, start, len(data) if end < 0 else end)
+    return parsed[2] if parsed else ""
+
+
+def _text(data: bytes, start: int, end: int) -> str:
+    return data[start : min(end, start + MAX_TEXT_BYTES)].decode("utf-8", "replace").rstrip("\r")
