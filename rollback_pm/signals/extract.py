@@ -81,14 +81,12 @@ def extract(
     starts = {name: s for name, c in by_name.items() if (s := since or c.start())}
     known = list(dict.fromkeys([*(names or []), *by_name]))
     try:
-        result = Scanner(log_path, (names + list(by_name)) if names else None, starts).run()
+        result = Scanner(log_path, (names + list(by_name)) if names else None, starts, since).run()
     except OSError as exc:
         raise SignalsError(f"cannot read the bundle log {log_path}: {exc.strerror or exc}") from None
     containers = []
     for name in dict.fromkeys([*known, *result.containers]):
-        scan = result.containers.get(name) or ContainerScan(name=name, start=starts.get(name))
-        if scan.start is None and since:
-            scan.start = since
+        scan = result.containers.get(name) or ContainerScan(name=name, start=starts.get(name, since))
         containers.append(_container(log_path, scan, by_name.get(name), result.blocks, baseline, options))
     report = SignalReport(
         log=log_path,

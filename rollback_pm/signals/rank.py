@@ -141,4 +141,6 @@ def _last_words(container: ContainerSignals, why: str) -> SuspectedCause | None:
         return None
     last = tail.lines[-1]
     rationale = f"{container.name} ended {context.describe()}: {why}"
-    return SuspectedCause(container.name, last.text, LineRef(tail.ref.path, last.line, last.last_line), rationale, None)
+    return SuspectedCause(
+        container.name, last.text, LineRef(tail.ref.path, last.last_line, last.last_line), rationale, None
+    )

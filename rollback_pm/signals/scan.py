@@ -92,9 +92,16 @@ def _seconds(ts: str) -> float:
 
 
 class Scanner:
-    def __init__(self, path: str, names: list[str] | None = None, starts: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        names: list[str] | None = None,
+        starts: dict[str, str] | None = None,
+        default_start: str | None = None,
+    ) -> None:
         self.path = path
         self.starts = starts or {}
+        self.default_start = default_start
         self.containers: dict[str, ContainerScan] = {}
         self.firsts: list[bytes] | None = sorted({n.encode()[:1] for n in names if n}) if names else None
         self.exact_lines = True
@@ -301,7 +308,7 @@ class Scanner:
     def _container(self, name: str) -> ContainerScan:
         scan = self.containers.get(name)
         if scan is None:
-            scan = self.containers[name] = ContainerScan(name=name, start=self.starts.get(name))
+            scan = self.containers[name] = ContainerScan(name=name, start=self.starts.get(name, self.default_start))
             if self.firsts is not None and name.encode()[:1] not in self.firsts:
                 self.exact_lines = False  # its earlier lines were not counted: say so
                 self.firsts = None
