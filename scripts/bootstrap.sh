@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes this machine ready for rollback-pm's demo and tests, installing only what is
-# missing: Debian packages (docker.io, busybox-static, git, python3-venv), a venv with
+# missing: Debian packages (docker.io, busybox-static, git, debootstrap, python3-venv), a venv with
 # the package, and a running dockerd. Safe to run again; quiet when all is there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +32,8 @@ command -v dockerd >/dev/null 2>&1 || pkgs+=(docker.io)
 command -v docker >/dev/null 2>&1 || pkgs+=(docker.io)
 [ -x /bin/busybox ] || pkgs+=(busybox-static)
 command -v git >/dev/null 2>&1 || pkgs+=(git)
+# debootstrap builds the Debian test image (python3, PostgreSQL, nginx) the signal tests run real failures in
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || pkgs+=(debootstrap)
 python_ok || pkgs+=(python3 python3-venv)
 if [ ${#pkgs[@]} -gt 0 ]; then
   say "installing Debian packages: ${pkgs[*]}"

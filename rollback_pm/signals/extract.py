@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rollback_pm import log as rlog
@@ -21,6 +21,8 @@ from rollback_pm.signals.rank import rank, score, suspected_cause
 from rollback_pm.signals.scan import ContainerScan, Scanner
 from rollback_pm.signals.tail import last_lines
 from rollback_pm.timeutil import parse_ts
+
+RESTART_SLACK_S = 0.05  # lines stamped this long after a restarting container's FinishedAt are still its last run's
 
 
 @dataclass
@@ -115,9 +117,15 @@ def _container(
     options: SignalOptions,
 ) -> ContainerSignals:
     until, reason = None, "end of log"
-    if context is not None and context.stopped:
-        until = context.finished_at
+    if context is not None and context.status in ("exited", "dead"):
+        # Its lines end where it ended. (Not cut at FinishedAt: Docker can stamp the
+        # last lines it copies from the pipe after it recorded the exit.)
         reason = "OOM-killed" if context.oom_killed else context.status
+    elif context is not None and context.finished_at and (context.status == "restarting" or context.restart_count):
+        # Its last exit, not the run that followed: the next run starts a restart delay
+        # (100 ms at least) after FinishedAt.
+        until = _plus(context.finished_at, RESTART_SLACK_S)
+        reason = "restarting" if context.status == "restarting" else "last exit before a restart"
     tail = last_lines(path, blocks, scan.name, until, options.tail_lines, reason)
     signals = list(scan.signals.values())
     first = scan.first_signal
@@ -136,6 +144,13 @@ def _container(
         tail=tail,
         templates_dropped=scan.dropped,
     )
+
+
+def _plus(stamp: str, seconds: float) -> str:
+    """A bundle timestamp (nanoseconds) plus some seconds, in the same fixed-width form."""
+    total = int(stamp[20:29]) + round(seconds * 1e9)
+    moment = datetime.fromisoformat(stamp[:19]) + timedelta(seconds=total // 1_000_000_000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{total % 1_000_000_000:09d}Z"
 
 
 def _since(value: datetime | str | None) -> str | None:

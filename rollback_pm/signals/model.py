@@ -133,11 +133,6 @@ class ContainerContext:
             or self.health_status == "unhealthy"
         )
 
-    @property
-    def stopped(self) -> bool:
-        """Its last run is over: the last lines before FinishedAt are its last words."""
-        return self.status in ("exited", "dead", "restarting") and self.finished_at is not None
-
     def describe(self) -> str:
         """The container's state in one line: ``OOM-killed (memory limit 32 MiB), exit code 137``."""
         parts: list[str] = []

@@ -4,7 +4,7 @@ The log is read in blocks of whole lines. One Aho-Corasick pass per block finds 
 lines holding a trigger word (``levels.TRIGGERS``); only those are looked at in Python,
 so a log of INFO lines costs little more than reading it. When a line is an error or a
 trace head, the container's following lines (found by their ``<name> `` prefix, past
-other containers' interleaved lines, within WINDOW bytes and MAX_GAP_S seconds) are fed
+other containers' interleaved lines and its other stream, within WINDOW bytes and MAX_GAP_S seconds) are fed
 to a ``traces.Block`` until it ends; those lines are then not looked at again. A block
 left open at the end of a read block goes on in the next one.
 
@@ -20,6 +20,7 @@ and a sparse index of one entry per block for the tail pass.
 
 from __future__ import annotations
 
+import os
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -113,6 +114,7 @@ class Scanner:
         self._line_base = 1
         # Positions of the current block whose line numbers are known (sorted): a line number
         # is counted from the nearest one before it.
+        self._end = 0  # where the current block's whole lines end
         self._marks: list[int] = [0]
         self._mark_lines: list[int] = [1]
 
@@ -122,33 +124,41 @@ class Scanner:
         began = time.perf_counter()
         if chunks is not None:
             for block in whole_lines(chunks):
-                self._scan_block(block)
+                self._scan_block(block, len(block))
         else:
-            with open(self.path, "rb") as handle:
-                for block in whole_lines(iter(lambda: handle.read(BLOCK), b"")):
-                    self._scan_block(block)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                offset = 0
+                while data := os.pread(fd, BLOCK, offset):
+                    # Up to the last line end: the cut line is read again with the next block
+                    # (cheaper than copying every block onto the previous one's tail).
+                    end = data.rfind(b"\n") + 1
+                    if end == 0 and len(data) == BLOCK:
+                        data = os.pread(fd, MAX_LINE_BYTES, offset)
+                        end = data.rfind(b"\n") + 1
+                    self._scan_block(data, end or len(data))
+                    offset += end or len(data)
+            finally:
+                os.close(fd)
         for scan in self.containers.values():
             self._close(scan)
         self.stats.seconds = time.perf_counter() - began
         return ScanResult(self.containers, self.blocks, self.stats, self.exact_lines)
 
-    def _scan_block(self, data: bytes) -> None:
-        self._data, self._marks, self._mark_lines = data, [0], [self._line_base]
-        lines = self._count(0, len(data)) + 1
-        self.blocks.append(
-            BlockInfo(self._offset, len(data), self._line_base, lines, _ts_of(data, 0), _ts_of(data, _last_start(data)))
-        )
+    def _scan_block(self, data: bytes, size: int) -> None:
+        """Scan data[:size], whole lines (the rest of ``data`` belongs to the next block)."""
+        self._data, self._end, self._marks, self._mark_lines = data, size, [0], [self._line_base]
         for scan in list(self.containers.values()):
             if scan.block is not None:
                 self._follow(scan, 0)
         last_line_start = -1
-        for _, start, end in _MATCHER.find_matches_as_indexes(data):
+        for _, start, end in _MATCHER.find_matches_as_indexes(memoryview(data)[:size]):
             line_start = data.rfind(b"\n", 0, start) + 1
             if line_start == last_line_start:
                 continue
-            line_end = data.find(b"\n", start)
+            line_end = data.find(b"\n", start, size)
             if line_end < 0:
-                line_end = len(data)
+                line_end = size
             parsed = _parse(data, line_start, line_end)
             if parsed is None:
                 self.stats.malformed += 1
@@ -164,9 +174,22 @@ class Scanner:
             self.stats.candidates += 1
             text = _text(data, text_start, line_end)
             self._candidate(scan, text, self._line_at(line_start), ts, stream, line_end + 1)
-        self.stats.bytes += len(data)
+        last_start = data.rfind(b"\n", 0, size - 1) + 1
+        lines = self._line_at(last_start) - self._line_base + 1 if size else 0
+        first_end, last_end = data.find(b"\n", 0, size), data.find(b"\n", last_start, size)
+        self.blocks.append(
+            BlockInfo(
+                self._offset,
+                size,
+                self._line_base,
+                lines,
+                _ts_of(data, 0, size if first_end < 0 else first_end),
+                _ts_of(data, last_start, size if last_end < 0 else last_end),
+            )
+        )
+        self.stats.bytes += size
         self.stats.lines += lines
-        self._offset += len(data)
+        self._offset += size
         self._line_base += lines
 
     def _candidate(self, scan: ContainerScan, text: str, line: int, ts: str, stream: str, next_pos: int) -> None:
@@ -187,24 +210,28 @@ class Scanner:
 
     def _follow(self, scan: ContainerScan, pos: int) -> None:
         """Feed the container's next lines to its open block until the block ends."""
-        data = self._data
-        needle = b"\n" + scan.name.encode() + b" "
+        data, size = self._data, self._end
+        if scan.block is None:
+            return
+        # A block is written to one stream: Docker may timestamp the other stream's lines
+        # in between (a stdout line in the middle of a stderr traceback).
+        needle = f"\n{scan.name} {scan.block.stream} ".encode()
         while scan.block is not None:
-            if pos == 0 and data.startswith(needle[1:]):
+            if pos == 0 and data.startswith(needle[1:], 0, size):
                 found = 0
             else:
-                limit = min(len(data), pos + scan.window)
-                found = data.find(needle, max(pos - 1, 0), limit + len(needle))
+                limit = min(size, pos + scan.window)
+                found = data.find(needle, max(pos - 1, 0), min(size, limit + len(needle)))
                 if found < 0:
-                    if limit >= len(data) and scan.window > len(data) - pos:
-                        scan.window -= len(data) - pos  # it may still come in the next read block
+                    if limit >= size and scan.window > size - pos:
+                        scan.window -= max(0, size - pos)  # it may still come in the next read block
                     else:
                         self._close(scan)
                     return
                 found += 1
-            line_end = data.find(b"\n", found)
+            line_end = data.find(b"\n", found, size)
             if line_end < 0:
-                line_end = len(data)
+                line_end = size
             parsed = _parse(data, found, line_end)
             if parsed is None:
                 self._close(scan)
@@ -318,8 +345,8 @@ class Scanner:
         """Newlines in data[start:end] that are followed by another line inside the block."""
         data = self._data
         if self.firsts is None:
-            return data.count(b"\n", start, end) - (end == len(data) and data.endswith(b"\n"))
-        return sum(data.count(b"\n" + first, start, end + 1) for first in self.firsts)
+            return data.count(b"\n", start, min(end, self._end - 1))
+        return sum(data.count(b"\n" + first, start, min(end + 1, self._end)) for first in self.firsts)
 
     def _line_at(self, pos: int) -> int:
         """The 1-based line number of the line starting at ``pos`` of the current block."""
@@ -359,10 +386,6 @@ def whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def _last_start(data: bytes) -> int:
-    return data.rfind(b"\n", 0, len(data) - 1) + 1
-
-
 def _parse(data: bytes, start: int, end: int) -> tuple[str, str, str, int] | None:
     """(name, stream, timestamp, where the text starts) of a bundle line, or None if it is not one."""
     space = data.find(b" ", start, end)
@@ -382,9 +405,8 @@ def _parse(data: bytes, start: int, end: int) -> tuple[str, str, str, int] | Non
         return None
 
 
-def _ts_of(data: bytes, start: int) -> str:
-    end = data.find(b"\n", start)
-    parsed = _parse(data, start, len(data) if end < 0 else end)
+def _ts_of(data: bytes, start: int, end: int) -> str:
+    parsed = _parse(data, start, end)
     return parsed[2] if parsed else ""
 
 

@@ -19,7 +19,8 @@ import re
 MAX_TEMPLATE_CHARS = 300
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_RULES: list[tuple[re.Pattern[str], str]] = [
+# (pattern, placeholder, a character the text must hold for the pattern to be tried)
+_RULES: list[tuple[re.Pattern[str], str, str]] = [
     # ISO and common log timestamps (with fractions, zones), Apache/syslog dates, bare times.
     (
         re.compile(
@@ -29,8 +30,9 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
             r"|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"
         ),
         "<TS>",
+        "0",
     ),
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>"),
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>", "-"),
     # IPv4 with an optional port; IPv6 with at least two colons between hex groups.
     (
         re.compile(
@@ -38,20 +40,35 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
             r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}(?::?[0-9a-fA-F]{1,4})(?![\w:])|\[?::1\]?(?::\d+)?"
         ),
         "<IP>",
+        ":",
     ),
     # Quoted strings: "..." and '...' (an apostrophe inside a word, as in "can't", opens none).
-    (re.compile(r'"(?:[^"\\\n]|\\.){0,200}"|(?<!\w)\'(?:[^\'\\\n]|\\.){0,200}\'(?!\w)'), "<STR>"),
-    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<HEX>"),
+    (re.compile(r'"(?:[^"\\\n]|\\.){0,200}"|(?<!\w)\'(?:[^\'\\\n]|\\.){0,200}\'(?!\w)'), "<STR>", ""),
+    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<HEX>", "0"),
     # Hex ids: 6+ hex digits holding both a digit and a letter (a commit, a trace id).
-    (re.compile(r"\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b"), "<HEX>"),
-    (re.compile(r"\d+(?:\.\d+)*"), "<NUM>"),
+    (re.compile(r"\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b"), "<HEX>", "0"),
+    (re.compile(r"\d+(?:\.\d+)*"), "<NUM>", "0"),
 ]
 _SPACE = re.compile(r"\s+")
+# Every rule treats all digits alike, so the template of a line is the template of the line
+# with each digit replaced by 0: that is the cache key, and a retry loop's lines share it.
+_ZEROS = str.maketrans("123456789", "000000000")
+_CACHE_SIZE = 4096
+_cache: dict[str, str] = {}
 
 
 def template(text: str) -> str:
     """The line's template: stable for every line that differs only in masked parts."""
-    for pattern, placeholder in _RULES:
-        text = pattern.sub(placeholder, text)
-    text = _SPACE.sub(" ", text).strip()
-    return text[:MAX_TEMPLATE_CHARS]
+    key = text.translate(_ZEROS)
+    found = _cache.get(key)
+    if found is not None:
+        return found
+    masked = key
+    for pattern, placeholder, needs in _RULES:
+        if not needs or needs in masked or (needs == ":" and "." in masked):
+            masked = pattern.sub(placeholder, masked)
+    masked = _SPACE.sub(" ", masked).strip()[:MAX_TEMPLATE_CHARS]
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[key] = masked
+    return masked
