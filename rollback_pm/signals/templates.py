@@ -9,45 +9,64 @@ signature of a failure compare. Placeholders name what they replaced::
     <TS> ERROR cannot reach <IP> (attempt <NUM>/<NUM>) id=<HEX>
 
 Order matters: timestamps, UUIDs, IPs and hex ids are taken before bare numbers, and
-quoted strings before anything inside them.
+quoted strings last.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 MAX_TEMPLATE_CHARS = 300
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-# (pattern, placeholder, a character the text must hold for the pattern to be tried)
-_RULES: list[tuple[re.Pattern[str], str, str]] = [
-    # ISO and common log timestamps (with fractions, zones), Apache/syslog dates, bare times.
+
+
+def _hex_id(match: re.Match[str]) -> str:
+    word = match.group()
+    return "<HEX>" if "0" in word and not word.isdigit() else word
+
+
+# The rules run on the line with every digit turned into 0 (see ``template``), so each
+# starts with a literal or a character class where it can: Python's re then jumps from
+# one candidate character to the next instead of trying the pattern at every position.
+# (pattern, replacement, a string the text must hold for the pattern to be tried)
+_RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str], str]] = [
+    # ISO and common log timestamps (with fractions, zones), Apache and syslog dates, bare times.
     (
         re.compile(
-            r"\d{4}[-/]\d\d[-/]\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:\s?(?:Z|[+-]\d\d:?\d\d|UTC|GMT)\b)?)?"
-            rf"|\d\d/{_MONTH}/\d{{4}}(?::\d\d:\d\d:\d\d(?: [+-]\d{{4}})?)?"
-            rf"|\b{_MONTH} [ \d]\d \d\d:\d\d:\d\d"
-            r"|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"
+            r"0000[-/]00[-/]00(?:[T ]00:00(?::00(?:[.,]0+)?)?(?:\s?(?:Z|[+-]00:?00|UTC|GMT)\b)?)?"
+            rf"|00/{_MONTH}/0000(?::00:00:00(?: [+-]0000)?)?"
+            r"|0(?<!\w0)0:00:00(?:[.,]0+)?(?!\w)"
         ),
         "<TS>",
         "0",
     ),
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<UUID>", "-"),
+    (re.compile(rf"{_MONTH} [ 0]0 00:00:00"), "<TS>", ":"),
+    (
+        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-])"),
+        "<UUID>",
+        "-",
+    ),
     # IPv4 with an optional port; IPv6 with at least two colons between hex groups.
+    (re.compile(r"0(?<![\w.]0)0{0,2}(?:\.0{1,3}){3}(?::0{1,5})?(?![\w.])"), "<IP>", "."),
     (
         re.compile(
-            r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"
-            r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}(?::?[0-9a-fA-F]{1,4})(?![\w:])|\[?::1\]?(?::\d+)?"
+            r"[0-9a-fA-F](?<![\w:][0-9a-fA-F])[0-9a-fA-F]{0,3}:(?:[0-9a-fA-F]{1,4}:){1,6}:?[0-9a-fA-F]{1,4}(?![\w:])"
         ),
         "<IP>",
         ":",
     ),
-    # Quoted strings: "..." and '...' (an apostrophe inside a word, as in "can't", opens none).
-    (re.compile(r'"(?:[^"\\\n]|\\.){0,200}"|(?<!\w)\'(?:[^\'\\\n]|\\.){0,200}\'(?!\w)'), "<STR>", ""),
-    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<HEX>", "0"),
+    (re.compile(r"\[?::0\]?(?::0+)?"), "<IP>", "::"),
+    (re.compile(r"0(?<!\w0)[xX][0-9a-fA-F]+(?!\w)"), "<HEX>", "0"),
     # Hex ids: 6+ hex digits holding both a digit and a letter (a commit, a trace id).
-    (re.compile(r"\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b"), "<HEX>", "0"),
-    (re.compile(r"\d+(?:\.\d+)*"), "<NUM>", "0"),
+    (re.compile(r"[0-9a-fA-F](?<!\w[0-9a-fA-F])[0-9a-fA-F]{5,}(?!\w)"), _hex_id, "0"),
+    (re.compile(r"0+(?:\.0+)*"), "<NUM>", "0"),
+    # Quoted strings: "..." and '...' (an apostrophe inside a word, as in "can't", opens none),
+    # last: what they held is masked already, and a quote after a placeholder opens one
+    # whether the placeholder is new or from an earlier pass.
+    (re.compile(r'"(?:[^"\\\n]|\\.){0,200}"'), "<STR>", '"'),
+    (re.compile(r"'(?<!\w')(?:[^'\\\n]|\\.){0,200}'(?!\w)"), "<STR>", "'"),
 ]
 _SPACE = re.compile(r"\s+")
 # Every rule treats all digits alike, so the template of a line is the template of the line
@@ -64,10 +83,14 @@ def template(text: str) -> str:
     if found is not None:
         return found
     masked = key
-    for pattern, placeholder, needs in _RULES:
-        if not needs or needs in masked or (needs == ":" and "." in masked):
-            masked = pattern.sub(placeholder, masked)
-    masked = _SPACE.sub(" ", masked).strip()[:MAX_TEMPLATE_CHARS]
+    for _ in range(4):  # to a fixed point, so a template's template is itself: masking can
+        before = masked  # make a quote open a string that it did not open before ("''A''")
+        for pattern, replacement, needs in _RULES:
+            if needs in masked:
+                masked = pattern.sub(replacement, masked)
+        masked = _SPACE.sub(" ", masked).strip()[:MAX_TEMPLATE_CHARS]
+        if masked == before:
+            break
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
     _cache[key] = masked
