@@ -21,6 +21,7 @@ and a sparse index of one entry per block for the tail pass.
 from __future__ import annotations
 
 import os
+import re
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,38 @@ MAX_KEYS = 10_000  # distinct signal keys remembered per container (a baseline's
 EXCERPT_BUDGET = 256 << 10  # characters of excerpts kept per container; past it, cause lines only
 _MATCHER = ahocorasick_rs.BytesAhoCorasick(list(TRIGGERS), matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
 _STREAMS = (b"stdout", b"stderr")
+_TRACE_STARTS = ("Traceback", "panic: ", "fatal error: ", "Exception in thread ", "  + Exception Group")
+# Where a line's own level may be written. One literal alternation: re finds it fast.
+_LEVEL_MARK = re.compile(
+    rb'INFO|DEBUG|TRACE|WARN|NOTICE|level=|lvl=|"level"|"severity"|"lvl"|"levelname"|\[info\]|\[debug\]|\[warn|\[notice\]|LOG:  '
+)
+_LOW_WORD = re.compile(rb"(?:INFO|DEBUG|TRACE|WARNING|WARN|NOTICE)(?![\w-])")
+_LOW_VALUE = re.compile(rb'\s*:?\s*"?(?:info|debug|warn|warning|trace|notice|INFO|DEBUG|WARN|WARNING|TRACE|NOTICE)\b')
+_JSON_LOW = re.compile(
+    rb'"(?:level|severity|lvl|levelname)"\s*:\s*"(?:info|debug|warn|warning|trace|notice|INFO|DEBUG|WARN|WARNING|TRACE|NOTICE)"'
+    rb'|"level"\s*:\s*[1-4]\d\b'
+)
+_WORDISH = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_LETTER_MARKS = frozenset(b"IDTWN")
+_FIELD_MARKS = frozenset(b'l"')
+
+
+def _below_error_first(data: bytes, start: int, end: int) -> bool:
+    """Does a level below error come before ``end`` (the trigger) in data[start:]?
+
+    Then the line is not an error and needs no closer look: the first level word decides,
+    as in ``levels.classify``. Only the unambiguous forms count; anything else is left to it.
+    """
+    match = _LEVEL_MARK.search(data, start, end)
+    if match is None:
+        return False
+    at = match.start()
+    first = data[at]
+    if first in _LETTER_MARKS:  # a bare word: whole (not INFO_SERVICE), and a low one
+        return data[at - 1] not in _WORDISH and _LOW_WORD.match(data, at) is not None
+    if first in _FIELD_MARKS:  # level=info, "level":"info"
+        return _LOW_VALUE.match(data, match.end(), end) is not None
+    return True  # [info] [debug] [warn...] [notice], PostgreSQL's LOG:
 
 
 @dataclass
@@ -104,7 +137,8 @@ class Scanner:
         self.starts = starts or {}
         self.default_start = default_start
         self.containers: dict[str, ContainerScan] = {}
-        self.firsts: list[bytes] | None = sorted({n.encode()[:1] for n in names if n}) if names else None
+        # b"\n" and the first byte of each container name: what every line but the first starts with
+        self.firsts: list[bytes] | None = sorted({b"\n" + n.encode()[:1] for n in names if n}) if names else None
         self.exact_lines = True
         self.blocks: list[BlockInfo] = []
         self.stats = ScanStats()
@@ -151,29 +185,36 @@ class Scanner:
         for scan in list(self.containers.values()):
             if scan.block is not None:
                 self._follow(scan, 0)
-        last_line_start = -1
+        last_line_start = last_line_end = -1
         for _, start, end in _MATCHER.find_matches_as_indexes(memoryview(data)[:size]):
+            if start < last_line_end and last_line_start >= 0:
+                continue  # another trigger in the line just looked at
             line_start = data.rfind(b"\n", 0, start) + 1
             if line_start == last_line_start:
                 continue
             line_end = data.find(b"\n", start, size)
             if line_end < 0:
                 line_end = size
+            space = data.find(b" ", line_start, line_end)
+            text_start = space + 39  # after " stdout " and the timestamp's 30 bytes and a space
+            if end <= text_start and space > 0:
+                continue  # the trigger is in the prefix (a container named "error-svc"): look on
+            last_line_start, last_line_end = line_start, line_end
+            if data[text_start : text_start + 1] == b"{":
+                if _JSON_LOW.search(data, text_start, line_end):
+                    continue  # a JSON line's level field decides, wherever it is
+            elif _below_error_first(data, text_start, start):
+                continue  # INFO, level=info, LOG: ... come first: the line's level is not an error
             parsed = _parse(data, line_start, line_end)
             if parsed is None:
                 self.stats.malformed += 1
-                last_line_start = line_start
                 continue
             name, stream, ts, text_start = parsed
-            if end <= text_start:
-                continue  # the trigger is in the prefix (a container named "error-svc"): look on
-            last_line_start = line_start
             scan = self._container(name)
             if self._offset + line_start < scan.skip_until:
                 continue
             self.stats.candidates += 1
-            text = _text(data, text_start, line_end)
-            self._candidate(scan, text, self._line_at(line_start), ts, stream, line_end + 1)
+            self._candidate(scan, _text(data, text_start, line_end), line_start, ts, stream, line_end + 1)
         last_start = data.rfind(b"\n", 0, size - 1) + 1
         lines = self._line_at(last_start) - self._line_base + 1 if size else 0
         first_end, last_end = data.find(b"\n", 0, size), data.find(b"\n", last_start, size)
@@ -192,8 +233,8 @@ class Scanner:
         self._offset += size
         self._line_base += lines
 
-    def _candidate(self, scan: ContainerScan, text: str, line: int, ts: str, stream: str, next_pos: int) -> None:
-        language = trace_start(text)
+    def _candidate(self, scan: ContainerScan, text: str, line_start: int, ts: str, stream: str, next_pos: int) -> None:
+        language = trace_start(text) if text.startswith(_TRACE_STARTS) or ":in " in text else None
         if language is not None:
             level, fmt, message = (FATAL if language == GO else ERROR), "trace", None
         else:
@@ -203,7 +244,7 @@ class Scanner:
             level, fmt = found.level, found.format
             message = found.message if fmt in ("json", "logfmt") else None
         self._close(scan)
-        scan.block = Block.open(text, line, ts, stream, language)
+        scan.block = Block.open(text, self._line_at(line_start), ts, stream, language)
         scan.classified_level, scan.classified_format, scan.structured_message = level, fmt, message
         scan.window = WINDOW
         self._follow(scan, next_pos)
@@ -336,7 +377,7 @@ class Scanner:
         scan = self.containers.get(name)
         if scan is None:
             scan = self.containers[name] = ContainerScan(name=name, start=self.starts.get(name, self.default_start))
-            if self.firsts is not None and name.encode()[:1] not in self.firsts:
+            if self.firsts is not None and b"\n" + name.encode()[:1] not in self.firsts:
                 self.exact_lines = False  # its earlier lines were not counted: say so
                 self.firsts = None
         return scan
@@ -346,7 +387,10 @@ class Scanner:
         data = self._data
         if self.firsts is None:
             return data.count(b"\n", start, min(end, self._end - 1))
-        return sum(data.count(b"\n" + first, start, min(end + 1, self._end)) for first in self.firsts)
+        stop = min(end + 1, self._end)
+        if len(self.firsts) == 1:
+            return data.count(self.firsts[0], start, stop)
+        return sum(data.count(first, start, stop) for first in self.firsts)
 
     def _line_at(self, pos: int) -> int:
         """The 1-based line number of the line starting at ``pos`` of the current block."""

@@ -84,6 +84,27 @@ def test_lines_that_only_mention_errors_are_not_signals(text):
     assert classify(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-05-13 08:47:21,123 - app.INFO_SERVICE - ERROR - boom",
+        "WARNINGS=0 ERROR disk full",
+        "INFO-level ERROR still an error",
+        '{"level":"error","msg":"x","info":"INFO"}',
+        '{"msg":"INFO error","level":"error"}',
+        'time=2026-05-13T08:47:21Z level=error msg="INFO"',
+        "2026-05-13 08:47:21,123 INFO request errors=0",
+        '{"level":"info","msg":"request","error_count":0}',
+        'level=info msg="retrying after error"',
+        "2026-05-13 08:47:21.100 UTC [7] LOG:  checkpoint: 0 errors",
+        "2026/05/13 08:47:21 [warn] 1#1: upstream error ignored",
+    ],
+)
+def test_the_scanners_quick_rejection_agrees_with_classify(tmp_path, text):
+    report = extract(_log(tmp_path, [("api-1", text)]), names=["api-1"])
+    assert bool(report.container("api-1").signals) == (classify(text) is not None)
+
+
 # --- templates --------------------------------------------------------------------------------
 def test_template_masks_variable_parts():
     line = (
