@@ -65,9 +65,28 @@ RULES: tuple[Rule, ...] = (
             "rollback_pm.deadlines",
             "rollback_pm.webhook",
             "rollback_pm.hook",
+            "rollback_pm.signals",
         ),
         why="evidence is taken first, while containers still exist, and must succeed when the "
         "ledger, a tracker or a template is broken: it never depends on what comes after it",
+    ),
+    Rule(
+        modules=("rollback_pm.signals",),
+        never=(
+            "docker",
+            "rollback_pm.evidence.client",
+            "rollback_pm.evidence.collect",
+            "rollback_pm.evidence.select",
+            "rollback_pm.trackers",
+            "rollback_pm.tickets",
+            "rollback_pm.drafts",
+            "rollback_pm.ledger",
+            "rollback_pm.deadlines",
+            "rollback_pm.webhook",
+            "rollback_pm.hook",
+        ),
+        why="signals read the redacted bundle, never Docker a second time, and return data that "
+        "the draft, the ticket and the ledger use: they never depend on those",
     ),
     Rule(
         modules=("rollback_pm.trackers",),

@@ -284,6 +284,7 @@ class ScanStats:
     candidates: int = 0  # lines that held a trigger word and were looked at closely
     malformed: int = 0  # lines not in the bundle format (skipped)
     seconds: float = 0.0
+    exact_lines: bool = True  # False: a container missing from the manifest appeared; earlier line numbers may be off
 
 
 @dataclass

@@ -177,6 +177,7 @@ class Scanner:
         for scan in self.containers.values():
             self._close(scan)
         self.stats.seconds = time.perf_counter() - began
+        self.stats.exact_lines = self.exact_lines
         return ScanResult(self.containers, self.blocks, self.stats, self.exact_lines)
 
     def _scan_block(self, data: bytes, size: int) -> None:

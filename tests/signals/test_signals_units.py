@@ -165,6 +165,7 @@ def test_an_unknown_container_switches_to_exact_counting(tmp_path):
     report = extract(_log(tmp_path, entries), names=["api-1"])
     [signal] = report.container("zeta-1").signals
     assert signal.ref.first == 6
+    assert not report.stats.exact_lines  # its earlier lines, had it any, were not counted
 
 
 def test_a_missing_log_is_a_clear_error(tmp_path):
