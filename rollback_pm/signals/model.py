@@ -15,6 +15,7 @@ from typing import Any
 
 from rollback_pm.evidence.lines import normalize_ts
 from rollback_pm.facts.containers import container_state
+from rollback_pm.signals.traces import HEAD_KEEP
 
 SIGNATURE_TEMPLATES = 3
 
@@ -76,9 +77,10 @@ class Signal:
         """The excerpt as one text, with a marker where a long block's middle was left out."""
         if not self.elided:
             return "\n".join(self.excerpt)
-        from rollback_pm.signals.traces import HEAD_KEEP
-
-        head, tail = self.excerpt[:HEAD_KEEP], self.excerpt[HEAD_KEEP:]
+        # A long block keeps its first HEAD_KEEP lines and its last ones; one cut to its
+        # header and cause line (the excerpt budget) keeps the cause line last.
+        gap = min(HEAD_KEEP, len(self.excerpt) - 1)
+        head, tail = self.excerpt[:gap], self.excerpt[gap:]
         return "\n".join([*head, f"… {self.elided} lines left out …", *tail])
 
     @classmethod

@@ -173,6 +173,16 @@ def test_a_missing_log_is_a_clear_error(tmp_path):
         extract(str(tmp_path / "rollback-x.log"))
 
 
+def test_a_long_trace_keeps_its_head_and_its_cause(tmp_path):
+    frames = [f'  File "/app/m{i}.py", line {i}, in f{i}' for i in range(300)]
+    entries = [("api-1", line) for line in [TRACE[0], *frames, "RecursionError: maximum recursion depth exceeded"]]
+    [signal] = extract(_log(tmp_path, entries), names=["api-1"]).container("api-1").signals
+    assert (signal.ref.first, signal.ref.last, signal.elided) == (1, 302, 202)
+    text = signal.excerpt_text().splitlines()
+    assert text[0] == TRACE[0] and text[60] == "… 202 lines left out …"
+    assert text[-1] == "RecursionError: maximum recursion depth exceeded" and len(text) == 101
+
+
 def test_distinct_templates_are_capped_per_container(tmp_path):
     entries = [("api-1", f"ERROR unique failure kind{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}") for i in range(600)]
     entries.append(("api-1", TRACE[0]))
