@@ -248,12 +248,14 @@ class HttpClient:
         idempotent: bool | None = None,
         confirm: Callable[[], T | None] | None = None,
         allow: Collection[int] = (),
+        stream: bool = False,
     ) -> Any:
         """Send with retries. Returns the requests.Response (2xx/3xx, or an error status the
         caller handles itself, listed in ``allow``), or ``Confirmed(value)`` when a lost
         non-idempotent request was found by ``confirm`` to have taken effect. ``files``
         values may be zero-argument callables returning a fresh (name, fileobj,
-        content_type) tuple, so each attempt reads the file from the start."""
+        content_type) tuple, so each attempt reads the file from the start. With ``stream``
+        the body is left unread for the caller to read within its own bound (and close)."""
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT
@@ -278,6 +280,7 @@ class HttpClient:
                         files=_fresh(files),
                         timeout=call_timeout,
                         allow_redirects=True,
+                        stream=stream,
                     )
                 except requests.exceptions.ConnectTimeout:
                     sent, reason = False, f"no connection within {call_timeout:.1f}s"
