@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -269,17 +270,41 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few KB
+
+
 def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
-    if not path.exists():
-        if explicit:
-            raise ConfigError(f"config file {path} does not exist; fix --config / ROLLBACK_PM_CONFIG")
-        return {}
+    """The TOML file's table: at most 1 MiB, a regular file (never a FIFO to block on)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        info = path.stat()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist; fix --config / ROLLBACK_PM_CONFIG") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"config file {path} is not a regular file; fix --config / ROLLBACK_PM_CONFIG")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config file {path} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB; "
+                "is --config / ROLLBACK_PM_CONFIG the right file?"
+            )
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"config file {path} nests arrays or tables deeper than rollback-pm reads; "
+            "a config needs no more than [environments.<env>] tables"
+        ) from None
+    except ValueError:  # tomllib reads no integer of more than 4300 digits
+        raise ConfigError(f"config file {path} holds a number of more than 4300 digits; no setting needs one") from None
     for key in data:
         norm = key.replace("-", "_")
         if norm not in BY_NAME and norm not in _TABLE_KEYS:

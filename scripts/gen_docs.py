@@ -65,7 +65,7 @@ Every setting has one name and can be given five ways. Highest precedence first:
    passes as `PLUGIN_STATE_DIR`), or one of Woodpecker's own `CI_*` variables that stands
    for it (column "CI variable"); a plugin setting wins over the `CI_*` variable;
 4. the TOML file: `--config FILE`, `ROLLBACK_PM_CONFIG`, or `{DEFAULT_CONFIG_FILE}` when it
-   exists (an unknown key is an error, so a typo cannot go unnoticed);
+   exists (a regular file of at most 1 MiB; an unknown key is an error, so a typo cannot go unnoticed);
 5. the default.
 
 `rollback-pm config show` prints every effective value and where it came from (secrets
