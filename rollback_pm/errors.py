@@ -90,6 +90,10 @@ class TrackerUnavailable(TrackerError):
     """The tracker is down or rate-limiting past our retry budget; safe to queue."""
 
 
+class TicketFileError(TrackerError):
+    """A file tracker's ticket file is not a ticket (garbage, wrong fields, a symlink)."""
+
+
 class WebhookError(RollbackPmError):
     """The chat webhook did not accept a notification. Messages never contain its URL."""
 

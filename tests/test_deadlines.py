@@ -425,9 +425,8 @@ def test_tracker_down_is_degraded_and_the_next_run_recovers(tmp_path):
     assert down.stdout == ""
     assert down.stderr == (
         f"rollback-pm: degraded: could not check {iid} (api production): ticket PM-{iid} status not readable: "
-        f"ticket file {tickets}/PM-{iid}.json cannot be read: [Errno 20] Not a directory: "
-        f"'{tickets}/PM-{iid}.json'; its state uses the last known ticket status, notifications wait for the "
-        "next run\n"
+        f"ticket directory {tickets} exists but is not a directory; make the state dir's tickets/ a real, "
+        "writable directory; its state uses the last known ticket status, notifications wait for the next run\n"
     )
     assert world.notifications() == []
     tickets.unlink()

@@ -2,6 +2,12 @@
 
 Needs no server, so the whole flow runs anywhere. A human (or a test) resolves a ticket
 by setting "status": "resolved" in its file.
+
+Humans edit these files, so each is checked before use: a file that is not a ticket
+(garbage, ``{"key": 5}``, a list where the labels go) is a TicketFileError naming the file,
+the field and how to fix it. Only that incident's ticket is affected; a search skips
+other broken files. A ticket file is never replaced by a new ticket, never read or written
+through a symlink, and the tickets dir follows the state dir's symlink policy.
 """
 
 from __future__ import annotations
@@ -11,11 +17,82 @@ from pathlib import Path
 from typing import Any
 
 from rollback_pm.atomic import write_atomic
-from rollback_pm.errors import TrackerError, TrackerNotFoundError
+from rollback_pm.errors import TicketFileError, TrackerError, TrackerNotFoundError
+from rollback_pm.log import get_logger
 from rollback_pm.models import TicketRef
+from rollback_pm.safe_dirs import ensure_dir, is_symlink_error, read_nofollow
 from rollback_pm.timeutil import iso, utcnow
 from rollback_pm.trackers.base import TicketSpec
 from rollback_pm.trackers.markup import Doc, plain_doc, to_markdown
+
+log = get_logger(__name__)
+
+MAX_TICKET_BYTES = 8 * 1024 * 1024  # a ticket with its comments is some KB
+KEY_PREFIX = "PM-"
+LABEL_PREFIX = "rollback-pm-"  # Incident.unique_label
+_LISTS = {"labels": str, "attachments": str, "comments": dict}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def check_ticket(path: Path, data: Any) -> dict[str, Any]:
+    """``data`` as a ticket, or TicketFileError naming the field that is wrong."""
+    fix = (
+        "fix it (it is JSON; see another ticket file for the shape), or move it away and run "
+        f"`rollback-pm ticket open {path.stem.removeprefix(KEY_PREFIX)}` to write it again"
+    )
+
+    def wrong(problem: str) -> TicketFileError:
+        return TicketFileError(f"ticket file {path} is not a ticket: {problem}; {fix}")
+
+    if not isinstance(data, dict):
+        raise wrong(f"it holds {_kind(data)}, not a JSON object")
+    if data.get("key") != path.stem:
+        raise wrong(f'"key" is {json.dumps(data.get("key"))[:40]}, not "{path.stem}" (the file\'s name)')
+    if not isinstance(data.get("status"), str):
+        raise wrong(f'"status" is {_kind(data.get("status"))}, not a string such as "open" or "resolved"')
+    for name, item in _LISTS.items():
+        value = data.get(name)
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            raise wrong(f'"{name}" must be a list of {"strings" if item is str else "objects"}, not {_kind(value)}')
+    for name in ("title", "body"):
+        if not isinstance(data.get(name, ""), str):
+            raise wrong(f'"{name}" is {_kind(data.get(name))}, not a string')
+    return data
+
+
+def read_ticket(path: Path) -> dict[str, Any]:
+    """A ticket file, checked (TicketFileError for anything but a ticket)."""
+    try:
+        raw = read_nofollow(path, MAX_TICKET_BYTES)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if is_symlink_error(exc):
+            raise TicketFileError(
+                f"ticket file {path} is a symlink; refusing to follow it. Replace it with the ticket file itself"
+            ) from None
+        raise TicketFileError(
+            f"ticket file {path} cannot be read: {exc.strerror or exc}; check the state dir's tickets/"
+        ) from None
+    if len(raw) > MAX_TICKET_BYTES:
+        raise TicketFileError(
+            f"ticket file {path} is larger than {MAX_TICKET_BYTES // (1024 * 1024)} MiB; "
+            "a ticket is some KB: move it away and run `rollback-pm ticket open ID` to write it again"
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise TicketFileError(
+            f"ticket file {path} is not valid JSON{': ' + detail if detail else ''}; fix it, or move it away and "
+            f"run `rollback-pm ticket open {path.stem.removeprefix(KEY_PREFIX)}` to write it again"
+        ) from None
+    return check_ticket(path, data)
 
 
 class FileTracker:
@@ -27,20 +104,29 @@ class FileTracker:
     def _path(self, key: str) -> Path:
         return self.dir / f"{key}.json"
 
+    def _ensure_dir(self) -> None:
+        ensure_dir(
+            self.dir,
+            "ticket directory",
+            "make the state dir's tickets/ a real, writable directory",
+            TrackerError,
+        )
+
     def _load(self, key: str) -> dict[str, Any]:
+        self._ensure_dir()
         try:
-            return json.loads(self._path(key).read_text(encoding="utf-8"))
+            return read_ticket(self._path(key))
         except FileNotFoundError:
             raise TrackerNotFoundError(
                 f"ticket file {self._path(key)} is gone; run `rollback-pm ticket open ID` to recreate it"
             ) from None
-        except (OSError, ValueError) as exc:
-            raise TrackerError(f"ticket file {self._path(key)} cannot be read: {exc}") from None
 
-    def _save(self, key: str, data: dict[str, Any]) -> None:
+    def _save(self, key: str, data: dict[str, Any], *, new: bool = False) -> None:
+        self._ensure_dir()
         try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-            write_atomic(self._path(key), json.dumps(data, indent=2, sort_keys=True) + "\n")
+            write_atomic(self._path(key), json.dumps(data, indent=2, sort_keys=True) + "\n", exclusive=new)
+        except FileExistsError:
+            raise
         except OSError as exc:
             raise TrackerError(
                 f"ticket file {self._path(key)} cannot be written ({exc.strerror}); "
@@ -56,19 +142,31 @@ class FileTracker:
         )
 
     def find(self, unique_label: str) -> TicketRef | None:
-        if not self.dir.is_dir():
+        """The ticket with this label. The incident's own file (PM-<id>) must be a ticket;
+        other broken files are skipped (and logged), so one cannot hide every ticket."""
+        if not self.dir.exists() and not self.dir.is_symlink():
             return None
+        self._ensure_dir()
+        own = KEY_PREFIX + unique_label.removeprefix(LABEL_PREFIX)
+        try:
+            data = read_ticket(self._path(own))
+            return self._ref(own, data)
+        except FileNotFoundError:
+            pass
         for path in sorted(self.dir.glob("*.json")):
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                data = read_ticket(path)
+            except FileNotFoundError:
                 continue
-            if unique_label in data.get("labels", []):
+            except TicketFileError as exc:
+                log.warning("ticket file skipped", error=str(exc))
+                continue
+            if unique_label in data["labels"]:
                 return self._ref(path.stem, data)
         return None
 
     def create(self, spec: TicketSpec) -> TicketRef:
-        key = f"PM-{spec.incident_id}"
+        key = f"{KEY_PREFIX}{spec.incident_id}"
         data = {
             "key": key,
             "title": spec.title,
@@ -82,7 +180,11 @@ class FileTracker:
             "comments": [],
             "attachments": [],
         }
-        self._save(key, data)
+        try:
+            self._save(key, data, new=True)
+        except FileExistsError:
+            # Never replace a ticket (a human may have written in it): the file is the ticket.
+            return self._ref(key, self._load(key))
         ref = self._ref(key, data)
         for path in spec.attachments:
             self.attach(ref, path)
