@@ -274,7 +274,7 @@ MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few KB
 
 
 def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
-    """The TOML file's table: at most 1 MiB, a regular file (never a FIFO to block on)."""
+    """The TOML file's table: at most 1 MiB of a regular file or /dev/null (never a pipe to block on)."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -283,7 +283,7 @@ def _read_file(path: Path, explicit: bool) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISCHR(info.st_mode)):  # /dev/null means "no file"
         raise ConfigError(f"config file {path} is not a regular file; fix --config / ROLLBACK_PM_CONFIG")
     try:
         with path.open("rb") as handle:

@@ -59,6 +59,10 @@ def test_a_directory_or_a_fifo_is_not_read(tmp_path: Path) -> None:
     assert error_of(fifo) == f"config file {fifo} is not a regular file; fix --config / ROLLBACK_PM_CONFIG"
 
 
+def test_dev_null_is_an_empty_config(tmp_path: Path) -> None:
+    assert load_settings({}, env={}, config_path=os.devnull).owner is None
+
+
 def test_a_symlinked_config_file_is_read(tmp_path: Path) -> None:
     """Config files are often links (a configmap, /etc alternatives): reading through one is fine."""
     real = tmp_path / "real.toml"
