@@ -4,6 +4,14 @@ An incident's id derives from its idempotency key (service, environment, deploy 
 rollback SHA, pipeline number), so a retried hook updates the same incident. Every
 multi-row write runs in one ``BEGIN IMMEDIATE`` transaction, which also serialises two
 hooks racing on the same rollback.
+
+The ledger is never lost silently. A new one is built under a temporary name and linked
+into place complete, so an existing ``ledger.sqlite3`` that is empty (0 bytes), not SQLite,
+fails SQLite's quick check or has no schema version is not ours half-made: it is refused,
+untouched, with the way to recover (``rollback-pm ledger check`` / ``ledger rebuild``).
+Before a schema migration the ledger is copied with SQLite's backup API to
+``backups/ledger.v<version>.<time>.sqlite3``. The state dir, the ledger's files and its
+lock follow the symlink policy of ``rollback_pm.safe_dirs``.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -23,6 +32,7 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
 from rollback_pm.errors import IncidentNotFound, LedgerError, UsageError
+from rollback_pm.log import get_logger
 from rollback_pm.models import (
     ChangedFile,
     Commit,
@@ -33,9 +43,17 @@ from rollback_pm.models import (
     TicketRef,
     TimelineEvent,
 )
-from rollback_pm.timeutil import iso, parse_ts, utcnow
+from rollback_pm.safe_dirs import ensure_dir, refuse_symlink
+from rollback_pm.timeutil import iso, parse_ts, stamp, utcnow
+
+log = get_logger(__name__)
 
 DB_NAME = "ledger.sqlite3"
+LOCK_NAME = ".ledger.lock"
+BACKUP_DIR = "backups"
+SQLITE_HEADER = b"SQLite format 3\x00"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+STATE_DIR_FIX = "set --state-dir or ROLLBACK_PM_STATE_DIR to a real, writable directory"
 
 # Forward migrations; index i migrates user_version i -> i+1. Never edit a shipped one.
 MIGRATIONS: tuple[str, ...] = (
@@ -167,25 +185,88 @@ def _dt(value: str | None) -> datetime | None:
     return parse_ts(value) if value else None
 
 
+def open_state_dir(path: Path | str) -> Path:
+    """The state dir as a real directory (created when missing), by the symlink policy."""
+    return ensure_dir(path, "state dir", STATE_DIR_FIX, LedgerError)
+
+
+def lock_file(directory: Path, name: str, what: str) -> str:
+    """A lock file's path in ``directory``, refused when a symlink was planted there."""
+    refuse_symlink(directory / name, what, "remove the link; rollback-pm creates the lock file itself", LedgerError)
+    return str(directory / name)
+
+
+def recovery_hint(path: Path) -> str:
+    return (
+        f"It was not changed. `rollback-pm ledger check` says what else is in the state dir; "
+        f"`rollback-pm ledger rebuild` moves it aside and recovers the incidents from the drafts, ticket files "
+        f"and evidence manifests; or restore {path.name} from a backup (the state dir's {BACKUP_DIR}/ holds "
+        "the copies taken before each schema upgrade)"
+    )
+
+
+def unusable_reason(path: Path) -> str | None:
+    """Why an existing ledger file cannot be used as is (None: it looks like a ledger).
+
+    Opens it read-only: the file itself is never written, whatever the answer. A file that
+    cannot be read at all is a LedgerError about permissions, not damage.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "is not a regular file (a directory, a device or a pipe)"
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise LedgerError(
+            f"ledger {path} cannot be read ({exc.strerror}); check the state dir's owner and permissions"
+        ) from None
+    wal = path.with_name(path.name + "-wal")
+    if not header and not (wal.is_file() and wal.stat().st_size > 0):
+        return "is empty (0 bytes): the incidents it held are gone"
+    if header and header != SQLITE_HEADER:
+        return "is not a SQLite database (it was overwritten or is another file)"
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        return f"cannot be opened ({exc})"
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            return f"is corrupt (SQLite's check: {'; '.join(problems)})"
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            return "has no schema version: it is not a rollback-pm ledger, or its creation was cut short"
+    except sqlite3.Error as exc:
+        return f"is corrupt ({exc})"
+    finally:
+        db.close()
+    return None
+
+
 class Ledger:
     """The SQLite store. Use as a context manager or call close()."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-        except OSError as exc:
-            raise LedgerError(
-                f"state dir {self.state_dir} cannot be created ({exc.strerror}); "
-                "set --state-dir or ROLLBACK_PM_STATE_DIR to a writable directory"
-            ) from None
+        self.state_dir = open_state_dir(state_dir)
         self.path = self.state_dir / DB_NAME
+        lock_path = lock_file(self.state_dir, LOCK_NAME, "ledger lock")
+        for name in (DB_NAME, *(DB_NAME + s for s in SIDE_FILES)):
+            refuse_symlink(
+                self.state_dir / name, "ledger file", "replace the link with the file it points to", LedgerError
+            )
+        connection: sqlite3.Connection | None = None  # closed again if opening fails half-way
         try:
-            # Switching to WAL and migrating need the database to themselves: SQLite answers
-            # "locked" at once (no busy wait) to a second process doing the same, so two
-            # hooks starting together take turns here.
-            with FileLock(str(self.state_dir / ".ledger.lock"), timeout=60):
-                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # Creating, switching to WAL and migrating need the database to themselves: SQLite
+            # answers "locked" at once (no busy wait) to a second process doing the same, so
+            # two hooks starting together take turns here.
+            with FileLock(lock_path, timeout=60):
+                if not self.path.exists():
+                    self._create()
+                else:
+                    reason = unusable_reason(self.path)
+                    if reason:
+                        raise LedgerError(f"ledger {self.path} {reason}. {recovery_hint(self.path)}")
+                self.db = connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
                 self.db.row_factory = sqlite3.Row
                 self.db.execute("PRAGMA busy_timeout = 30000")
                 self.db.execute("PRAGMA journal_mode = WAL")
@@ -197,9 +278,47 @@ class Ledger:
                 f"ledger {self.path} is held by another rollback-pm for over 60s; check for a hung process"
             ) from None
         except sqlite3.Error as exc:
+            if connection is not None:
+                connection.close()
             raise LedgerError(
                 f"ledger {self.path} cannot be opened ({exc}); check the state dir's permissions and free space"
             ) from None
+        except OSError as exc:  # the lock file or the new ledger could not be made
+            if connection is not None:
+                connection.close()
+            raise LedgerError(f"ledger {self.path} cannot be opened ({exc.strerror or exc}); {STATE_DIR_FIX}") from None
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+
+    def _create(self) -> None:
+        """A new ledger, built under a temporary name and linked into place complete.
+
+        So the ledger file exists only with its schema: one found empty or without a
+        schema version was damaged later, never left half-made by us (see unusable_reason).
+        """
+        temp = self.state_dir / f".{DB_NAME}.new-{os.getpid()}"
+        for leftover in (temp, *(temp.with_name(temp.name + s) for s in SIDE_FILES)):
+            leftover.unlink(missing_ok=True)
+        try:
+            db = sqlite3.connect(temp, isolation_level=None)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for target in range(SCHEMA_VERSION):
+                    for statement in MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            os.chmod(temp, 0o640)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.link(temp, self.path)  # never replaces a file that appeared meanwhile
+        finally:
+            temp.unlink(missing_ok=True)
 
     def __enter__(self) -> Ledger:
         return self
@@ -211,18 +330,54 @@ class Ledger:
         self.db.close()
 
     def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {version}, newer than this rollback-pm "
+                f"knows ({SCHEMA_VERSION}); upgrade rollback-pm"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        backup = self.backup(f"v{version}")
+        log.info("ledger backed up before its schema upgrade", backup=str(backup), version=version)
         with self.transaction():
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"ledger {self.path} has schema version {version}, newer than this rollback-pm "
-                    f"knows ({SCHEMA_VERSION}); upgrade rollback-pm"
-                )
             for target in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[target].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {target + 1}")
+
+    def backup(self, label: str) -> Path:
+        """A consistent copy of the ledger (SQLite's backup API) as backups/ledger.<label>.<time>.sqlite3."""
+        directory = ensure_dir(
+            self.state_dir / BACKUP_DIR, "ledger backup dir", "make it a real, writable directory", LedgerError
+        )
+        name = f"ledger.{label}.{stamp(utcnow())}"
+        final = directory / f"{name}.sqlite3"
+        n = 1
+        while final.exists() or final.is_symlink():
+            final = directory / f"{name}-{n}.sqlite3"
+            n += 1
+        temp = directory / f".{final.name}.tmp-{os.getpid()}"
+        try:
+            copy = sqlite3.connect(temp)
+            try:
+                self.db.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+            os.chmod(temp, 0o640)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.link(temp, final)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(
+                f"ledger {self.path} could not be backed up to {final} ({getattr(exc, 'strerror', None) or exc}); "
+                "nothing was changed. Free space in the state dir and run the command again"
+            ) from None
+        finally:
+            temp.unlink(missing_ok=True)
+        return final
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
