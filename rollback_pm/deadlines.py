@@ -37,7 +37,7 @@ from rollback_pm.errors import (
     UsageError,
     WebhookError,
 )
-from rollback_pm.ledger import Ledger
+from rollback_pm.ledger import Ledger, lock_file, open_state_dir
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
 from rollback_pm.tickets import FlushResult, flush, notify, refresh_status
@@ -362,19 +362,14 @@ def run_check(settings: Settings, *, now: datetime | None = None, dry_run: bool 
     state_dir = Path(settings.state_dir)
     if dry_run:  # reads only: needs no lock, and must not be silenced by a running cron job
         return _run(settings, state_dir, now, dry_run=True)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-    except OSError as exc:
-        raise LedgerError(
-            f"state dir {state_dir} cannot be created ({exc.strerror}); "
-            "set --state-dir or ROLLBACK_PM_STATE_DIR to a writable directory"
-        ) from None
-    lock = FileLock(str(state_dir / LOCK_NAME))
+    lock = FileLock(lock_file(open_state_dir(state_dir), LOCK_NAME, "check-deadlines lock"))
     try:
         lock.acquire(blocking=False)
     except FileLockTimeout:
         log.debug("another check-deadlines run holds the lock; leaving the work to it", lock=str(state_dir / LOCK_NAME))
         return None
+    except OSError as exc:  # a link planted after the check above, or no permission
+        raise LedgerError(f"lock {state_dir / LOCK_NAME} cannot be taken ({exc.strerror or exc})") from None
     try:
         return _run(settings, state_dir, now, dry_run=False)
     finally:

@@ -21,6 +21,8 @@ from rollback_pm.config import Settings
 from rollback_pm.errors import (
     DockerUnavailable,
     DraftEditedError,
+    DraftError,
+    LedgerError,
     RollbackPmError,
     TrackerError,
     UsageError,
@@ -29,9 +31,10 @@ from rollback_pm.errors import (
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
 from rollback_pm.evidence.redact import LineRedactor, Redactor
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
-from rollback_pm.ledger import Ledger, pending_key
+from rollback_pm.ledger import Ledger, lock_file, open_state_dir, pending_key
 from rollback_pm.log import get_logger, known_secrets
 from rollback_pm.models import ContainerState, Incident, SmokeStep
+from rollback_pm.safe_dirs import ensure_dir
 from rollback_pm.tickets import TicketOutcome, open_ticket
 from rollback_pm.timeutil import parse_since, parse_ts, utcnow
 from rollback_pm.trackers import make_tracker
@@ -102,9 +105,10 @@ def _states(bundle: BundleResult | None) -> list[ContainerState]:
 
 
 def _lock(settings: Settings, key: str) -> FileLock:
-    locks = Path(settings.state_dir) / "locks"
-    locks.mkdir(parents=True, exist_ok=True, mode=0o750)
-    return FileLock(str(locks / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"), timeout=300)
+    locks = ensure_dir(
+        open_state_dir(settings.state_dir) / "locks", "lock dir", "make it a real, writable directory", LedgerError
+    )
+    return FileLock(lock_file(locks, f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock", "hook lock"), timeout=300)
 
 
 def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = None) -> HookResult:
@@ -296,7 +300,7 @@ def write_incident_draft(
     previous_path, previous_sha, previous_template = ledger.draft_record(incident.id)
     template = template or previous_template or settings.template
     directory = Path(previous_path).parent if previous_path and not settings.drafts_dir else drafts_dir(settings)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+    ensure_dir(directory, "drafts dir", "pass a real, writable --drafts-dir", DraftError)
     draft = drafts.write_draft(
         incident,
         drafts_dir=directory,
