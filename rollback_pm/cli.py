@@ -523,6 +523,64 @@ def check_deadlines(
     ctx.exit(result.exit_code)
 
 
+@cli.group("ledger")
+def ledger_group() -> None:
+    """Check the ledger against the files around it; rebuild it when it is lost."""
+
+
+@ledger_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@setting_options("drafts_dir", "repo_dir", "evidence_dir")
+@click.pass_context
+def ledger_check(ctx: click.Context, as_json: bool, **flags: Any) -> None:
+    """SQLite integrity, schema version, and drafts, ticket files and evidence the ledger does
+    not know (or knows but are gone). Changes nothing. Exit 0 clean, 1 problems found."""
+    from rollback_pm import ledger_repair
+    from rollback_pm.hook import drafts_dir
+
+    settings = settings_from(ctx, flags)
+    report = ledger_repair.check(
+        settings.state_dir, drafts_dirs=[drafts_dir(settings)], evidence_dir=Path(settings.evidence_dir)
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in ledger_repair.check_lines(report):
+            click.echo(line)
+    ctx.exit(0 if report.clean else EXIT_FAILED)
+
+
+@ledger_group.command("rebuild")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--force", is_flag=True, help="Rebuild even a ledger that passes SQLite's checks.")
+@setting_options("drafts_dir", "repo_dir", "evidence_dir")
+@click.pass_context
+def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any) -> None:
+    """Recover incidents from drafts, ticket files and evidence manifests into a fresh ledger.
+
+    The old ledger is moved aside (never deleted). Exit 0 when every file found was used,
+    3 when some could not be attributed (they are listed).
+    """
+    from rollback_pm import ledger_repair
+    from rollback_pm.hook import drafts_dir
+
+    settings = settings_from(ctx, flags)
+    report = ledger_repair.rebuild(
+        settings.state_dir,
+        drafts_dirs=[drafts_dir(settings)],
+        evidence_dir=Path(settings.evidence_dir),
+        deadline_hours=settings.deadline_for,
+        force=force,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in ledger_repair.rebuild_lines(report):
+            click.echo(line)
+    if report.not_recovered:
+        ctx.exit(EXIT_DEGRADED)
+
+
 @cli.group("config")
 def config_group() -> None:
     """Inspect the effective configuration."""

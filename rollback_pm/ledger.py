@@ -392,13 +392,15 @@ class Ledger:
 
     # -- incidents -------------------------------------------------------------------------
 
-    def upsert_incident(self, incident: Incident) -> tuple[Incident, bool]:
+    def upsert_incident(self, incident: Incident, *, idem_key: str | None = None) -> tuple[Incident, bool]:
         """Insert or update an incident and its smoke steps, evidence and events.
 
         Facts only grow: known times are not erased by a retry that lacks them. Returns
-        the stored incident and whether it was new.
+        the stored incident and whether it was new. ``idem_key`` replaces the key derived
+        from the facts (``ledger rebuild`` stores incidents whose facts are partly unknown);
+        a new incident's ``created_at`` is kept when given.
         """
-        key = idempotency_key(
+        key = idem_key or idempotency_key(
             incident.service, incident.environment, incident.deploy_sha, incident.rollback_sha, incident.pipeline_number
         )
         incident.id = incident.id or incident_id(key)
@@ -438,7 +440,7 @@ class Ledger:
                         incident.severity,
                         incident.detected_by,
                         incident.status,
-                        now,
+                        iso(incident.created_at) or now,
                         now,
                         incident.deploy_ticket,
                         incident.owner,
