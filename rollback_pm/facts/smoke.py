@@ -711,11 +711,15 @@ def _tap_unreported(state: _TapState) -> None:
         runs = _missing_runs(reported, state.plan)
     elif state.bail is not None:
         first = max((s.step or 0 for s in state.steps), default=0) + 1
-        runs = [(first, first)]
+        runs = [(first, first)] if first <= MAX_STEP_NUMBER else []
     else:
         return
     why = f"Bail out! {state.bail}" if state.bail else "the smoke run stopped before reporting it"
     already_failed = any(s.failed for s in state.steps)
+    if not runs and state.bail is not None and not already_failed:  # bailed out after the largest number
+        state.steps.append(
+            SmokeStep(name="the next step (not reported)", status="error", message=f"never reported: {why}")
+        )
     if runs and not already_failed:
         first, last = runs[0]
         state.steps.append(

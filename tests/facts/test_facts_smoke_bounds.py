@@ -179,3 +179,13 @@ def test_all_reports_of_one_run_share_the_step_bound(tmp_path: Path) -> None:
         f"smoke report {paths[2]}: the 3 smoke reports hold 1200 steps so far, more than the 1000 one run "
         "may record; pass only the smoke test's own reports"
     )
+
+
+def test_a_bail_out_after_the_largest_step_number(tmp_path: Path) -> None:
+    """Found by fuzzing: the step after 1000000 must not become step 1000001."""
+    path = tmp_path / "smoke.tap"
+    path.write_text("ok 1000000 - last\nBail out! disk full\n")
+    assert [(s.step, s.status, s.name, s.message) for s in parse_report(path)] == [
+        (1000000, "passed", "last", ""),
+        (None, "error", "the next step (not reported)", "never reported: Bail out! disk full"),
+    ]
