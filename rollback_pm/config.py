@@ -219,7 +219,7 @@ def _convert(option: Option, value: Any, source: str) -> Any:
         if option.kind == "path":
             return Path(str(value)).expanduser()
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # int(inf) overflows
         raise ConfigError(f"{what}: {value!r} is not a valid {option.kind}") from None
 
 
@@ -326,6 +326,8 @@ def load_settings(
     if not isinstance(environments, dict):
         raise ConfigError("config file: [environments] must be a table of tables")
     for env_name, table in environments.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file: [environments.{env_name}] must be a table of settings, not {table!r}")
         for key in table:
             if key not in BY_NAME:
                 raise ConfigError(f"config file: unknown key {key!r} in [environments.{env_name}]")
