@@ -31,12 +31,10 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from rollback_pm import stored_facts
 from rollback_pm.errors import IncidentNotFound, LedgerError, UsageError
 from rollback_pm.log import get_logger
 from rollback_pm.models import (
-    ChangedFile,
-    Commit,
-    ContainerState,
     EvidenceFile,
     Incident,
     SmokeStep,
@@ -449,7 +447,11 @@ class Ledger:
                 )
             else:
                 # A retry may know less (no smoke report the second time); keep what we had.
-                old_facts = json.loads(existing["facts_json"])
+                try:
+                    old_facts = stored_facts.raw_incident_facts(existing["facts_json"])
+                except stored_facts.Damaged as exc:  # this retry's facts replace them
+                    log.warning("stored facts were damaged and are replaced", incident=incident.id, damage=str(exc))
+                    old_facts = {}
                 merged = json.loads(facts)
                 for name, value in old_facts.items():
                     if not merged.get(name):
@@ -557,8 +559,19 @@ class Ledger:
         return [self._incident(r) for r in rows]
 
     def _incident(self, row: sqlite3.Row) -> Incident:
+        """The incident of ``row``; a damaged field is a LedgerError naming the incident."""
         iid = row["id"]
-        facts = json.loads(row["facts_json"] or "{}")
+        try:
+            return self._read_incident(iid, row)
+        except (stored_facts.Damaged, UsageError, ValueError, TypeError, OverflowError, OSError) as exc:
+            raise LedgerError(
+                f"incident {iid} in the ledger {self.path} has a damaged record ({exc}); "
+                "correct it with sqlite3, or recover it from its draft and ticket with "
+                "`rollback-pm ledger rebuild --force`"
+            ) from None
+
+    def _read_incident(self, iid: str, row: sqlite3.Row) -> Incident:
+        facts = stored_facts.incident_facts(row["facts_json"])
         steps = [
             SmokeStep(
                 name=s["name"],
@@ -613,12 +626,10 @@ class Ledger:
             smoke_steps=steps,
             evidence=evidence,
             events=events,
-            containers=[
-                ContainerState(**_parse_times(c, ("started_at", "finished_at"))) for c in facts.get("containers", [])
-            ],
-            commits=[Commit(**_parse_times(c, ("date",))) for c in facts.get("commits", [])],
-            changed_files=[ChangedFile(**f) for f in facts.get("changed_files", [])],
-            warnings=facts.get("warnings", []),
+            containers=facts["containers"],
+            commits=facts["commits"],
+            changed_files=facts["changed_files"],
+            warnings=facts["warnings"],
             draft_path=row["draft_path"],
             ticket=ticket,
         )
@@ -738,13 +749,16 @@ class Ledger:
             EvidenceFile(path=r["path"], kind=r["kind"], sha256=r["sha256"], bytes=r["bytes"], bundle=r["bundle"])
             for r in rows
         ]
-        facts = [json.loads(r["facts_json"]) for r in rows if r["kind"] == "manifest"]
+        facts = []
+        for r in rows:
+            if r["kind"] != "manifest":
+                continue
+            try:
+                facts.append(stored_facts.pending_facts(r["facts_json"]))
+            except stored_facts.Damaged as exc:  # the evidence itself is still adopted
+                log.warning("facts parked with evidence were damaged and are dropped", key=key, damage=str(exc))
         return files, facts
 
     def drop_pending_evidence(self, key: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM pending_evidence WHERE pending_key = ?", (key,))
-
-
-def _parse_times(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {k: (_dt(v) if k in names else v) for k, v in data.items()}

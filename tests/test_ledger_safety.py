@@ -150,3 +150,22 @@ def test_no_upgrade_without_its_backup(tmp_path: Path) -> None:
         Ledger(state)
     db = sqlite3.connect(state / DB_NAME)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_a_damaged_stored_record_names_the_incident_and_the_field(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with Ledger(state) as ledger:
+        iid = ledger.upsert_incident(make_incident())[0].id
+        ledger.db.execute("UPDATE incidents SET facts_json = ? WHERE id = ?", ('{"containers": [{"id": "abc"}]}', iid))
+        with pytest.raises(LedgerError) as caught:
+            ledger.get(iid)
+        assert str(caught.value) == (
+            f"incident {iid} in the ledger {state / DB_NAME} has a damaged record (containers[0] has no 'name'); "
+            "correct it with sqlite3, or recover it from its draft and ticket with `rollback-pm ledger rebuild --force`"
+        )
+        # a retry of the hook replaces the damaged facts with its own
+        ledger.upsert_incident(make_incident())
+        assert ledger.get(iid).containers == []
+        ledger.db.execute("UPDATE incidents SET mitigated_at = 'someday' WHERE id = ?", (iid,))
+        with pytest.raises(LedgerError, match=r"has a damaged record \(timestamp 'someday' is not an ISO 8601 time"):
+            ledger.list()
