@@ -225,3 +225,27 @@ SMOKE: list[Case] = [
         None,
     ),
 ]
+
+
+# issue 15's config files (the values' ranges belong to the typed Settings, the file's shape here)
+CONFIG: list[Case] = [
+    Case("environments-not-a-table", "config.toml", b"[environments]\nstaging = 5\n", "environments"),
+    Case("deadline-hours-1e400", "config.toml", b"deadline_hours = 1e400\n", "deadline_hours"),
+    Case("min-free-mb-inf", "config.toml", b"min_free_mb = inf\n", "min_free_mb"),
+    Case("timeout-nan", "config.toml", b"timeout = nan\n", "timeout"),
+    Case("deep-array", "config.toml", b"timeout = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nests"),
+    Case("5000-digits", "config.toml", b"min_free_mb = " + b"9" * 5000 + b"\n", "4300 digits"),
+    Case("env-table-bad-key", "config.toml", b"[environments.staging]\nbogus = 1\n", "bogus"),
+    Case("env-table-value-list", "config.toml", b"[environments.staging]\ndeadline_hours = [1]\n", "deadline_hours"),
+]
+
+
+# issue 15's ticket files: each must be a typed error naming the file, never a KeyError
+TICKETS: list[Case] = [
+    Case("key-5", "PM-0123456789ab.json", b'{"key": 5}', "is not a ticket"),
+    Case("garbage", "PM-0123456789ab.json", b"garbage", "is not valid JSON"),
+    Case("empty", "PM-0123456789ab.json", b"", "is not valid JSON"),
+    Case("a-list", "PM-0123456789ab.json", b"[]", "is not a ticket"),
+    Case("null", "PM-0123456789ab.json", b"null", "is not a ticket"),
+    Case("deep", "PM-0123456789ab.json", b"[" * 5000 + b"]" * 5000, "is not valid JSON"),
+]
