@@ -223,21 +223,24 @@ def unusable_reason(path: Path) -> str | None:
         return "is empty (0 bytes): the incidents it held are gone"
     if header and header != SQLITE_HEADER:
         return "is not a SQLite database (it was overwritten or is another file)"
+    db: sqlite3.Connection | None = None
     try:
         db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
-    except sqlite3.Error as exc:
-        return f"cannot be opened ({exc})"
-    try:
         problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
         if problems != ["ok"]:
             return f"is corrupt (SQLite's check: {'; '.join(problems)})"
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             return "has no schema version: it is not a rollback-pm ledger, or its creation was cut short"
-    except sqlite3.Error as exc:
+    except sqlite3.OperationalError as exc:  # locked, no permission, no space: not damage
+        raise LedgerError(
+            f"ledger {path} cannot be opened ({exc}); check the state dir's permissions and free space"
+        ) from None
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
         return f"is corrupt ({exc})"
     finally:
-        db.close()
+        if db is not None:
+            db.close()
     return None
 
 
