@@ -13,6 +13,7 @@ from rollback_pm.errors import EXIT_FAILED, TicketFileError, TrackerError
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.base import TicketSpec
 from rollback_pm.trackers.file import FileTracker
+from rollback_pm.trackers.markup import plain_doc
 from tests.test_deadlines import World, hm
 
 IID = "0123456789ab"
@@ -23,7 +24,7 @@ def spec(iid: str = IID) -> TicketSpec:
         incident_id=iid,
         unique_label=f"rollback-pm-{iid}",
         title="Postmortem: api production rollback 0123456 -> fedcba9",
-        body="body",
+        body=plain_doc("body"),
         labels=["postmortem"],
         due_date=date(2026, 5, 14),
     )
