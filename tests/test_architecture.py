@@ -39,6 +39,7 @@ FOUNDATION = (
     "rollback_pm.timeutil",
     "rollback_pm.models",
     "rollback_pm.atomic",
+    "rollback_pm.safe_dirs",
 )
 
 RULES: tuple[Rule, ...] = (
@@ -104,7 +105,7 @@ RULES: tuple[Rule, ...] = (
         modules=FOUNDATION,
         never=(PACKAGE,),
         allow=FOUNDATION,
-        why="the foundation (errors, log, timeutil, models, atomic) sits below every part and "
+        why="the foundation (errors, log, timeutil, models, atomic, safe_dirs) sits below every part and "
         "imports only itself, so that any part can use it without a cycle",
     ),
 )
