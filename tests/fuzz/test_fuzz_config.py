@@ -3,19 +3,17 @@ ConfigError (exit 2) naming the file or the key; nothing else."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rollback_pm.config import BY_NAME, load_settings
 from rollback_pm.errors import EXIT_USAGE, UsageError
 from tests.fuzz.corpus import CONFIG
+from tests.fuzz.scratch import scratch_dir
 from tests.fuzz.strategies import toml_documents
 from tests.fuzz.tally import TALLY, is_error
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="rollback-pm-fuzz-config-"))
+WORKDIR = scratch_dir("config")
 
 
 def check_config(content: bytes) -> None:

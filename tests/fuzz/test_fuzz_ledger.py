@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given
@@ -17,11 +15,12 @@ from hypothesis import strategies as st
 from rollback_pm.errors import LedgerError
 from rollback_pm.ledger import Ledger, pending_key
 from rollback_pm.models import EvidenceFile, Incident, SmokeStep
+from tests.fuzz.scratch import scratch_dir
 from tests.fuzz.strategies import big_ints, floats, json_values, timestamps
 from tests.fuzz.tally import TALLY, is_error
 
 T0 = datetime(2026, 5, 13, 8, 47, 21, tzinfo=timezone.utc)
-STATE = Path(tempfile.mkdtemp(prefix="rollback-pm-fuzz-ledger-"))
+STATE = scratch_dir("ledger")
 
 
 def incident() -> Incident:

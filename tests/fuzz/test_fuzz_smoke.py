@@ -3,9 +3,7 @@ SmokeReportError naming the file; nothing else (0 internal errors)."""
 
 from __future__ import annotations
 
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -13,10 +11,11 @@ from hypothesis import strategies as st
 from rollback_pm.errors import EXIT_USAGE, SmokeReportError
 from rollback_pm.facts import smoke
 from rollback_pm.models import SmokeStep
+from tests.fuzz.scratch import scratch_dir
 from tests.fuzz.strategies import jsonl_reports, junit_reports, tap_reports
 from tests.fuzz.tally import TALLY, is_error
 
-WORKDIR = Path(tempfile.mkdtemp(prefix="rollback-pm-fuzz-smoke-"))
+WORKDIR = scratch_dir("smoke")
 
 
 def check_report(target: str, name: str, content: bytes, fmt: str | None = None) -> None:

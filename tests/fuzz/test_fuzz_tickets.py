@@ -4,8 +4,6 @@ TicketFileError naming the file; a search skips broken files of other incidents.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from hypothesis import example, given
@@ -15,12 +13,13 @@ from rollback_pm.errors import TrackerError
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.file import FileTracker
 from tests.fuzz.corpus import TICKETS
+from tests.fuzz.scratch import scratch_dir
 from tests.fuzz.strategies import json_values
 from tests.fuzz.tally import TALLY, is_error
 
 IID = "0123456789ab"
 KEY = f"PM-{IID}"
-STATE = Path(tempfile.mkdtemp(prefix="rollback-pm-fuzz-tickets-"))
+STATE = scratch_dir("tickets")
 TRACKER = FileTracker(STATE)
 
 odd = json_values
