@@ -29,7 +29,7 @@ from rollback_pm.errors import (
     WoodpeckerError,
 )
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
-from rollback_pm.evidence.redact import LineRedactor, Redactor
+from rollback_pm.evidence.redact import redact_lines
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir, pending_key
 from rollback_pm.log import get_logger, known_secrets
@@ -163,9 +163,8 @@ def _smoke_steps(
                 settings.repo, int(settings.pipeline_number), settings.smoke_step_pattern
             )
             # Step logs are container output too: the same redaction as the evidence.
-            redactor = LineRedactor(Redactor(set(known_secrets())))
             for step in steps:
-                step.log_excerpt = "\n".join(redactor.line(x) for x in step.log_excerpt.splitlines())
+                step.log_excerpt = "\n".join(redact_lines(step.log_excerpt.splitlines(), known_secrets()))
             return steps, deployed_at
         except WoodpeckerError as exc:
             result.degraded.append(f"smoke steps not read from Woodpecker: {exc}")

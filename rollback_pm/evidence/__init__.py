@@ -9,7 +9,7 @@ Public interface (used by the CLI and the hook)::
 
 Modules: ``select`` (one list call), ``client`` (engine calls, raw logs stream),
 ``lines`` (record -> line format, shared by both read paths), ``files`` (json-file /
-local fast path), ``redact`` (the rules), ``spool`` (newest-bytes ring), ``merge``
+local fast path), ``redact`` (the rules, a package with a public API), ``spool`` (newest-bytes ring), ``merge``
 (budgets, timestamp merge), ``evdir`` (atomic files), ``collect`` (orchestration).
 """
 

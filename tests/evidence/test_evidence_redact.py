@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from rollback_pm.evidence import redact
-from rollback_pm.evidence.redact import MASK, LineRedactor, LogRedactor, Redactor, is_secret_key, redact_documents
+from rollback_pm.evidence.redact import (
+    MASK,
+    DocumentRedactor,
+    LineRedactor,
+    LogRedactor,
+    Redactor,
+    finder,
+    is_secret_key,
+    redact_documents,
+    redact_lines,
+    redact_text,
+)
+from rollback_pm.evidence.redact import text as text_rules
 
 TS = b"2026-05-13T08:47:21.123456789Z "
 
@@ -226,7 +237,7 @@ def test_short_and_boolean_values_are_not_searched_for_everywhere():
 
 
 def test_learn_then_mask_log_lines():
-    redactor = Redactor()
+    redactor = DocumentRedactor()
     redactor.learn({"Config": {"Env": ["DB_PASSWORD=hunter2hunter2"]}})
     lines = LineRedactor(redactor)
     assert lines.line("login with hunter2hunter2 failed") == f"login with {MASK} failed"
@@ -263,7 +274,7 @@ def _batch(*lines: tuple[str, str]) -> bytes:
 @pytest.mark.parametrize("matcher", ["aho-corasick", "fallback"])
 def test_log_batches(monkeypatch, matcher):
     if matcher == "fallback":
-        monkeypatch.setattr(redact, "_ac", None)
+        monkeypatch.setattr(finder, "_ac", None)
     logs = LogRedactor({"hunter2secret"}, head_len=len("web stdout ") + len(TS), stream_len=len("web stdout"))
     data = _batch(
         ("stdout", "plain line"),
@@ -322,8 +333,8 @@ CORPUS = [
 def test_log_batches_mask_exactly_what_the_text_rules_mask(monkeypatch, matcher):
     """The batch path skips lines it judges safe; it must never skip one the rules would change."""
     if matcher == "fallback":
-        monkeypatch.setattr(redact, "_ac", None)
-        monkeypatch.setattr(redact, "_STEM_FINDER", redact._Finder(redact._KEY_STEMS))
+        monkeypatch.setattr(finder, "_ac", None)
+        monkeypatch.setattr(text_rules, "_STEM_FINDER", finder.Finder(text_rules.KEY_STEMS))
     # A container whose name holds trigger words and a known secret: its heads stay as they are.
     name = "token-auth-hunter2secret"
     prefix = len(f"{name} stdout ")
@@ -433,3 +444,15 @@ def test_no_keyed_value_hides_another_keys_value():
     ]:
         masked = Redactor().text(text)
         assert secret not in masked, (text, masked)
+
+
+def test_public_helpers():
+    assert redact_text("DB_PASSWORD=hunter2 ok and s3cr3t-known", known={"s3cr3t-known"}) == (
+        f"DB_PASSWORD={MASK} ok and {MASK}"
+    )
+    assert redact_lines(["-----BEGIN PRIVATE KEY-----", "MIIEvQIBADANBgkq", "-----END PRIVATE KEY-----", "ok"]) == [
+        "-----BEGIN PRIVATE KEY-----",
+        MASK,
+        "-----END PRIVATE KEY-----",
+        "ok",
+    ]
