@@ -29,10 +29,9 @@ from rollback_pm.errors import (
     WoodpeckerError,
 )
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
-from rollback_pm.evidence.redact import redact_lines
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir, pending_key
-from rollback_pm.log import get_logger, known_secrets
+from rollback_pm.log import get_logger
 from rollback_pm.models import ContainerState, Incident, SmokeStep
 from rollback_pm.safe_dirs import ensure_dir
 from rollback_pm.tickets import TicketOutcome, open_ticket
@@ -162,9 +161,6 @@ def _smoke_steps(
             steps, deployed_at = client.smoke_steps(
                 settings.repo, int(settings.pipeline_number), settings.smoke_step_pattern
             )
-            # Step logs are container output too: the same redaction as the evidence.
-            for step in steps:
-                step.log_excerpt = "\n".join(redact_lines(step.log_excerpt.splitlines(), known_secrets()))
             return steps, deployed_at
         except WoodpeckerError as exc:
             result.degraded.append(f"smoke steps not read from Woodpecker: {exc}")

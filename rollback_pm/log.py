@@ -3,7 +3,11 @@
 Known secret values (tracker tokens, secrets found in container config) are registered
 with ``register_secret`` and replaced by ``***`` wherever they appear in a log event,
 whatever the key, and so is the password of any URL (``https://user:***@host``). Keys
-that look secret are masked too.
+that look secret are masked too. Every text then goes through the redaction rules of
+``rollback_pm.evidence.redact`` (token formats such as ``ghp_…`` or ``AKIA…``, keyed
+values, bearer credentials, passwords on command lines …), so a secret nobody registered
+is masked as well: that package hands them over with ``use_text_rules`` when it is
+imported (this module sits below every part and imports none of them).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -51,13 +56,26 @@ def mask_url_passwords(text: str) -> str:
     return _URL_PASSWORD.sub(rf"\1:{MASK}@", text) if "@" in text else text
 
 
+_text_rules: Callable[[str], str] | None = None
+
+
+def use_text_rules(rules: Callable[[str], str]) -> None:
+    """Apply ``rules`` to every text masked here, after the registered secrets."""
+    global _text_rules
+    _text_rules = rules
+
+
 def mask(text: str) -> str:
-    """Replace every registered secret value and every password inside a URL in ``text``."""
+    """Replace every password inside a URL and every registered secret value in ``text``,
+    then apply the redaction rules (they leave what is masked already as it is)."""
     if not text:
         return text
     text = mask_url_passwords(text)
     pattern = _pattern
-    return text if pattern is None else pattern.sub(MASK, text)
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    rules = _text_rules
+    return text if rules is None else rules(text)
 
 
 def _mask_value(key: str, value: Any) -> Any:

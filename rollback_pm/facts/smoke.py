@@ -25,6 +25,7 @@ from typing import Any
 from xml.parsers import expat
 
 from rollback_pm.errors import SmokeReportError, UsageError
+from rollback_pm.facts.redaction import redact_steps
 from rollback_pm.models import SmokeStep
 from rollback_pm.timeutil import iso, parse_ts, utcnow
 
@@ -75,7 +76,7 @@ def parse_reports(paths: Sequence[Path], fmt: str | None = None) -> list[SmokeSt
                 f"the {len(paths)} smoke reports hold {len(steps)} steps so far, more than the {MAX_STEPS} "
                 "one run may record; pass only the smoke test's own reports",
             )
-    return steps
+    return redact_steps(steps)  # step names and messages are published: no secret gets past here
 
 
 def parse_report(path: Path, fmt: str | None = None) -> list[SmokeStep]:

@@ -27,6 +27,7 @@ from typing import Any
 import urllib3
 
 from rollback_pm.errors import ConfigError, WoodpeckerError
+from rollback_pm.facts.redaction import redact_steps
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import SmokeStep
 from rollback_pm.timeutil import iso, utcnow
@@ -326,7 +327,7 @@ class WoodpeckerClient:
                 except WoodpeckerError as exc:  # the log is a nice-to-have; the step's state is the fact
                     log.warning("woodpecker step log unavailable", step=item.name, error=str(exc))
             smoke.append(item)
-        return smoke, deploy_finished(steps)
+        return redact_steps(smoke), deploy_finished(steps)  # step logs are container output too
 
 
 def _too_big(what: str) -> WoodpeckerError:

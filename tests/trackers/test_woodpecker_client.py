@@ -162,3 +162,37 @@ def test_settings_are_required():
     with pytest.raises(ConfigError, match="ROLLBACK_PM_WOODPECKER_TOKEN"):
         WoodpeckerClient("https://ci.example.com", "")
     assert WoodpeckerClient("https://ci.example.com/api/", "token-value").http.base_url == "https://ci.example.com/api"
+
+
+def test_step_logs_and_errors_are_redacted(woodpecker):
+    from tests.support.canaries import canaries
+
+    planted = canaries("W")
+    repo_id = woodpecker.add_repo("acme/canary")
+    woodpecker.add_pipeline(
+        repo_id,
+        7,
+        [
+            {
+                "name": "deploy",
+                "steps": [
+                    {
+                        "name": "smoke-api",
+                        "state": "failure",
+                        "started": T,
+                        "finished": T + 5,
+                        "error": f"exit 1: {planted[0].text} {planted[4].text}",
+                    }
+                ],
+            }
+        ],
+    )
+    step_id = woodpecker.step(repo_id, 7, "smoke-api")["id"]
+    lines = [line for c in planted for line in c.text.split("\n")]
+    woodpecker.add_log(repo_id, 7, step_id, ["+ ./smoke.sh", *lines, "HTTP 502"], start_time=T)
+    [step], _ = client_for(woodpecker).smoke_steps("acme/canary", 7)
+    text = step.name + step.message + step.log_excerpt
+    for canary in planted:
+        assert canary.secret not in text, canary.fmt
+    assert step.log_excerpt.startswith("+ ./smoke.sh\n") and step.log_excerpt.endswith("\nHTTP 502")
+    assert "-----BEGIN RSA PRIVATE KEY-----\n[REDACTED]\n[REDACTED]\n-----END RSA PRIVATE KEY-----" in step.log_excerpt

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rollback_pm import log
 from rollback_pm.evidence.redact.documents import DocumentRedactor, redact_documents
 from rollback_pm.evidence.redact.keys import MASK, is_secret_key, searchable
 from rollback_pm.evidence.redact.stream import LogRedactor
@@ -50,6 +51,9 @@ def redact_lines(lines: Iterable[str], known: Iterable[str] = ()) -> list[str]:
     redactor = LineRedactor(Redactor(known))
     return [redactor.line(line) for line in lines]
 
+
+# Our own logs, error messages and ticket bodies get the same rules (rollback_pm.log).
+log.use_text_rules(redact_text)
 
 __all__ = [
     "MASK",

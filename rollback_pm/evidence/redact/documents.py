@@ -12,11 +12,13 @@ container's logs, whose secrets are then unknown) and records the error.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from rollback_pm.evidence.redact.keys import MASK, is_secret_key
+from rollback_pm.evidence.redact.formats import command_values
+from rollback_pm.evidence.redact.keys import MASK, high_entropy, is_masked, is_secret_key, is_semi_secret_key
 from rollback_pm.evidence.redact.text import Redactor
 
 _FLAG_ALONE = re.compile(r"^--?([A-Za-z][\w.-]*)$")
@@ -45,9 +47,19 @@ class DocumentRedactor(Redactor):
             return self.text(value)
         return value
 
+    def _by_key(self, key: str, value: str) -> str | None:
+        """The rule that masks ``value`` whole because of its key, if one does."""
+        if not value or is_masked(value):
+            return None
+        if is_secret_key(key):
+            return "secret-key"
+        if is_semi_secret_key(key) and high_entropy(value):
+            return "high-entropy"
+        return None
+
     def _item(self, key: str, value: Any) -> Any:
-        if isinstance(value, str) and value and is_secret_key(key) and value != MASK:
-            self._found("secret-key", value)
+        if isinstance(value, str) and (rule := self._by_key(key, value)):
+            self._found(rule, value)
             return MASK
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             if key == "Env":
@@ -58,12 +70,13 @@ class DocumentRedactor(Redactor):
 
     def _env(self, entry: str) -> str:
         key, sep, value = entry.partition("=")
-        if sep and value and is_secret_key(key) and value != MASK:
-            self._found("secret-key", value)
+        if sep and (rule := self._by_key(key, value)):
+            self._found(rule, value)
             return f"{key}={MASK}"
         return f"{key}{sep}{self.text(value)}" if sep else self.text(entry)
 
     def _args(self, args: list[str]) -> list[str]:
+        args = self._command_args(args)
         out: list[str] = []
         mask_next = False
         for arg in args:
@@ -75,6 +88,28 @@ class DocumentRedactor(Redactor):
             flag = _FLAG_ALONE.match(arg)
             mask_next = bool(flag and is_secret_key(flag.group(1)))
             out.append(self.text(arg))
+        return out
+
+    def _command_args(self, args: list[str]) -> list[str]:
+        """Passwords of command lines split into arguments (``["mysql", "-pPASS"]``, ``["curl", "-u", "u:PASS"]``)."""
+        joined = " ".join(args)
+        spans = command_values(joined)
+        if not spans:
+            return args
+        out = list(args)
+        starts = []
+        offset = 0
+        for arg in args:
+            starts.append(offset)
+            offset += len(arg) + 1
+        for start, end in sorted(spans, reverse=True):  # right to left: earlier offsets stay valid
+            index = bisect_right(starts, start) - 1
+            arg, base = out[index], starts[index]
+            stop = min(end, base + len(args[index]))
+            value = arg[start - base : stop - base]
+            if value and not is_masked(value):
+                self._found("command-line", value)
+                out[index] = arg[: start - base] + MASK + arg[stop - base :]
         return out
 
 

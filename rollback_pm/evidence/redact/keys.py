@@ -25,6 +25,7 @@ What makes a key secret-looking
 
 from __future__ import annotations
 
+import math
 import re
 
 MASK = "[REDACTED]"
@@ -219,3 +220,56 @@ def is_secret_key(key: str) -> bool:
 def searchable(value: str) -> bool:
     """Is this secret value worth masking wherever it appears?"""
     return len(value) >= 4 and value.lower() not in _BORING_VALUES and value != MASK
+
+
+# --- keys whose values are secrets only when they look random --------------------------
+# A session id, a request signature or a CSRF token is a credential, but the same words
+# name settings too (SESSION_TTL=3600, signature_algorithm=HS256): under these keys only a
+# high-entropy value is masked (rule ``high-entropy``).
+_SEMI = frozenset({"session", "sessid", "sessionid", "signature", "sig", "hmac", "csrf", "xsrf"})
+_SEMI_ENDINGS = ("session", "sessid", "sessionid", "signature")
+
+
+def is_semi_secret_key(key: str) -> bool:
+    """True when a high-entropy value under ``key`` is a credential (``session_id``, ``X-Amz-Signature``)."""
+    return any(w in _SEMI or w.rstrip("s") in _SEMI or w.endswith(_SEMI_ENDINGS) for w in key_words(key))
+
+
+def has_strong_word(key: str) -> bool:
+    """Does ``key`` name a secret outright (password, token, secret, api key …), not just a key or auth?"""
+    joined = "".join(key_words(key))
+    return any(stem in joined for stem in _STRONG)
+
+
+# --- values ----------------------------------------------------------------------------
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]?[\d:.,]*(?:Z|[+-]\d{2}:?\d{2})?")
+_VALUE_CLASSES = (str.islower, str.isupper, str.isdigit)
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    length = len(value)
+    counts: dict[str, int] = {}
+    for char in value:
+        counts[char] = counts.get(char, 0) + 1
+    return -sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+def high_entropy(value: str, min_length: int = 16) -> bool:
+    """Does ``value`` look random enough to be a generated secret?
+
+    At least ``min_length`` characters, letters and digits both, no URL, no timestamp, and
+    3 bits of entropy per character or more (``hunter2hunter2`` has 2.8, a random hex id 3.7).
+    """
+    if len(value) < min_length or "://" in value or MASK in value:
+        return False
+    has_letter = any(c.isalpha() for c in value)
+    has_digit = any(c.isdigit() for c in value)
+    if not (has_letter and has_digit) or _TIMESTAMP.fullmatch(value):
+        return False
+    return entropy(value) >= 3.0
+
+
+def is_masked(value: str) -> bool:
+    """Already masked: our mask, or a run of ``*`` (how our own logs and other tools mask)."""
+    return value == MASK or (bool(value) and value.strip("*") == "")

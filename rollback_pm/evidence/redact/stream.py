@@ -6,22 +6,28 @@ from collections import Counter
 from collections.abc import Iterable
 
 from rollback_pm.evidence.redact.finder import Finder
+from rollback_pm.evidence.redact.formats import COMMAND_TRIGGERS, FORMAT_TRIGGERS
 from rollback_pm.evidence.redact.keys import MASK_B
 from rollback_pm.evidence.redact.text import (
+    ALL_STEMS,
     FLAG_KEY_B,
-    KEY_STEMS,
     KEY_STEMS_B,
+    LONG_VALUE_B,
+    PROSE_B,
     SEPARATED_B,
     VERDICTS,
     LineRedactor,
     Redactor,
     secret_key_offsets,
+    strictly_secret,
     token_start,
 )
 
 # Words and marks that call for a closer look at a line whatever follows them.
-# (PEM blocks are looked for per batch; a URL needs an "@" after its "://".)
+# (PEM blocks are looked for per batch; a URL needs an "@" after its "://".) The token
+# formats' and commands' triggers are looked for as they are spelt.
 _SPECIAL = ("bearer", "authorization", "://")
+_EXACT = tuple(t.encode() for t in FORMAT_TRIGGERS + COMMAND_TRIGGERS)
 _TS_ALPHABET = frozenset(b"0123456789-:.TZ")
 
 
@@ -34,12 +40,15 @@ class LogRedactor:
     """Redacts batches of whole bundle lines (``<name> <stream> <ts> <data>``) for one container.
 
     A batch is scanned in one pass for the known secrets and the special triggers
-    (``bearer``, ``authorization``, ``://``, ``private key``), and in another for the key
-    stems (``pass``, ``token``, ``key`` …), each spelt lower, UPPER or Capitalized
-    (``password``, ``DB_PASSWORD``, ``dbPassword``). A line goes through the rules, on
-    its data part, when it holds a special trigger or known secret, or a stem whose
-    token is followed by ``=`` or ``:``, or a ``--flag`` holding a stem; any other line
-    cannot match a rule (see ``_candidates``) and is copied as it is. A PEM block spread
+    (``bearer``, ``authorization``, ``://``, ``private key``, the token formats' prefixes
+    such as ``AKIA`` or ``ghp_``, command names such as ``curl``), and in another for the
+    key stems (``pass``, ``token``, ``key``, ``sess`` …), each spelt lower, UPPER or
+    Capitalized (``password``, ``DB_PASSWORD``, ``dbPassword``). A line goes through the
+    rules, on its data part, when it holds a special trigger or known secret, a stem whose
+    token is a secret key followed by ``=`` or ``:`` (a semi-secret key only when a value
+    long enough to be high-entropy follows), a stem followed by blanks and a long value
+    (prose: ``password Xy7…``), or a ``--flag`` holding a stem; any other line cannot
+    match a rule (see ``text._candidates``) and is copied as it is. A PEM block spread
     over several lines is followed per stream until its END marker or a line that cannot
     be part of a key.
     """
@@ -51,9 +60,9 @@ class LogRedactor:
         self.streams: dict[bytes, LineRedactor] = {}  # per "<name> <stream>": PEM blocks span lines
         self._known_b = [v.encode("utf-8", "surrogateescape") for v in self.rules.known]  # longest first
         self._replaceable: set[bytes] | None = None  # decided on the first batch (needs the name)
-        self._special = Finder(self._known_b + sorted(_spellings(_SPECIAL)))
+        self._special = Finder(self._known_b + sorted(_spellings(_SPECIAL)) + list(_EXACT))
         self._url = {i for i, p in enumerate(self._special.patterns) if p == b"://"}
-        self._stems = Finder(_spellings(KEY_STEMS))
+        self._stems = Finder(_spellings(ALL_STEMS))
 
     def _safe_to_replace(self, data: bytes) -> set[bytes]:
         """The known secrets that can be replaced in a whole batch at once.
@@ -112,6 +121,8 @@ class LogRedactor:
                 marked[start] = end
         unsure: dict[int, int] = {}
         separated_at = SEPARATED_B.match
+        prose_at = PROSE_B.match
+        long_value_at = LONG_VALUE_B.match
         verdicts = VERDICTS
         start = line_end = -1  # the line of the previous hit: hits come in order
         for _, pos, end in self._stems.find(data):
@@ -123,13 +134,17 @@ class LogRedactor:
                 continue
             separated = separated_at(data, end, line_end)
             if separated is None:
-                unsure[start] = line_end
+                if prose_at(data, end, line_end):  # "password Xy7…": the prose rule decides
+                    marked[start] = line_end
+                    unsure.pop(start, None)
+                else:
+                    unsure[start] = line_end
                 continue
             token = data[token_start(data, pos) : separated.end(1)]
             verdict = verdicts.get(token, False)
             if verdict is False:
                 verdict = secret_key_offsets(token)
-            if verdict is not None:
+            if verdict is not None and (strictly_secret(token) or long_value_at(data, separated.end(), line_end)):
                 marked[start] = line_end
                 unsure.pop(start, None)
             else:

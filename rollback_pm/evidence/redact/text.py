@@ -1,22 +1,37 @@
 """Text rules: mask secrets in free text (a log line, a command line, a health check output).
 
-Rules (each counted under its name, never with the value):
+Rules, in the order ``Redactor.text`` applies them (each counted under its name, never
+with the value):
 
-``secret-key``
-    The value of a *secret-looking key* (see ``keys``) in ``KEY=VALUE``,
-    ``"key": "value"``, ``key: value``, ``?key=value`` and ``--flag value`` forms.
-``url-userinfo``
-    The password in ``scheme://user:PASSWORD@host`` (``redis://:PASSWORD@host`` too), and
-    a token-like user part (20+ characters, as in ``https://TOKEN@host``).
+``known-value``
+    Every secret value given to the ``Redactor`` (found before in a container's config),
+    wherever it appears.
 ``pem-private-key``
     The body of PEM private key blocks (``-----BEGIN … PRIVATE KEY-----``), whether on
     one line with ``\\n`` escapes (JSON) or over several lines (``LineRedactor``); the
     markers stay.
+token formats (``formats.TOKEN_FORMATS``: ``aws-access-key-id``, ``github-token``, ``jwt`` …)
+    Secrets recognised by their own shape, under any key or none.
+``command-line``
+    Passwords given to commands: ``curl -u user:PASS``, ``mysql -pPASS``,
+    ``docker login -p PASS``, ``sshpass -p PASS``, ``redis-cli -a PASS``,
+    ``openssl … -passin pass:PASS``.
 ``bearer``
     ``Bearer TOKEN`` and the credentials of ``Authorization:`` headers.
-``known-value``
-    Every secret value given to the ``Redactor`` (found before in a container's config),
-    wherever it appears.
+``url-userinfo``
+    The password in ``scheme://user:PASSWORD@host`` (``redis://:PASSWORD@host`` too), and
+    a token-like user part (20+ characters, as in ``https://TOKEN@host``).
+``secret-key``
+    The value of a *secret-looking key* (see ``keys``) in ``key=value``, ``key = value``,
+    ``key => value``, ``"key": "value"``, ``'key': 'value'``, ``key: value``,
+    ``key: "quoted value"``, ``?key=value`` and ``--flag value`` forms (quoted values
+    whole, spaces and all).
+``high-entropy``
+    A random-looking value (``keys.high_entropy``) under a semi-secret key
+    (``session_id=…``, ``X-Amz-Signature=…``), or right after a word that names a secret
+    in prose (``with password Xk9vQ2…``, ``token is 9f8e…``).
+
+A value that is already masked (``[REDACTED]``, or a run of ``*``) is left as it is.
 """
 
 from __future__ import annotations
@@ -24,10 +39,20 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import NamedTuple
 
 from rollback_pm.evidence.redact.finder import Finder
-from rollback_pm.evidence.redact.keys import MASK, is_secret_key, searchable
+from rollback_pm.evidence.redact.formats import COMMAND_TRIGGERS, FORMAT_TRIGGERS, TOKEN_FORMATS, command_values
+from rollback_pm.evidence.redact.keys import (
+    MASK,
+    has_strong_word,
+    high_entropy,
+    is_masked,
+    is_secret_key,
+    is_semi_secret_key,
+    searchable,
+)
 
 # --- patterns ------------------------------------------------------------------------------
 
@@ -44,13 +69,19 @@ _AUTH_HEADER = re.compile(
 _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]+=*)")
 _URL_PASSWORD = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/?#@\"'<>]*):([^\s/?#\"'<>]*)@")
 _URL_TOKEN_USER = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([A-Za-z0-9_\-.~%]{20,})@")
-_ASSIGN = re.compile(r"(?<![\w.?&/-])(-{0,2}[A-Za-z_][\w.-]*)=(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"'`]+)")
+# key=value, key = value, key => value (not ==); the value quoted (spaces and all) or a run of non-blanks
+_ASSIGN = re.compile(
+    r"(?<![\w.?&/-])(-{0,2}[A-Za-z_][\w.-]*)[ \t]*=(?!=)>?[ \t]*(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"'`]+)"
+)
 _QUERY = re.compile(r"([?&;])([A-Za-z_][\w.\-\[\]]*)=([^&\s#\"']+)")
 _JSON_KV = re.compile(r'"([A-Za-z_][\w.-]*)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _JSON_KV_ESC = re.compile(r'\\"([A-Za-z_][\w.-]*)\\"\s*:\s*\\"((?:(?!\\").)*)\\"')
 _JSON_KV_BARE = re.compile(r'"([A-Za-z_][\w.-]*)"\s*:\s*(-?[\w.+-]+)')
 _SINGLE_KV = re.compile(r"'([A-Za-z_][\w.-]*)'\s*:\s*'([^'\n]*)'")
-_COLON_KV = re.compile(r"(?<![\w.\"'-])([A-Za-z_][\w.-]*)[ \t]*:[ \t]+([^\s\"',;]+)")
+# key: value (YAML, headers, prose); a quoted value may hold spaces: password: "a b c"
+_COLON_KV = re.compile(
+    r"(?<![\w.\"'-])([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+|(?=[\"']))(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"',;]+)"
+)
 _FLAG_SPACE = re.compile(r"(?<![\w-])(--?[A-Za-z][\w.-]*)[ \t]+('[^'\n]*'|\"[^\"\n]*\"|[^\s\"';&|-][^\s\"';&|]*)")
 
 
@@ -65,6 +96,9 @@ def unquote(value: str) -> str:
 # each on a 200-character line, and mask only the value of a secret-looking key. Such a
 # key holds a secret word, so it contains one of these stems (in any case):
 KEY_STEMS = ("pass", "secret", "token", "key", "auth", "credential", "dsn", "pwd", "cookie", "jwt", "pat")
+# ... or, for a high-entropy value, one of these (session ids, signatures: see keys.is_semi_secret_key)
+SEMI_STEMS = ("sess", "sig", "hmac", "csrf", "xsrf")
+ALL_STEMS = KEY_STEMS + SEMI_STEMS
 _TOKEN_CHARS = re.compile(r"[\w.\-\[\]]*")  # a superset of every keyed rule's key characters
 _TOKEN_CHARS_B = re.compile(rb"[\w.\-\[\]\x80-\xff]*")
 # The rest of the token after a stem, an optional closing quote, then "=" or ":".
@@ -77,11 +111,19 @@ FLAG_KEY_B = re.compile(rb"-(?<![\w-]-)(-?[A-Za-z][\w.\-\x80-\xff]*)")
 _LOOK_LEFT = 64
 _LEFT_TO_BEARER = ("authorization", "proxy-authorization")  # keys the ":" rules skip
 _SUFFIX_START = re.compile(r"[.\-\[\]]")  # a rule's key may start after one of these
-KEY_STEMS_B = tuple(stem.encode() for stem in KEY_STEMS)
-_STEMS_ANY_CASE = re.compile("|".join(KEY_STEMS), re.IGNORECASE)
+KEY_STEMS_B = tuple(stem.encode() for stem in ALL_STEMS)
+_STEMS_ANY_CASE = re.compile("|".join(ALL_STEMS), re.IGNORECASE)
+# A secret named in prose: "with password Xy7...", "token is 9f8e...": a secret-looking word,
+# blanks (and perhaps is/was/of/for), then a value that ends at a blank or a delimiter.
+_PROSE = re.compile(
+    r"([\w.\-]*)[ \t]+(?:(?:is|was|of|for)[ \t]+)?([^\s\"'`,;()<>\[\]{}=:\\]{12,}=*)(?![^\s\"'`,;()<>\[\]{}\\])"
+)
+PROSE_B = re.compile(rb"[\w.\-\x80-\xff]*[ \t]+(?:(?:is|was|of|for)[ \t]+)?[^\s\"'`,;()<>\[\]{}=:\\]{12,}")
+# What a keyed rule can take as a value that may pass keys.high_entropy: 16+ characters, no blank or quote.
+LONG_VALUE_B = re.compile(rb"""\s*(?:\\?["'])?[^\s"'`\\]{16,}""")
 
 
-_STEM_FINDER = Finder(KEY_STEMS)  # one pass for all stems instead of a find per stem
+_STEM_FINDER = Finder(ALL_STEMS)  # one pass for all stems instead of a find per stem
 
 
 class _Candidate(NamedTuple):
@@ -175,8 +217,30 @@ def _at(lowered: str, text: str, word: str, before: int) -> int:
 
 
 def _could_be_secret_key(key: str) -> bool:
+    """Could a rule mask this key's value: a secret key, or a semi-secret one (for a high-entropy value)?"""
     key = key.lstrip("-")
-    return bool(key) and is_secret_key(key)
+    return bool(key) and (is_secret_key(key) or is_semi_secret_key(key))
+
+
+_STRICT: dict[str | bytes, bool] = {}
+
+
+def strictly_secret(token: str | bytes) -> bool:
+    """Is the token, or a suffix a keyed rule may take as its key, a secret key (not only semi-secret)?"""
+    verdict = _STRICT.get(token)
+    if verdict is None:
+        text = token if isinstance(token, str) else token.decode("utf-8", "surrogateescape")
+        offsets = (0, *(m.end() for m in _SUFFIX_START.finditer(text, 0, len(text) - 1)))
+        verdict = any(is_secret_key(text[o:].lstrip("-")) for o in offsets if text[o:].lstrip("-"))
+        if len(_STRICT) > 20000:
+            _STRICT.clear()
+        _STRICT[token] = verdict
+    return verdict
+
+
+_TRIGGERS = {trigger: [f for f in TOKEN_FORMATS if trigger in f.triggers] for trigger in FORMAT_TRIGGERS}
+_VALUE_FINDER = Finder(FORMAT_TRIGGERS + COMMAND_TRIGGERS)  # one pass for every format and command trigger
+_COMMANDS = frozenset(COMMAND_TRIGGERS)
 
 
 def _sub_from(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str, start: int) -> str:
@@ -238,7 +302,7 @@ _KEYED_RULES = (
     _KeyedRule(_JSON_KV_ESC, (":",), "escaped"),
     _KeyedRule(_JSON_KV_BARE, (":",), "quote"),
     _KeyedRule(_SINGLE_KV, (":",), "single"),
-    _KeyedRule(_COLON_KV, (":",), "keys"),
+    _KeyedRule(_COLON_KV, (":",), "keys", keep_quotes=True),
     _KeyedRule(_FLAG_SPACE, ("-",), "keys"),
 )
 
@@ -266,8 +330,17 @@ class Redactor:
                     if len(line) >= 16 and not line.startswith("-----"):  # not the PEM markers
                         self.found.add(line)
 
-    def _keyed(self, key: str, value: str) -> bool:
-        return bool(value) and value != MASK and unquote(value) not in ("", MASK) and is_secret_key(key.lstrip("-"))
+    def _keyed(self, key: str, value: str) -> str | None:
+        """The rule that masks ``value`` under ``key``, if one does."""
+        bare = unquote(value)
+        if not value or not bare or is_masked(value) or is_masked(bare):
+            return None
+        key = key.lstrip("-")
+        if is_secret_key(key):
+            return "secret-key"
+        if is_semi_secret_key(key) and high_entropy(bare):
+            return "high-entropy"
+        return None
 
     # Each rule is a function of text; text() applies them all in a fixed order.
 
@@ -298,7 +371,7 @@ class Redactor:
         if "authorization" in lowered:
 
             def header(m: re.Match[str]) -> str:
-                if m.group(3) == MASK or m.group(3).startswith(MASK):
+                if is_masked(m.group(3)) or m.group(3).startswith(MASK):
                     return m.group(0)
                 self._found("bearer", m.group(3))
                 scheme = m.group(2) + " " if m.group(2) else ""
@@ -320,7 +393,7 @@ class Redactor:
             return text
 
         def password(m: re.Match[str]) -> str:
-            if m.group(3) in ("", MASK):
+            if not m.group(3) or is_masked(m.group(3)):
                 return m.group(0)
             self._found("url-userinfo", m.group(3))
             return f"{m.group(1)}{m.group(2)}:{MASK}@"
@@ -384,9 +457,10 @@ class Redactor:
                 key, value = match.group(rule.key), match.group(rule.value)
                 if rule.pair and key.lower() in _LEFT_TO_BEARER:
                     continue  # the bearer rule's business
-                if not self._keyed(key, value):
+                rule_name = self._keyed(key, value)
+                if rule_name is None:
                     continue
-                self._found("secret-key", value)
+                self._found(rule_name, value)
                 start, end = match.span(rule.value)
                 if rule.keep_quotes and unquote(value) != value:
                     start, end = start + 1, end - 1
@@ -406,9 +480,78 @@ class Redactor:
             return text
         text = self.mask_known(text)
         text = self._pem(text)
+        text = self._values(text)
         text = self._auth(text)
         text = self._urls(text)
-        return self._assignments(text)
+        text = self._assignments(text)
+        return self._prose(text)
+
+    def _values(self, text: str) -> str:
+        """Token formats (``formats.TOKEN_FORMATS``) and passwords on command lines."""
+        hits = _VALUE_FINDER.find(text)
+        if not hits:
+            return text
+        patterns = _VALUE_FINDER.patterns
+        formats: dict[str, None] = {}
+        commands = False
+        for index, _, _ in hits:
+            trigger = patterns[index]
+            if trigger in _COMMANDS:
+                commands = True
+            else:
+                formats.update((f.rule, None) for f in _TRIGGERS[trigger])
+        for fmt in TOKEN_FORMATS:
+            if fmt.rule in formats:
+                text = fmt.pattern.sub(partial(self._format_match, fmt.rule), text)
+        if commands:
+            text = self.command_lines(text)
+        return text
+
+    def _format_match(self, rule: str, match: re.Match[str]) -> str:
+        group = "v" if "v" in match.re.groupindex else 0
+        self._found(rule, match.group(group))
+        start, end = match.span(group)
+        offset = match.start()
+        whole = match.group(0)
+        return whole[: start - offset] + MASK + whole[end - offset :]
+
+    def command_lines(self, text: str) -> str:
+        """Mask passwords given on command lines (``curl -u user:PASS``, ``mysql -pPASS`` …)."""
+        spans = [(s, e) for s, e in command_values(text) if not is_masked(text[s:e])]
+        if not spans:
+            return text
+        out: list[str] = []
+        done = 0
+        for start, end in sorted(spans):
+            if start < done:
+                continue
+            self._found("command-line", text[start:end])
+            out += [text[done:start], MASK]
+            done = end
+        out.append(text[done:])
+        return "".join(out)
+
+    def _prose(self, text: str) -> str:
+        """A high-entropy value right after a word naming a secret: ``with password Xy7kQ9…``."""
+        spans: list[tuple[int, int]] = []
+        for pos, end in _stem_positions(text):
+            match = _PROSE.match(text, end)
+            if match is None or (spans and match.start(2) < spans[-1][1]):
+                continue
+            key = text[token_start(text, pos) : match.end(1)]
+            value = match.group(2)
+            if has_strong_word(key) and is_secret_key(key.lstrip("-")) and high_entropy(value, 12):
+                spans.append(match.span(2))
+        if not spans:
+            return text
+        out: list[str] = []
+        done = 0
+        for start, end in spans:
+            self._found("high-entropy", text[start:end])
+            out += [text[done:start], MASK]
+            done = end
+        out.append(text[done:])
+        return "".join(out)
 
 
 class LineRedactor:
