@@ -275,6 +275,9 @@ def main() -> int:
     parser.add_argument("--containers", type=int, default=8)
     parser.add_argument("--skip-gib", action="store_true", help="skip the 1 GiB RSS measurement")
     parser.add_argument(
+        "--prefix", default="rpm-evid-bench", help="container name prefix (the engine may be shared: keep runs apart)"
+    )
+    parser.add_argument(
         "--mix",
         choices=("plain", "mixed", "both"),
         default="both",
@@ -284,14 +287,14 @@ def main() -> int:
 
     client = docker.APIClient(version="auto", timeout=600)
     ensure_image(client)
-    names = [f"rpm-evid-bench-{i}" for i in range(args.containers)]
+    names = [f"{args.prefix}-{i}" for i in range(args.containers)]
     print(
         f"preparing {args.containers} containers x {LINES} lines" + ("" if args.skip_gib else " and a 1 GiB log"),
         flush=True,
     )
     t0 = time.perf_counter()
     ids = [ensure_container(client, n, GEN_LINES) for n in names]
-    gib = None if args.skip_gib else ensure_container(client, "rpm-evid-bench-gib", GEN_GIB)
+    gib = None if args.skip_gib else ensure_container(client, f"{args.prefix}-gib", GEN_GIB)
     wait_all(client, ids + ([gib] if gib else []))
     print(f"  ready in {time.perf_counter() - t0:.1f}s", flush=True)
     work = Path(tempfile.mkdtemp(prefix="rpm-evid-bench-"))
@@ -301,7 +304,7 @@ def main() -> int:
             singles.append(("plain", ids[0], ""))
         if args.mix in ("mixed", "both"):
             singles.append(
-                ("mixed", ensure_container(client, "rpm-evid-bench-mixed", GEN_MIXED, MIXED_ARGS, MIXED_ENV), SECRET)
+                ("mixed", ensure_container(client, f"{args.prefix}-mixed", GEN_MIXED, MIXED_ARGS, MIXED_ENV), SECRET)
             )
             wait_all(client, [singles[-1][1]])
         for mix, one, secret in singles:
@@ -364,7 +367,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.keep:
-            for name in names + ["rpm-evid-bench-gib", "rpm-evid-bench-mixed"]:
+            for name in names + [f"{args.prefix}-gib", f"{args.prefix}-mixed"]:
                 try:
                     client.remove_container(name, force=True)
                 except docker.errors.NotFound:

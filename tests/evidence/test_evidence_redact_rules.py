@@ -108,6 +108,7 @@ MUST_MASK = [
     ("api token is 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "high-entropy"),
     ("session_id=8f14e45fceea167a5a36dedd4bea2543 status=200", "8f14e45fceea167a5a36dedd4bea2543", "high-entropy"),
     ("JSESSIONID=A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6", "A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6", "high-entropy"),
+    ("key=kR8mQ2vL4nB8pR3tWxY7zK9m", "kR8mQ2vL4nB8pR3tWxY7zK9m", "high-entropy"),
     (
         "GET /f?X-Amz-Signature=" + "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
         "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
@@ -135,6 +136,8 @@ MUST_KEEP = [
     "login failed for user bob from ASIA-PACIFIC region, glpat- prefix, xoxb- prefix, sk_live_ prefix",
     "password reset link sent; token expired at 2026-05-13T10:00:00Z",
     "received sig=SIGTERM, exiting",
+    "consumed topic=orders.v1 partition=7 offset=18823412 key=order-83421 lag=0",  # a message key
+    "curl --cert client.crt --key client.key https://mtls.internal/health",
 ]
 
 
@@ -294,9 +297,26 @@ _gate_line = st.one_of(
     st.tuples(_before, _secret, _after).map("".join),
     _keep_line,
     st.tuples(
-        st.sampled_from(["password", "SESSION_ID", "session", "token", "api key", "sig", "X-Amz-Signature"]),
-        st.sampled_from([" ", "=", ": ", " is ", " = "]),
-        st.one_of(_hex, _uuid, _b64, st.text(alphabet=ALNUM + "-_.", min_size=1, max_size=40)),
+        st.sampled_from(["password", "SESSION_ID", "session", "token", "api key", "sig", "X-Amz-Signature", "key"]),
+        st.sampled_from([" ", "=", ": ", " is ", " = ", ': "', "='", "=>", ":"]),
+        st.one_of(
+            _hex,
+            _uuid,
+            _b64,
+            st.text(alphabet=ALNUM + "-_.", min_size=1, max_size=40),
+            st.sampled_from(
+                [MASK, f'"{MASK}"', f"'{MASK}'", f'"{MASK} more"', f"{MASK},", f"{MASK}x", f'\\"{MASK}\\"']
+            ),
+        ),
+        st.sampled_from(["", " ", '"', "'", ",", " ok"]),
+    ).map("".join),
+    st.tuples(
+        st.sampled_from(
+            ["Authorization", "authorization", "Proxy-Authorization", "X-Authorization", "Bearer", "bearer"]
+        ),
+        st.sampled_from([": ", "=", " ", ':"']),
+        st.sampled_from(["", "Bearer ", "Basic ", "Custom ", "token "]),
+        st.sampled_from([MASK, "abc.def", f"{MASK}x", '"x y"']),
     ).map("".join),
 )
 

@@ -198,6 +198,7 @@ def _is_secret_word(words: list[str], index: int) -> bool:
 
 
 _key_cache: dict[str, bool] = {}
+_BARE_KEY = (["key"], ["keys"])
 
 
 def is_secret_key(key: str) -> bool:
@@ -207,7 +208,9 @@ def is_secret_key(key: str) -> bool:
         return cached
     words = key_words(key)
     result = False
-    if words and key.lower() not in _NEVER_SECRET and words[0] not in _QUANTITY_FIRST:
+    if words in _BARE_KEY:
+        pass  # a map, cache or message key far more often than a secret: see is_semi_secret_key
+    elif words and key.lower() not in _NEVER_SECRET and words[0] not in _QUANTITY_FIRST:
         last = max((i for i in range(len(words)) if _is_secret_word(words, i)), default=-1)
         trailing = words[last + 1 :]
         # Secret unless every word after the last secret word only qualifies it (KEY_COUNT).
@@ -215,6 +218,57 @@ def is_secret_key(key: str) -> bool:
     if len(_key_cache) < 10000:
         _key_cache[key] = result
     return result
+
+
+SUFFIX_VERDICTS: dict[bytes, int] = {}
+
+
+def suffix_verdict(suffix: bytes) -> int:
+    """For the log gate: 2 if a token ending in ``suffix`` may be a secret key, 1 if it may
+    be a semi-secret one, 0 if it cannot be either, whatever comes before ``suffix``.
+
+    ``suffix`` runs from a key stem to the end of its token. Every secret (or semi-secret)
+    word holds a stem, so the token's last such word has its stem in ``suffix``; what
+    comes before can only make the key *not* secret (``PUBLIC_KEY``, ``MAX_TOKENS``,
+    ``OLDPWD``), so those exceptions are not applied here: the verdict errs towards a look.
+    """
+    cached = SUFFIX_VERDICTS.get(suffix)
+    if cached is not None:
+        return cached
+    words = key_words(suffix.decode("utf-8", "surrogateescape"))
+    last = max((i for i in range(len(words)) if _is_secret_word(words, i)), default=-1)
+    trailing = words[last + 1 :]
+    if last >= 0 and (not trailing or not all(w in QUALIFIERS for w in trailing)):
+        verdict = 2
+    else:
+        verdict = 1 if any(w in _SEMI or w.rstrip("s") in _SEMI or w.endswith(_SEMI_ENDINGS) for w in words) else 0
+    if len(SUFFIX_VERDICTS) > 20000:
+        SUFFIX_VERDICTS.clear()
+    SUFFIX_VERDICTS[suffix] = verdict
+    return verdict
+
+
+TOKEN_VERDICTS: dict[bytes, int] = {}
+_KEY_STARTS = re.compile(rb"[.\-\[\]]")
+
+
+def token_verdict(token: bytes) -> int:
+    """For the log gate, on a whole token: 2 if it (or a part a keyed rule may take as its
+    key, after ``.``, ``-``, ``[`` or ``]``) is a secret key, 1 if only semi-secret, else 0."""
+    cached = TOKEN_VERDICTS.get(token)
+    if cached is not None:
+        return cached
+    text = token.decode("utf-8", "surrogateescape")
+    keys = [text, *(text[m.end() :] for m in _KEY_STARTS.finditer(token, 0, len(token) - 1))]
+    keys = [k.lstrip("-") for k in keys if k.lstrip("-")]
+    if any(is_secret_key(k) for k in keys):
+        verdict = 2
+    else:
+        verdict = 1 if any(is_semi_secret_key(k) for k in keys) else 0
+    if len(TOKEN_VERDICTS) > 20000:
+        TOKEN_VERDICTS.clear()
+    TOKEN_VERDICTS[token] = verdict
+    return verdict
 
 
 def searchable(value: str) -> bool:
@@ -231,8 +285,10 @@ _SEMI_ENDINGS = ("session", "sessid", "sessionid", "signature")
 
 
 def is_semi_secret_key(key: str) -> bool:
-    """True when a high-entropy value under ``key`` is a credential (``session_id``, ``X-Amz-Signature``)."""
-    return any(w in _SEMI or w.rstrip("s") in _SEMI or w.endswith(_SEMI_ENDINGS) for w in key_words(key))
+    """True when a high-entropy value under ``key`` is a credential (``session_id``, ``X-Amz-Signature``,
+    a bare ``key``: ``key=order-83421`` is a message key, ``key=9fQ2…`` an API key)."""
+    words = key_words(key)
+    return words in _BARE_KEY or any(w in _SEMI or w.rstrip("s") in _SEMI or w.endswith(_SEMI_ENDINGS) for w in words)
 
 
 def has_strong_word(key: str) -> bool:
@@ -243,7 +299,9 @@ def has_strong_word(key: str) -> bool:
 
 # --- values ----------------------------------------------------------------------------
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]?[\d:.,]*(?:Z|[+-]\d{2}:?\d{2})?")
-_VALUE_CLASSES = (str.islower, str.isupper, str.isdigit)
+# A generated secret is one run of characters: no blank, quote or backslash (and the log
+# gate, which looks for such a run after a semi-secret key, relies on it).
+_NOT_IN_SECRETS = re.compile(r"[\s\"'`\\]")
 
 
 def entropy(value: str) -> float:
@@ -258,10 +316,11 @@ def entropy(value: str) -> float:
 def high_entropy(value: str, min_length: int = 16) -> bool:
     """Does ``value`` look random enough to be a generated secret?
 
-    At least ``min_length`` characters, letters and digits both, no URL, no timestamp, and
+    At least ``min_length`` characters in one run (no blank, quote or backslash), letters
+    and digits both, no URL, no timestamp, and
     3 bits of entropy per character or more (``hunter2hunter2`` has 2.8, a random hex id 3.7).
     """
-    if len(value) < min_length or "://" in value or MASK in value:
+    if len(value) < min_length or "://" in value or MASK in value or _NOT_IN_SECRETS.search(value):
         return False
     has_letter = any(c.isalpha() for c in value)
     has_digit = any(c.isdigit() for c in value)

@@ -103,8 +103,6 @@ _TOKEN_CHARS = re.compile(r"[\w.\-\[\]]*")  # a superset of every keyed rule's k
 _TOKEN_CHARS_B = re.compile(rb"[\w.\-\[\]\x80-\xff]*")
 # The rest of the token after a stem, an optional closing quote, then "=" or ":".
 _SEPARATED = re.compile(r"""([\w.\-\[\]]*)(?:\\?["'])?\s*([=:])""")  # \s: the JSON rules allow newlines
-# On raw bytes, UTF-8 letters count as token characters too (the str rules' \\w is Unicode).
-SEPARATED_B = re.compile(rb"""([\w.\-\[\]\x80-\xff]*)(?:\\?["'])?\s*([=:])""")
 # _FLAG_SPACE's key, found from its dash (a literal first: sre then skips to each dash).
 _FLAG_KEY = re.compile(r"-(?<![\w-]-)(-?[A-Za-z][\w.-]*)")
 FLAG_KEY_B = re.compile(rb"-(?<![\w-]-)(-?[A-Za-z][\w.\-\x80-\xff]*)")
@@ -118,7 +116,23 @@ _STEMS_ANY_CASE = re.compile("|".join(ALL_STEMS), re.IGNORECASE)
 _PROSE = re.compile(
     r"([\w.\-]*)[ \t]+(?:(?:is|was|of|for)[ \t]+)?([^\s\"'`,;()<>\[\]{}=:\\]{12,}=*)(?![^\s\"'`,;()<>\[\]{}\\])"
 )
-PROSE_B = re.compile(rb"[\w.\-\x80-\xff]*[ \t]+(?:(?:is|was|of|for)[ \t]+)?[^\s\"'`,;()<>\[\]{}=:\\]{12,}")
+_PROSE_AT = re.compile(  # the same, from the start of the key's token
+    r"([\w.\-\[\]]+)[ \t]+(?:(?:is|was|of|for)[ \t]+)?([^\s\"'`,;()<>\[\]{}=:\\]{12,}=*)(?![^\s\"'`,;()<>\[\]{}\\])"
+)
+# The log gate's look after a stem and the rest of its token (letters, digits, _ . - [ ],
+# and on raw bytes UTF-8 too: the str rules' \\w is Unicode):
+#   "=" or ":" after an optional closing quote (group 1): a keyed rule may fire;
+#   blanks, perhaps is/was/of/for, and a long value as _PROSE wants (group 3): the prose rule may;
+#   blanks and the start of a value (group 2 only): a --flag's value may follow (_FLAG_SPACE).
+# Every alternative starts with a quote, a backslash, a blank, "=" or ":" (AFTER_TOKEN_FIRST).
+AFTER_TOKEN_B = re.compile(
+    rb"""(?:\\?["'])?\s*([=:])"""
+    rb"""|([ \t]+)(?:(?:(?:is|was|of|for)[ \t]+)?([^\s"'`,;()<>\[\]{}=:\\]{12,})|(?=["']|[^\s"';&|-]))"""
+)
+AFTER_TOKEN_FIRST = frozenset(b"\"'\\=: \t\r\n\f\v")
+# Bytes to 1 where a key's token may hold them, to 0 elsewhere: where a token ends is then
+# one bytes.find of a 0 in the translated batch.
+TOKEN_TABLE = bytes(1 if (c < 0x80 and (chr(c).isalnum() or chr(c) in "_.-[]")) or c >= 0x80 else 0 for c in range(256))
 # What a keyed rule can take as a value that may pass keys.high_entropy: 16+ characters, no blank or quote.
 LONG_VALUE_B = re.compile(rb"""\s*(?:\\?["'])?[^\s"'`\\]{16,}""")
 
@@ -149,14 +163,21 @@ def _candidates(text: str) -> list[_Candidate]:
     ``=`` (after an optional quote) can feed the assignment and query rules, ``:`` the
     JSON, quoted and colon rules. The whole token is then kept only when it or a suffix
     a rule could take as its key (one starting after ``.``, ``-``, ``[`` or ``]``) is
-    secret-looking. Flag keys (``--password``) are found from their dash, as the flag
-    rule finds them. Erring here in the safe direction (trying a rule for nothing)
+    secret-looking. A stem followed by blanks and a long value is a prose candidate
+    (``with password Xk9…``) when its token names a secret outright. Flag keys
+    (``--password``) are found from their dash, as the flag rule finds them. Erring here in the safe direction (trying a rule for nothing)
     costs time only.
     """
     found: dict[tuple[int, str], _Candidate] = {}
     for pos, end in _stem_positions(text):
         separated = _SEPARATED.match(text, end)
         if separated is None:
+            prose = _PROSE.match(text, end)
+            if prose is not None:  # "with password Xk9…": a key named in prose, a blank, a value
+                first = token_start(text, pos)
+                token = text[first : prose.end(1)]
+                if has_strong_word(token) and is_secret_key(token):
+                    found[first, " "] = _Candidate(first, " ", (first,))
             continue
         first = token_start(text, pos)
         kind = separated.group(2)
@@ -222,22 +243,6 @@ def _could_be_secret_key(key: str) -> bool:
     return bool(key) and (is_secret_key(key) or is_semi_secret_key(key))
 
 
-_STRICT: dict[str | bytes, bool] = {}
-
-
-def strictly_secret(token: str | bytes) -> bool:
-    """Is the token, or a suffix a keyed rule may take as its key, a secret key (not only semi-secret)?"""
-    verdict = _STRICT.get(token)
-    if verdict is None:
-        text = token if isinstance(token, str) else token.decode("utf-8", "surrogateescape")
-        offsets = (0, *(m.end() for m in _SUFFIX_START.finditer(text, 0, len(text) - 1)))
-        verdict = any(is_secret_key(text[o:].lstrip("-")) for o in offsets if text[o:].lstrip("-"))
-        if len(_STRICT) > 20000:
-            _STRICT.clear()
-        _STRICT[token] = verdict
-    return verdict
-
-
 _TRIGGERS = {trigger: [f for f in TOKEN_FORMATS if trigger in f.triggers] for trigger in FORMAT_TRIGGERS}
 _VALUE_FINDER = Finder(FORMAT_TRIGGERS + COMMAND_TRIGGERS)  # one pass for every format and command trigger
 _COMMANDS = frozenset(COMMAND_TRIGGERS)
@@ -270,12 +275,13 @@ class _KeyedRule(NamedTuple):
     """A keyed rule: its groups, and where it can match relative to a candidate key."""
 
     pattern: re.Pattern[str]
-    serves: tuple[str, ...]  # candidate kinds: "=" key=, ":" key:, "-" --flag
+    serves: tuple[str, ...]  # candidate kinds: "=" key=, ":" key:, "-" --flag, " " key value (prose)
     at: str  # "keys": each key start; "quote", "escaped", "single": the quote before; "query"
     key: int = 1
     value: int = 2
     keep_quotes: bool = False  # mask inside the quotes of a quoted value
     pair: bool = True  # "key: value" forms, where Authorization is left to the bearer rule
+    prose: bool = False  # the value is masked only when it looks random (keys.high_entropy)
 
     def matches(self, text: str, candidate: _Candidate) -> Iterator[re.Match[str]]:
         first = candidate.start
@@ -304,7 +310,9 @@ _KEYED_RULES = (
     _KeyedRule(_SINGLE_KV, (":",), "single"),
     _KeyedRule(_COLON_KV, (":",), "keys", keep_quotes=True),
     _KeyedRule(_FLAG_SPACE, ("-",), "keys"),
+    _KeyedRule(_PROSE_AT, (" ",), "keys", pair=False, prose=True),
 )
+_RULES_FOR = {kind: tuple(rule for rule in _KEYED_RULES if kind in rule.serves) for kind in ("=", ":", "-", " ")}
 
 
 class Redactor:
@@ -431,8 +439,10 @@ class Redactor:
             span = self._value_span(text, candidate)
             if span is not None:
                 spans.append(span)
+        # Prose candidates need no second look (masking closes no quote they wait for).
+        waiting = sum(1 for c in candidates if c.kind != " ") - len(spans)
         if not spans:
-            return text, 0, len(candidates)
+            return text, 0, waiting
         spans.sort()
         out: list[str] = []
         done = 0
@@ -446,18 +456,19 @@ class Redactor:
             done = merged_end
             merged_start, merged_end = span_start, span_end
         out.append(text[done:])
-        return "".join(out), len(spans), len(candidates) - len(spans)
+        return "".join(out), len(spans), waiting
 
     def _value_span(self, text: str, candidate: _Candidate) -> tuple[int, int] | None:
         """Where the value to mask for this candidate key is, if a rule masks one."""
-        for rule in _KEYED_RULES:
-            if candidate.kind not in rule.serves:
-                continue
+        for rule in _RULES_FOR[candidate.kind]:
             for match in rule.matches(text, candidate):
                 key, value = match.group(rule.key), match.group(rule.value)
                 if rule.pair and key.lower() in _LEFT_TO_BEARER:
                     continue  # the bearer rule's business
-                rule_name = self._keyed(key, value)
+                if rule.prose:
+                    rule_name = "high-entropy" if high_entropy(value, 12) else None
+                else:
+                    rule_name = self._keyed(key, value)
                 if rule_name is None:
                     continue
                 self._found(rule_name, value)
@@ -483,8 +494,7 @@ class Redactor:
         text = self._values(text)
         text = self._auth(text)
         text = self._urls(text)
-        text = self._assignments(text)
-        return self._prose(text)
+        return self._assignments(text)
 
     def _values(self, text: str) -> str:
         """Token formats (``formats.TOKEN_FORMATS``) and passwords on command lines."""
@@ -526,28 +536,6 @@ class Redactor:
             if start < done:
                 continue
             self._found("command-line", text[start:end])
-            out += [text[done:start], MASK]
-            done = end
-        out.append(text[done:])
-        return "".join(out)
-
-    def _prose(self, text: str) -> str:
-        """A high-entropy value right after a word naming a secret: ``with password Xy7kQ9…``."""
-        spans: list[tuple[int, int]] = []
-        for pos, end in _stem_positions(text):
-            match = _PROSE.match(text, end)
-            if match is None or (spans and match.start(2) < spans[-1][1]):
-                continue
-            key = text[token_start(text, pos) : match.end(1)]
-            value = match.group(2)
-            if has_strong_word(key) and is_secret_key(key.lstrip("-")) and high_entropy(value, 12):
-                spans.append(match.span(2))
-        if not spans:
-            return text
-        out: list[str] = []
-        done = 0
-        for start, end in spans:
-            self._found("high-entropy", text[start:end])
             out += [text[done:start], MASK]
             done = end
         out.append(text[done:])
