@@ -78,9 +78,10 @@ _JSON_KV = re.compile(r'"([A-Za-z_][\w.-]*)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _JSON_KV_ESC = re.compile(r'\\"([A-Za-z_][\w.-]*)\\"\s*:\s*\\"((?:(?!\\").)*)\\"')
 _JSON_KV_BARE = re.compile(r'"([A-Za-z_][\w.-]*)"\s*:\s*(-?[\w.+-]+)')
 _SINGLE_KV = re.compile(r"'([A-Za-z_][\w.-]*)'\s*:\s*'([^'\n]*)'")
-# key: value (YAML, headers, prose); a quoted value may hold spaces: password: "a b c"
+# key: value (YAML, headers, prose), also inside a quoted string ('password: "a b c"'); a
+# quoted value may hold spaces
 _COLON_KV = re.compile(
-    r"(?<![\w.\"'-])([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+|(?=[\"']))(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"',;]+)"
+    r"(?<![\w.-])([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+|(?=[\"']))(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s\"',;]+)"
 )
 _FLAG_SPACE = re.compile(r"(?<![\w-])(--?[A-Za-z][\w.-]*)[ \t]+('[^'\n]*'|\"[^\"\n]*\"|[^\s\"';&|-][^\s\"';&|]*)")
 
