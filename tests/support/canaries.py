@@ -39,7 +39,7 @@ def canaries(tag: str) -> list[Canary]:
     github_pat = "github_pat_" + _fit(f"11CNRY{t}0_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hI6kL9nO2qR5tU8wX1zA4cD7fG0", 82)
     glpat = "glpat-" + _fit(f"Cnry{t}xY7zK9mQ2vL4nB8p", 20)
     slack = "xoxb-" + "2893746510-4827361950274-" + _fit(f"Cnry{t}kR8mQ2vL4nB8pR3tWxY7", 24)
-    hook_path = "T0CNRY123/B0EFGH456/" + _fit(f"Cnry{t}kR8mQ2vL4nB8pR3tWxY7", 24)
+    hook_path = f"T0{t}CNRY12/B0EFGH456/" + _fit(f"Cnry{t}kR8mQ2vL4nB8pR3tWxY7", 24)
     stripe = "sk_live_" + _fit(f"51Cnry{t}9dKz8mQ2vL4nB8pR3tWxY7", 27)
     npm = "npm_" + _fit(f"Cnry{t}kR8mQ2vL4nB8pR3tWxY7zK9mA1b2", 36)
     pypi = "pypi-" + "AgEIcHlwaS5vcmc" + _fit(f"CJGCnry{t}ZmE3ZjE0LTk0YjMtNGJkOC1hYzEwLWI2ZDE5ZjNhNmM0", 70)
