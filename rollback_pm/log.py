@@ -12,6 +12,7 @@ imported (this module sits below every part and imports none of them).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -101,6 +102,26 @@ def _mask_rendered(_logger: Any, _name: str, rendered: str) -> str:
     return mask(rendered)
 
 
+def _mask_rendered_json(_logger: Any, _name: str, rendered: str) -> str:
+    # The same over a JSON line, value by value: a rule masking a span of the JSON text
+    # itself could cut an escape sequence in two and break the line.
+    try:
+        event = json.loads(rendered)
+    except ValueError:
+        return mask(rendered)
+    return json.dumps(_mask_json(event))
+
+
+def _mask_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(v) for v in value]
+    return value
+
+
 # JSON logs carry an exception as structured stacks (type, message, frames) instead of
 # `"exc_info": true`. Without locals: a frame's variables can hold secrets nobody registered.
 _dict_tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
@@ -114,9 +135,9 @@ def configure(log_format: str = "console", level: str = "warning", stream: Any =
     exceptions: list[Any] = []
     if log_format == "json":
         exceptions = [_dict_tracebacks]
-        renderer = structlog.processors.JSONRenderer()
+        renderer, last_pass = structlog.processors.JSONRenderer(), _mask_rendered_json
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        renderer, last_pass = structlog.dev.ConsoleRenderer(colors=False), _mask_rendered
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -125,7 +146,7 @@ def configure(log_format: str = "console", level: str = "warning", stream: Any =
             *exceptions,
             _masking_processor,
             renderer,
-            _mask_rendered,
+            last_pass,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.WARNING)),
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),

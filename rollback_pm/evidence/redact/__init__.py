@@ -1,16 +1,23 @@
 """Redaction: which values are secrets, and masking them wherever we write text.
 
-Everything the bundle writes passes through here; a secret is replaced by ``[REDACTED]``.
+Everything the bundle writes passes through here, and so do smoke-step text
+(``rollback_pm.facts.redaction``) and our own logs (``rollback_pm.log.mask``); a secret is
+replaced by ``[REDACTED]``. What is masked where, and what is not: docs/security.md.
 Each rule is counted under its name (never with the value); the manifest carries the
 counts. The layers, each in its own module:
 
 ``keys``
     Key rules: is the value under this key a secret (``DB_PASSWORD`` yes, ``KEY_COUNT``
-    no)? ``is_secret_key``.
+    no)? ``is_secret_key``; which keys hold a secret only when the value looks random
+    (``session_id``), and what looks random (``high_entropy``).
 ``text``
-    Text rules on free text: keyed values, URL userinfo, PEM private keys, bearer
-    credentials, known secret values. ``Redactor`` applies them and counts them;
-    ``LineRedactor`` follows PEM blocks over successive lines of one stream.
+    Text rules on free text: known secret values, PEM private keys, token formats,
+    passwords on command lines, bearer credentials, URL userinfo, keyed values, and
+    high-entropy values next to a secret's name. ``Redactor`` applies them and counts
+    them; ``LineRedactor`` follows PEM blocks over successive lines of one stream.
+``formats``
+    The token formats recognised by their shape (``AKIA…``, ``ghp_…``, JWTs …) and the
+    commands whose options carry passwords (``curl -u``, ``mysql -p`` …).
 ``documents``
     The document layer: inspect JSON key by key (``Env``, labels, ``Cmd``/``Args``).
     ``redact_documents`` redacts several documents together, so that a secret found in
