@@ -138,6 +138,7 @@ MUST_KEEP = [
     "received sig=SIGTERM, exiting",
     "consumed topic=orders.v1 partition=7 offset=18823412 key=order-83421 lag=0",  # a message key
     "curl --cert client.crt --key client.key https://mtls.internal/health",
+    "KeyError: 'DATABASE_URL' TokenExpiredError: 'token expired' password_status: 'expired'",  # errors, not secrets
 ]
 
 

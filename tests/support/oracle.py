@@ -27,7 +27,7 @@ from pathlib import Path
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
-_HEX_ID = re.compile(r"(?:[0-9a-f]{12}|[0-9a-f]{40}|[0-9a-f]{64})")
+_HEX_ID = re.compile(r"(?<![0-9a-f])(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{12})(?![0-9a-f])")
 _PATH_WORDS = re.compile(r"[A-Za-z/._-]*")  # what is left of a path once its hex identifiers are gone
 _PEM_MARKER = re.compile(r"BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY")
 

@@ -173,6 +173,19 @@ QUALIFIERS = frozenset(
         "at",
         "on",
         "in",
+        # what happened to it, not the secret: KeyError: 'DATABASE_URL', TOKEN_EXPIRED=true
+        "error",
+        "errors",
+        "exception",
+        "warning",
+        "failed",
+        "failure",
+        "missing",
+        "invalid",
+        "expired",
+        "mismatch",
+        "status",
+        "state",
     ]
 )
 _QUANTITY_FIRST = frozenset({"max", "min", "num", "number", "count", "total"})
