@@ -215,7 +215,7 @@ def check_incident(
     if complete:
         check = Check(incident, hours, due, "done", reason, unchecked)
         if not dry_run:
-            ledger.set_status(incident.id, "done")
+            ledger.mark_done(incident.id, now)
             check.newly_done = True
             log.info("postmortem done", incident=incident.id, reason=reason)
         return check

@@ -35,8 +35,12 @@ from rollback_pm import stored_facts
 from rollback_pm.errors import IncidentNotFound, LedgerError, UsageError
 from rollback_pm.log import get_logger
 from rollback_pm.models import (
+    FOLLOWUP_CLOSED,
+    FOLLOWUP_STATUSES,
     EvidenceFile,
+    Followup,
     Incident,
+    Signature,
     SmokeStep,
     TicketRef,
     TimelineEvent,
@@ -159,8 +163,41 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE incidents ADD COLUMN owner TEXT;
     CREATE INDEX outbox_pending ON outbox (done_at, id);
     """,
+    # 3: when a postmortem became done (the report's "on time"); follow-up tickets of the
+    # action tables and failure signatures for repeat detection (issue 19 fills both)
+    """
+    ALTER TABLE incidents ADD COLUMN done_at TEXT;
+    CREATE TABLE followups (
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        row_key TEXT NOT NULL,
+        owner TEXT,
+        action TEXT NOT NULL,
+        target_date TEXT,
+        tracker TEXT,
+        key TEXT,
+        url TEXT,
+        status TEXT NOT NULL DEFAULT 'open',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        closed_at TEXT,
+        PRIMARY KEY (incident_id, row_key)
+    );
+    CREATE TABLE signatures (
+        incident_id TEXT PRIMARY KEY REFERENCES incidents(id),
+        signature TEXT NOT NULL,
+        failed_step TEXT,
+        templates_json TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX signatures_signature ON signatures (signature);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# Named here because inside the class ``list`` is the Ledger.list method.
+Rows = list[dict[str, Any]]
+Followups = list[Followup]
+Signatures = list[Signature]
 
 
 def idempotency_key(
@@ -626,6 +663,7 @@ class Ledger:
             updated_at=_dt(row["updated_at"]),
             deploy_ticket=row["deploy_ticket"],
             owner=row["owner"],
+            done_at=_dt(row["done_at"]),
             smoke_steps=steps,
             evidence=evidence,
             events=events,
@@ -640,6 +678,42 @@ class Ledger:
     def set_status(self, iid: str, status: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE incidents SET status = ?, updated_at = ? WHERE id = ?", (status, iso(utcnow()), iid))
+
+    def mark_done(self, iid: str, at: datetime) -> None:
+        """The postmortem is done: status ``done``, and when, the first time only (a later
+        run that sees it done again does not move the time the report judges "on time" by)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE incidents SET status = 'done', done_at = COALESCE(done_at, ?), updated_at = ? WHERE id = ?",
+                (iso(at), iso(utcnow()), iid),
+            )
+
+    def report_rows(self, *, service: str | None = None, environment: str | None = None) -> Rows:
+        """Every incident as stored, with its ticket, for readers that take each record on
+        its own (the report): the text is not parsed here, so one broken value spoils only
+        its own record, and no smoke steps or events are read (10,000 incidents in one query)."""
+        clauses, args = [], []
+        for column, value in (("i.service", service), ("i.environment", environment)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(
+            f"""SELECT i.id, i.service, i.environment, i.deploy_sha, i.rollback_sha, i.severity, i.status,
+                       i.started_at, i.detected_at, i.mitigated_at, i.created_at, i.done_at, i.owner,
+                       i.draft_path, t.tracker AS ticket_tracker, t.key AS ticket_key, t.url AS ticket_url,
+                       t.status AS ticket_status
+                FROM incidents i LEFT JOIN tickets t ON t.incident_id = i.id {where} ORDER BY i.id""",
+            args,
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def evidence_rows(self) -> Rows:
+        """Every evidence file (incident_id, path, kind, bundle), in bundle order."""
+        rows = self.db.execute(
+            "SELECT incident_id, path, kind, bundle FROM evidence ORDER BY incident_id, bundle, rowid"
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     # -- drafts ----------------------------------------------------------------------------
 
@@ -717,6 +791,103 @@ class Ledger:
             )
             return cur.rowcount == 1
 
+    # -- follow-ups and failure signatures (issue 19 writes them, the report reads them) ----
+
+    def upsert_followup(self, followup: Followup) -> tuple[Followup, bool]:
+        """Insert or update one action-table row's follow-up; returns it as stored and whether it was new.
+
+        The ticket (tracker, key, url) only grows, like an incident's facts: an update that
+        does not know it keeps the stored one. ``closed_at`` is set when the status becomes
+        ``closed`` (the follow-up's own closed_at when given, else now) and cleared when it
+        is reopened.
+        """
+        if followup.status not in FOLLOWUP_STATUSES:
+            raise UsageError(
+                f"follow-up status {followup.status!r} is not one of {', '.join(FOLLOWUP_STATUSES)}; "
+                "map the tracker's state to open or closed"
+            )
+        now = iso(utcnow())
+        closed_at = iso(followup.closed_at or utcnow()) if followup.status == FOLLOWUP_CLOSED else None
+        with self.transaction() as db:
+            existing = db.execute(
+                "SELECT 1 FROM followups WHERE incident_id = ? AND row_key = ?",
+                (followup.incident_id, followup.row_key),
+            ).fetchone()
+            db.execute(
+                """INSERT INTO followups (incident_id, row_key, owner, action, target_date, tracker, key, url,
+                   status, created_at, updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (incident_id, row_key) DO UPDATE SET owner = excluded.owner,
+                   action = excluded.action, target_date = excluded.target_date,
+                   tracker = COALESCE(excluded.tracker, followups.tracker), key = COALESCE(excluded.key, followups.key),
+                   url = COALESCE(excluded.url, followups.url), status = excluded.status,
+                   updated_at = excluded.updated_at,
+                   closed_at = CASE WHEN excluded.status = 'closed'
+                                    THEN COALESCE(followups.closed_at, excluded.closed_at) END""",
+                (
+                    followup.incident_id,
+                    followup.row_key,
+                    followup.owner,
+                    followup.action,
+                    followup.target_date,
+                    followup.tracker,
+                    followup.key,
+                    followup.url,
+                    followup.status,
+                    iso(followup.created_at) or now,
+                    now,
+                    closed_at,
+                ),
+            )
+            row = db.execute(
+                "SELECT * FROM followups WHERE incident_id = ? AND row_key = ?",
+                (followup.incident_id, followup.row_key),
+            ).fetchone()
+        return _followup(row), existing is None
+
+    def list_followups(self, incident_id_: str | None = None) -> Followups:
+        """Follow-ups of one incident (or of all), in the order they were created."""
+        where, args = ("WHERE incident_id = ?", [incident_id_]) if incident_id_ else ("", [])
+        rows = self.db.execute(
+            f"SELECT * FROM followups {where} ORDER BY incident_id, created_at, row_key", args
+        ).fetchall()
+        return [_followup(r) for r in rows]
+
+    def followup_rows(self) -> Rows:
+        """Every follow-up as stored (unparsed), for readers that take each record on its own."""
+        return [dict(r) for r in self.db.execute("SELECT * FROM followups ORDER BY incident_id, row_key")]
+
+    def set_signature(self, signature: Signature) -> Signature:
+        """Record (or replace) an incident's failure signature; its first created_at stays."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO signatures (incident_id, signature, failed_step, templates_json, created_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET signature = excluded.signature,
+                   failed_step = excluded.failed_step, templates_json = excluded.templates_json""",
+                (
+                    signature.incident_id,
+                    signature.signature,
+                    signature.failed_step,
+                    json.dumps(signature.templates),
+                    iso(signature.created_at or utcnow()),
+                ),
+            )
+            row = db.execute("SELECT * FROM signatures WHERE incident_id = ?", (signature.incident_id,)).fetchone()
+        return _signature(row)
+
+    def get_signature(self, incident_id_: str) -> Signature | None:
+        row = self.db.execute("SELECT * FROM signatures WHERE incident_id = ?", (incident_id_,)).fetchone()
+        return _signature(row) if row else None
+
+    def list_signatures(self, signature: str | None = None) -> Signatures:
+        """Every recorded signature, or the incidents that share one (by the signature index)."""
+        where, args = ("WHERE signature = ?", [signature]) if signature is not None else ("", [])
+        rows = self.db.execute(f"SELECT * FROM signatures {where} ORDER BY created_at, incident_id", args).fetchall()
+        return [_signature(r) for r in rows]
+
+    def signature_rows(self) -> Rows:
+        """Every signature as stored (unparsed), for readers that take each record on its own."""
+        return [dict(r) for r in self.db.execute("SELECT * FROM signatures ORDER BY incident_id")]
+
     # -- good deploys and pending evidence ------------------------------------------------
 
     def mark_good(self, service: str, environment: str, sha: str) -> None:
@@ -765,3 +936,40 @@ class Ledger:
     def drop_pending_evidence(self, key: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM pending_evidence WHERE pending_key = ?", (key,))
+
+
+def _damaged(what: str, exc: Exception) -> LedgerError:
+    return LedgerError(f"{what} in the ledger has a damaged record ({exc}); correct it with sqlite3")
+
+
+def _followup(row: sqlite3.Row) -> Followup:
+    try:
+        return Followup(
+            incident_id=row["incident_id"],
+            row_key=row["row_key"],
+            action=row["action"],
+            owner=row["owner"],
+            target_date=row["target_date"],
+            tracker=row["tracker"],
+            key=row["key"],
+            url=row["url"],
+            status=row["status"],
+            created_at=_dt(row["created_at"]),
+            updated_at=_dt(row["updated_at"]),
+            closed_at=_dt(row["closed_at"]),
+        )
+    except (UsageError, ValueError, OverflowError) as exc:
+        raise _damaged(f"follow-up {row['row_key']} of incident {row['incident_id']}", exc) from None
+
+
+def _signature(row: sqlite3.Row) -> Signature:
+    try:
+        return Signature(
+            incident_id=row["incident_id"],
+            signature=row["signature"],
+            failed_step=row["failed_step"],
+            templates=stored_facts.text_list(row["templates_json"], "templates_json"),
+            created_at=_dt(row["created_at"]),
+        )
+    except (stored_facts.Damaged, UsageError, ValueError, OverflowError) as exc:
+        raise _damaged(f"the signature of incident {row['incident_id']}", exc) from None

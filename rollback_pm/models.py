@@ -85,6 +85,40 @@ class TicketRef:
     status: str = "open"  # as last read from the tracker
 
 
+FOLLOWUP_OPEN = "open"
+FOLLOWUP_CLOSED = "closed"
+FOLLOWUP_STATUSES = (FOLLOWUP_OPEN, FOLLOWUP_CLOSED)
+
+
+@dataclass
+class Followup:
+    """One row of a postmortem's action table (prevention, action items) and its ticket."""
+
+    incident_id: str
+    row_key: str  # identifies the row within its incident's draft, stable across reruns
+    action: str
+    owner: str | None = None
+    target_date: str | None = None  # YYYY-MM-DD: due at the end of that day (UTC)
+    tracker: str | None = None
+    key: str | None = None
+    url: str | None = None
+    status: str = FOLLOWUP_OPEN  # open | closed, the tracker's state mapped to these two
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass
+class Signature:
+    """What an incident failed with, to find earlier incidents that failed the same way."""
+
+    incident_id: str
+    signature: str
+    failed_step: str | None = None
+    templates: list[str] = field(default_factory=list)  # the top error templates of the logs
+    created_at: datetime | None = None
+
+
 @dataclass
 class Incident:
     """Everything the ledger knows about one rollback."""
@@ -108,6 +142,7 @@ class Incident:
     updated_at: datetime | None = None
     deploy_ticket: str | None = None
     owner: str | None = None
+    done_at: datetime | None = None  # when check-deadlines found the postmortem done
     smoke_steps: list[SmokeStep] = field(default_factory=list)
     evidence: list[EvidenceFile] = field(default_factory=list)
     events: list[TimelineEvent] = field(default_factory=list)  # extra recorded events

@@ -138,6 +138,13 @@ def pending_facts(text: Any) -> dict[str, Any]:
     return data
 
 
+def text_list(text: Any, what: str) -> list[str]:
+    """A stored JSON list of text (a failure signature's error templates), checked."""
+    data = _json(text, what) if text not in (None, "") else []
+    checked: list[str] = _value(data, list[str], what)
+    return checked
+
+
 def _list(data: dict[str, Any], name: str) -> list[Any]:
     value = data.get(name) or []
     if not isinstance(value, list):

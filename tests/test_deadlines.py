@@ -495,6 +495,8 @@ def test_finished_draft_is_done_without_notification(tmp_path, webhook):
     assert world.notifications() == [] and endpoint.posts == [] and world.ticket(incident)["comments"] == []
     again = world.run(at=hm(31))
     assert (again.exit_code, again.stdout) == (0, "no open incidents\n")
+    with Ledger(world.state) as ledger:  # when it became done: the run that found it (the report's "late")
+        assert ledger.get(incident.id).done_at == T0 + hm(30)
 
 
 def test_resolved_ticket_is_done(tmp_path):

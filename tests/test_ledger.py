@@ -86,7 +86,7 @@ def test_migrates_a_version_1_ledger(tmp_path):
     db.commit()
     db.close()
     with Ledger(tmp_path) as ledger:
-        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         old = ledger.get("abc123abc123")
         assert old.service == "api" and old.owner is None
         ledger.mark_good("api", "production", ROLLBACK)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from rollback_pm.cli import cli
-from rollback_pm.ledger import DB_NAME, Ledger
+from rollback_pm.ledger import DB_NAME, SCHEMA_VERSION, Ledger
 from rollback_pm.models import EvidenceFile, Incident, SmokeStep
 
 DEPLOY = "0123456789abcdef0123456789abcdef01234567"
@@ -112,7 +112,7 @@ def test_check_of_a_healthy_state_dir(site) -> None:
     s, ids = site
     result = s.run("ledger", "check", "--evidence-dir", str(s.evidence), code=1)
     assert result.output.splitlines() == [
-        f"ledger {s.state / DB_NAME}: schema version 2 (current), integrity ok, 3 incidents",
+        f"ledger {s.state / DB_NAME}: schema version {SCHEMA_VERSION} (current), integrity ok, 3 incidents",
         f"problem: evidence bundle {STRAY} in {s.evidence} (rollback-{STRAY}.inspect.json, rollback-{STRAY}.log, "
         f"rollback-{STRAY}.manifest.json) is not in the ledger; `rollback-pm ledger rebuild` attributes it to the "
         "incident whose draft or ticket names it",
