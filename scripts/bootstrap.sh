@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes this machine ready for rollback-pm's demo and tests, installing only what is
-# missing: Debian packages (docker.io, busybox-static, git, debootstrap, python3-venv), a venv with
-# the package, and a running dockerd. Safe to run again; quiet when all is there.
+# missing: Debian packages (docker.io, busybox-static, git, debootstrap, python3-venv), a venv
+# with the package and its report extra, and a running dockerd. Safe to run again; quiet when
+# all is there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${ROLLBACK_PM_VENV:-$ROOT/.venv}
@@ -42,7 +43,8 @@ if [ ${#pkgs[@]} -gt 0 ]; then
 fi
 
 # The venv is rebuilt only when setup.cfg, the pins or the Python change. Runtime dependencies
-# come at the versions the image gets (constraints.txt); test tools as setup.cfg allows.
+# come at the versions the image gets (constraints.txt), the report extra's plotting library
+# at its pins too; test tools as setup.cfg allows.
 stamp="$VENV/.rollback-pm-setup.sha256"
 PYTHON=$(pick_python) || { say "no Python >= 3.10 with venv and ensurepip; install python3-venv"; exit 1; }
 want=$( (cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$ROOT/constraints.txt"; echo "$PYTHON") | sha256sum | cut -d' ' -f1)
@@ -51,7 +53,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   pip_log="$VENV/pip-install.log"
-  if ! "$VENV/bin/pip" install -e "${ROOT}[test]" --constraint "$ROOT/constraints.txt" >"$pip_log" 2>&1; then
+  if ! "$VENV/bin/pip" install -e "${ROOT}[test,report]" --constraint "$ROOT/constraints.txt" >"$pip_log" 2>&1; then
     tail -n 30 "$pip_log" >&2; say "pip install failed (full log: $pip_log)"; exit 1
   fi
   echo "$want" >"$stamp"

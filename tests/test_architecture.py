@@ -102,6 +102,22 @@ RULES: tuple[Rule, ...] = (
         why="a tracker backend only talks to its tracker; tickets.py joins trackers to the ledger",
     ),
     Rule(
+        modules=("rollback_pm.report",),
+        never=(
+            "docker",
+            "rollback_pm.evidence",
+            "rollback_pm.signals",
+            "rollback_pm.trackers",
+            "rollback_pm.tickets",
+            "rollback_pm.drafts",
+            "rollback_pm.lint",
+            "rollback_pm.webhook",
+            "rollback_pm.hook",
+        ),
+        why="the report only reads the ledger (and the deadline rule): making one never touches Docker, "
+        "a tracker, a draft or a chat, so it works offline on a copy of the state dir",
+    ),
+    Rule(
         modules=FOUNDATION,
         never=(PACKAGE,),
         allow=FOUNDATION,

@@ -1,0 +1,86 @@
+"""One report run: read the ledger for a scope, compute, render the asked formats, write them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from rollback_pm.atomic import write_atomic
+from rollback_pm.errors import UsageError
+from rollback_pm.ledger import Ledger
+from rollback_pm.report.data import Scope, load
+from rollback_pm.report.export import as_csv, as_json
+from rollback_pm.report.metrics import Report, compute
+from rollback_pm.timeutil import parse_since, parse_ts
+
+STDOUT = "-"
+REPORT_MODE = 0o644  # a report holds no secret and is meant to be shared
+
+
+@dataclass
+class Rendered:
+    report: Report
+    outputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # format -> (target, text)
+
+
+def scope_for(since: str, *, now: str | None, service: str | None, environment: str | None, clock: datetime) -> Scope:
+    """The scope from the command's options: --since (a duration back from --now, or a time)."""
+    until = parse_ts(now, "--now") or clock
+    start = parse_since(since, until)
+    if start is None:
+        raise UsageError("--since is empty; give a duration such as 90d or a time such as 2026-01-01T00:00:00Z")
+    if start > until:
+        raise UsageError(f"--since {since} is after the end of the period ({until:%Y-%m-%dT%H:%M:%SZ})")
+    return Scope(since=start, until=until, service=service or None, environment=environment or None)
+
+
+def check_targets(html: str | None, json_to: str | None, csv_to: str | None) -> None:
+    if not (html or json_to or csv_to):
+        raise UsageError("say what to write: --html FILE, --json [FILE] or --csv [FILE] (no FILE: stdout)")
+    if html == STDOUT:
+        raise UsageError("--html needs a FILE (the page is meant to be opened in a browser)")
+    if json_to == STDOUT and csv_to == STDOUT:
+        raise UsageError("--json and --csv cannot both go to stdout; give one of them a FILE")
+    if html:
+        from rollback_pm.report.plots import require_matplotlib
+
+        require_matplotlib()  # before reading anything: the usage error names the extra
+
+
+def build(ledger: Ledger, scope: Scope, deadline_hours: Callable[[str], float]) -> Report:
+    return compute(load(ledger, scope, deadline_hours))
+
+
+def render(
+    report: Report, *, html: str | None, json_to: str | None, csv_to: str | None, generated_at: datetime
+) -> Rendered:
+    rendered = Rendered(report)
+    if json_to:
+        # orjson: with an indent, the stdlib encoder is pure Python (8 s for 10,000 incidents)
+        text = orjson.dumps(as_json(report, generated_at=generated_at), option=orjson.OPT_INDENT_2).decode() + "\n"
+        rendered.outputs["json"] = (json_to, text)
+    if csv_to:
+        rendered.outputs["csv"] = (csv_to, as_csv(report))
+    if html:
+        from rollback_pm.report import html as page
+
+        rendered.outputs["html"] = (html, page.render(report, generated_at=generated_at))
+    return rendered
+
+
+def write_file(target: str, text: str) -> Path:
+    """Write one output atomically; a path that cannot be written is bad input (exit 2)."""
+    path = Path(target)
+    try:
+        write_atomic(path, text, mode=REPORT_MODE)
+    except IsADirectoryError:
+        raise UsageError(f"cannot write {target}: it is a directory; give a file name") from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {target} ({exc.strerror or exc}); give a path in an existing, writable directory"
+        ) from None
+    return path
