@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes this machine ready for rollback-pm's demo and tests, installing only what is
-# missing: Debian packages (docker.io, busybox-static, git, debootstrap, python3-venv), a venv
-# with the package and its report extra, and a running dockerd. Safe to run again; quiet when
-# all is there.
+# missing: Debian packages (docker.io, busybox-static, git, debootstrap, python3-venv, and
+# chromium for the report's browser tests), a venv with the package and its report extra, and
+# a running dockerd. Safe to run again; quiet when all is there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${ROLLBACK_PM_VENV:-$ROOT/.venv}
@@ -35,6 +35,8 @@ command -v docker >/dev/null 2>&1 || pkgs+=(docker.io)
 command -v git >/dev/null 2>&1 || pkgs+=(git)
 # debootstrap builds the Debian test image (python3, PostgreSQL, nginx) the signal tests run real failures in
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || pkgs+=(debootstrap)
+# chromium: the report's browser tests load the HTML report in it, headless
+command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 python_ok || pkgs+=(python3 python3-venv)
 if [ ${#pkgs[@]} -gt 0 ]; then
   say "installing Debian packages: ${pkgs[*]}"
