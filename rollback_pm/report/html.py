@@ -137,7 +137,7 @@ def _row(report: Report, incident: ReportIncident, repeats: set[str]) -> dict[st
         "mttr": Fig("incident-mttr", mttr, duration_text(mttr), incident.id),
         "state": Fig("incident-postmortem", state, STATE_LABELS[state], incident.id),
         "state_class": state,
-        "due": when_text(incident.due_at) if incident.due_at else "no deadline",
+        "due_at": when_text(incident.due_at) if incident.due_at else None,
         "ticket": {
             "key": label(incident.ticket_key, 40),
             "href": url_href(incident.ticket_url),
@@ -145,7 +145,7 @@ def _row(report: Report, incident: ReportIncident, repeats: set[str]) -> dict[st
         }
         if incident.ticket_key
         else None,
-        "draft": {"name": Path(incident.draft_path).name, "href": local_href(incident.draft_path)}
+        "draft": {"path": incident.draft_path, "href": local_href(incident.draft_path)}
         if incident.draft_path
         else None,
         "evidence": _evidence(incident),

@@ -13,6 +13,7 @@ global ``<style>``, and every id prefixed with the chart's name.
 from __future__ import annotations
 
 import io
+import math
 import re
 import unicodedata
 import warnings
@@ -205,9 +206,13 @@ def _x(times: Sequence[datetime]) -> list[float]:
     return [float(v) for v in date2num(list(times))]
 
 
-def _date_axis(ax: Axes) -> None:
+def _date_axis(ax: Axes, weeks: Sequence[date]) -> None:
+    """A date axis over whole weeks: the same span on every chart of the report."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
+    if weeks:
+        first, last = _x([_day(weeks[0]), _day(weeks[-1]) + timedelta(days=7)])
+        ax.set_xlim(first, last)
     locator = AutoDateLocator(minticks=3, maxticks=10)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
@@ -266,7 +271,7 @@ def rollbacks_chart(rollbacks: RollbacksPerWeek) -> str:
             bottom = [b + c for b, c in zip(bottom, counts)]
             handles.append(Patch(color=colour))
             names.append(label(service, 28) if service != "other" or not rest else f"other ({len(rest)} services)")
-        _date_axis(ax)
+        _date_axis(ax, [w.week for w in rollbacks.weeks])
         from matplotlib.ticker import MaxNLocator
 
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -280,8 +285,10 @@ def rollbacks_chart(rollbacks: RollbacksPerWeek) -> str:
 
 
 def duration_chart(name: str, title: str, incidents: Sequence[ReportIncident], metric: DurationMetric) -> str:
-    """One duration per incident (points, log scale) with each week's median and p90 (lines)."""
+    """One duration per incident (points, log scale) and each week's median and p90 (steps
+    spanning their week; a week without a measured incident leaves a gap)."""
     when = {i.id: i.rolled_back_at for i in incidents}
+    weeks = [w.week for w in metric.weeks]
 
     def paint(fig: Figure) -> None:
         ax = fig.add_subplot()
@@ -289,27 +296,29 @@ def duration_chart(name: str, title: str, incidents: Sequence[ReportIncident], m
             _empty(ax, "no incident in this period has both times")
             return
         ids = list(metric.per_incident)
+        few = len(ids) < 200  # a handful of points are drawn bigger and bolder than a cloud of them
         ax.plot(
             _x([when[i] for i in ids]),
             [max(1.0, metric.per_incident[i]) for i in ids],
             linestyle="none",
             marker="o",
-            markersize=3,
-            alpha=0.5,
+            markersize=5 if few else 3,
+            alpha=0.8 if few else 0.45,
             markeredgewidth=0,
             color=_c("point"),
             label="one incident",
         )
-        weeks = [w for w in metric.weeks if w.median is not None]
-        centres = _x([_day(w.week) + timedelta(days=3.5) for w in weeks])
-        ax.plot(centres, [max(1.0, w.median or 0) for w in weeks], color=_c("median"), linewidth=1.8, label="median")
-        ax.plot(
-            centres, [max(1.0, w.p90 or 0) for w in weeks], color=_c("p90"), linewidth=1.5, linestyle="--", label="p90"
-        )
+        edges = _x([_day(w.week) for w in metric.weeks] + [_day(metric.weeks[-1].week) + timedelta(days=7)])
+        for role, values, style in (
+            ("median", [w.median for w in metric.weeks], "-"),
+            ("p90", [w.p90 for w in metric.weeks], "--"),
+        ):
+            ys = [max(1.0, v) if v is not None else math.nan for v in values]
+            ax.stairs(ys, edges, color=_c(role), linewidth=1.8, linestyle=style, label=f"weekly {role}", baseline=None)
         _duration_axis(ax, list(metric.per_incident.values()))
-        _date_axis(ax)
+        _date_axis(ax, weeks)
         ax.set_ylabel("log scale")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="per week")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
     return _draw(name, title, 9.0, 2.6, paint)
 

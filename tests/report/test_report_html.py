@@ -148,7 +148,8 @@ def test_links(seeded):
     a = seeded.ids["A"]
     row = re.search(rf'<tr id="i-{a}">.*?</tr>', text, re.S).group(0)
     assert '<a href="https://jira.example.com/browse/OPS-1">OPS-1</a>' in row
-    assert f'<a href="{(seeded.state / "drafts" / "a.md").as_uri()}">a.md</a>' in row
+    draft = seeded.state / "drafts" / "a.md"
+    assert f'<a href="{draft.as_uri()}" title="{draft}">draft</a>' in row
     assert 'href="file:///var/log/azaion/rollback-20260505T101000Z.log"' in row
     c = re.search(rf'<tr id="i-{seeded.ids["C"]}">.*?</tr>', text, re.S).group(0)
     assert f'<a href="{(seeded.state / "tickets" / "PM-3.json").as_uri()}">PM-3</a>' in c
