@@ -3,7 +3,8 @@
 # a deploy of the sample service "azaion-demo" fails its smoke test, the pipeline's rollback
 # step calls `rollback-pm hook --phase collect`, the rollback replaces the containers, and
 # `rollback-pm hook --phase finalize` records the facts, drafts the postmortem and opens
-# the ticket. Output goes to ./demo-out (override with DEMO_OUT=/path).
+# the ticket; then `rollback-pm report` writes the insights page. Output goes to ./demo-out
+# (override with DEMO_OUT=/path).
 # The service scripts below are single-quoted on purpose: they expand in the container.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -93,4 +94,9 @@ echo "secrets:   the planted container secrets appear in no file under $OUT"
 echo
 echo "== the draft's header:"
 sed -n '1,30p' "$draft"
+
+echo
+echo "== the insights report over the ledger (one HTML file that opens offline):"
+rpm report --since 7d --html "$OUT/report.html"
+echo "report:    $OUT/report.html"
 exit "$rc"
