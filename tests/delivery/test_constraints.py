@@ -24,6 +24,14 @@ def runtime_requirements() -> list[Requirement]:
     return [Requirement(line.strip()) for line in lines if line.strip()]
 
 
+def report_requirements() -> list[Requirement]:
+    """The report extra (matplotlib): pinned too, so the dev venv's plots are repeatable."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    lines = config["options.extras_require"]["report"].splitlines()
+    return [Requirement(line.strip()) for line in lines if line.strip()]
+
+
 def image_python() -> str:
     match = re.search(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+\.\d+)-", (ROOT / "Dockerfile").read_text(), re.M)
     assert match, "Dockerfile lost its ARG PYTHON_IMAGE=python:X.Y.Z-... default"
@@ -42,7 +50,7 @@ def environments() -> dict[str, dict[str, str]]:
 def test_every_runtime_dependency_is_pinned_within_its_range():
     pinned = pins()
     for where, env in environments().items():
-        for requirement in runtime_requirements():
+        for requirement in runtime_requirements() + report_requirements():
             if requirement.marker and not requirement.marker.evaluate(env):
                 continue
             name = canonicalize_name(requirement.name)
@@ -57,10 +65,10 @@ def test_every_runtime_dependency_is_pinned_within_its_range():
 
 
 def test_the_pins_are_the_whole_dependency_tree(tmp_path):
-    """pip, asked to install the runtime requirements under the constraints, picks exactly the
-    pinned versions and nothing unpinned (a dry run: nothing is installed)."""
+    """pip, asked to install the runtime requirements and the report extra under the constraints,
+    picks exactly the pinned versions and nothing unpinned (a dry run: nothing is installed)."""
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("".join(f"{r}\n" for r in runtime_requirements()))
+    requirements.write_text("".join(f"{r}\n" for r in runtime_requirements() + report_requirements()))
     report = tmp_path / "report.json"
     result = subprocess.run(
         [

@@ -122,6 +122,7 @@ def check_image(tag: str, base: str) -> None:
     assert installed.pop("rollback-pm") == Version(__version__)
     pinned = pins()
     assert {name: pinned.get(name) for name in installed} == installed
+    assert "matplotlib" not in installed  # the report extra (its plots) stays out of the plugin image
 
     unknown = docker("run", "--rm", "--network", "none", "-e", "PLUGIN_COMMAND=deploy", tag)
     assert unknown.returncode == 2

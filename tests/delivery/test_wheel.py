@@ -168,6 +168,37 @@ def test_installed_package_works_and_finds_its_templates(installed, tmp_path):
     assert set(found["templates"]) == source_templates()
 
 
+def test_wheel_holds_the_report_page(installed):
+    wheel, _ = installed
+    assert "rollback_pm/report/page.html.j2" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_installed_without_the_report_extra(installed, tmp_path):
+    """A plain install (the plugin image's) has no matplotlib: --json works, --html names the extra."""
+    _, env_dir = installed
+
+    def report(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(env_dir / "bin" / "rollback-pm"), "--state-dir", str(tmp_path / "state"), "report", *args],
+            env={"PATH": SYSTEM_PATH},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    figures = report("--json")
+    assert (figures.returncode, figures.stderr) == (0, "")
+    assert json.loads(figures.stdout)["rollbacks"]["count"] == 0
+    page = report("--html", "report.html")
+    assert (page.returncode, page.stdout) == (2, "")
+    assert page.stderr == (
+        "rollback-pm: the HTML report draws its plots with matplotlib, which is not installed: "
+        "pip install 'rollback-pm[report]' (scripts/bootstrap.sh installs it); --json and --csv work without it\n"
+    )
+    assert not (tmp_path / "report.html").exists()
+
+
 def test_installed_on_rollback_runs_the_rollback_pm_beside_it(installed, tmp_path):
     _, env_dir = installed
     # PATH lacks the venv: the hook must find rollback-pm next to itself.
