@@ -632,14 +632,13 @@ def report(
     counts in the period by its rollback time. Exit 0 done, 2 bad input, 3 done but
     some ledger records could not be read (they are listed).
     """
-    from rollback_pm.ledger import Ledger
     from rollback_pm.report import build
 
     build.check_targets(html_to, json_to, csv_to)
     settings = settings_from(ctx, flags)
     clock = utcnow()
     scope = build.scope_for(since, now=now, service=service, environment=environment, clock=clock)
-    with Ledger(settings.state_dir) as ledger:
+    with build.open_ledger(settings.state_dir) as ledger:
         result = build.build(ledger, scope, settings.deadline_for)
     rendered = build.render(result, html=html_to, json_to=json_to, csv_to=csv_to, generated_at=clock)
     to_stdout = any(target == build.STDOUT for target, _ in rendered.outputs.values())

@@ -11,7 +11,7 @@ import orjson
 
 from rollback_pm.atomic import write_atomic
 from rollback_pm.errors import UsageError
-from rollback_pm.ledger import Ledger
+from rollback_pm.ledger import DB_NAME, Ledger
 from rollback_pm.report.data import Scope, load
 from rollback_pm.report.export import as_csv, as_json
 from rollback_pm.report.metrics import Report, compute
@@ -49,6 +49,18 @@ def check_targets(html: str | None, json_to: str | None, csv_to: str | None) -> 
         from rollback_pm.report.plots import require_matplotlib
 
         require_matplotlib()  # before reading anything: the usage error names the extra
+
+
+def open_ledger(state_dir: Path | str) -> Ledger:
+    """The ledger to report on. A report only reads: a state dir without a ledger is a wrong
+    --state-dir (an empty report would hide it), not a place to create one."""
+    path = Path(state_dir) / DB_NAME
+    if not path.exists():
+        raise UsageError(
+            f"no ledger at {path}; set --state-dir or ROLLBACK_PM_STATE_DIR to the state dir "
+            "the hook and check-deadlines use"
+        )
+    return Ledger(Path(state_dir))
 
 
 def build(ledger: Ledger, scope: Scope, deadline_hours: Callable[[str], float]) -> Report:

@@ -177,9 +177,9 @@ def test_installed_without_the_report_extra(installed, tmp_path):
     """A plain install (the plugin image's) has no matplotlib: --json works, --html names the extra."""
     _, env_dir = installed
 
-    def report(*args: str) -> subprocess.CompletedProcess[str]:
+    def rollback_pm(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(env_dir / "bin" / "rollback-pm"), "--state-dir", str(tmp_path / "state"), "report", *args],
+            [str(env_dir / "bin" / "rollback-pm"), "--state-dir", str(tmp_path / "state"), *args],
             env={"PATH": SYSTEM_PATH},
             cwd=tmp_path,
             capture_output=True,
@@ -187,10 +187,11 @@ def test_installed_without_the_report_extra(installed, tmp_path):
             timeout=120,
         )
 
-    figures = report("--json")
+    assert rollback_pm("incidents", "list").stdout == "no incidents\n"  # makes the ledger
+    figures = rollback_pm("report", "--json")
     assert (figures.returncode, figures.stderr) == (0, "")
     assert json.loads(figures.stdout)["rollbacks"]["count"] == 0
-    page = report("--html", "report.html")
+    page = rollback_pm("report", "--html", "report.html")
     assert (page.returncode, page.stdout) == (2, "")
     assert page.stderr == (
         "rollback-pm: the HTML report draws its plots with matplotlib, which is not installed: "

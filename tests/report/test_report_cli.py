@@ -134,6 +134,16 @@ def test_usage_errors(seeded, args, message):
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", message)
 
 
+def test_a_state_dir_without_a_ledger_is_bad_input(tmp_path):
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path / "typo"), "report", "--json"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"rollback-pm: no ledger at {tmp_path / 'typo' / 'ledger.sqlite3'}; set --state-dir or "
+        "ROLLBACK_PM_STATE_DIR to the state dir the hook and check-deadlines use\n"
+    )
+    assert not (tmp_path / "typo").exists()  # a report creates nothing
+
+
 def test_an_unwritable_output(seeded, tmp_path):
     result = run(seeded, "--html", str(tmp_path / "missing" / "r.html"))
     assert result.exit_code == 2

@@ -207,7 +207,21 @@ def test_a_chart_svg_stands_alone_when_inlined():
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and 'class="plot"' in svg
     assert '<title id="rollbacks-title">Rollbacks per week by service</title>' in svg
     assert "<style" not in svg and "<metadata" not in svg and "width=" not in svg.split(">", 1)[0]
-    assert themed_svg(svg, "again", "t").count("<title") == 2  # idempotent enough: ids get a second prefix
+
+
+def test_themed_svg_prefixes_ids_and_their_references():
+    raw = (
+        '<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/x.dtd">\n'
+        '<svg width="10pt" height="5pt" viewBox="0 0 10 5" xmlns="http://www.w3.org/2000/svg"><metadata>m</metadata>'
+        '<defs><style type="text/css">*{stroke: red}</style><clipPath id="p1"><rect/></clipPath></defs>'
+        f'<path clip-path="url(#p1)" style="fill: {SENTINELS["s0"]}; stroke: #123456"/><use xlink:href="#p1"/></svg>'
+    )
+    assert themed_svg(raw, "c", "A <title>") == (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" class="plot" '
+        'viewBox="0 0 10 5" role="img" aria-labelledby="c-title"><title id="c-title">A &lt;title&gt;</title>'
+        '<defs><clipPath id="c-p1"><rect/></clipPath></defs>'
+        '<path clip-path="url(#c-p1)" style="fill: var(--c-s0); stroke: #123456"/><use xlink:href="#c-p1"/></svg>'
+    )
 
 
 def test_empty_period_is_a_page_not_an_error(seeded):
