@@ -10,21 +10,51 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from rollback_pm import __version__
-from rollback_pm.config import BY_NAME, Settings, load_settings, options_markdown
-from rollback_pm.errors import EXIT_DEGRADED, EXIT_FAILED, RollbackPmError
+from rollback_pm.config import BY_NAME, DAY, Option, Settings, Since, convert, load_settings, options_markdown
+from rollback_pm.errors import EXIT_DEGRADED, EXIT_FAILED, ConfigError, RollbackPmError
 from rollback_pm.log import configure, get_logger, mask
-from rollback_pm.timeutil import iso, parse_since, parse_ts, to_jsonable, utcnow
+from rollback_pm.timeutil import iso, to_jsonable, utcnow
 
 log = get_logger(__name__)
 
 
 _METAVARS = {"int": "N", "float": "NUMBER", "bytes": "SIZE", "path": "PATH", "duration": "DURATION", "list": "VALUE"}
+
+
+class Typed(click.ParamType):
+    """A flag that is not a setting but takes a setting's kind of value, with the same grammar and range."""
+
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        self.name = option.kind
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str | None:
+        return {"time": "TIME", "since": "DURATION|TIME", "float": "NUMBER"}.get(self.option.kind)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return convert(self.option, value, param.opts[0] if param else self.option.flag)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+NOW = Typed(Option("now", None, "time", "Judge the clock as of this time."))
+# A deadline may lie as far ahead as deadline_hours allows (366 days), from a mitigation up to a day ahead.
+DEADLINE = Typed(Option("deadline", None, "time", "The postmortem's deadline.", ahead=367 * DAY))
+SINCE = Typed(BY_NAME["since"])
+# A report's period may lie ahead of today (a planning view): a year at most.
+PERIOD_START = Typed(replace(BY_NAME["since"], ahead=366 * DAY))
+PERIOD_END = Typed(Option("now", None, "time", "The end of the period.", ahead=366 * DAY))
 
 
 def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -250,10 +280,12 @@ def draft(ctx: click.Context, incident_id: str, force: bool, **flags: Any) -> No
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
-@click.option("--now", default=None, help="Judge dates as of this time (ISO 8601).")
-@click.option("--deadline", default=None, help="The postmortem's deadline (ISO 8601); later is a finding.")
+@click.option("--now", type=NOW, default=None, help="Judge dates as of this time (ISO 8601).")
+@click.option(
+    "--deadline", type=DEADLINE, default=None, help="The postmortem's deadline (ISO 8601); later is a finding."
+)
 @click.pass_context
-def lint(ctx: click.Context, files: tuple[str, ...], as_json: bool, now: str | None, deadline: str | None) -> None:
+def lint(ctx: click.Context, files: tuple[str, ...], as_json: bool, now: Any, deadline: Any) -> None:
     """Check that postmortems are complete.
 
     Finds placeholders left, empty sections, unfilled header fields, "human error" as the
@@ -262,8 +294,8 @@ def lint(ctx: click.Context, files: tuple[str, ...], as_json: bool, now: str | N
     """
     from rollback_pm.lint import lint_file
 
-    when = parse_ts(now, "--now") or utcnow()
-    due = parse_ts(deadline, "--deadline")
+    when = now or utcnow()
+    due = deadline
     findings = [f for path in files for f in lint_file(Path(path), now=when, deadline=due)]
     if as_json:
         click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
@@ -297,7 +329,7 @@ def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
             ledger,
             make_tracker(settings),
             incident,
-            deadline_hours=settings.for_environment("deadline_hours", incident.environment),
+            deadline_hours=settings.for_environment(incident.environment).deadline_hours,
         )
     click.echo(outcome.message)
     if outcome.queued:
@@ -315,7 +347,9 @@ def ticket_flush(ctx: click.Context, **flags: Any) -> None:
 
     settings = settings_from(ctx, flags)
     with Ledger(settings.state_dir) as ledger:
-        result = flush(ledger, make_tracker(settings), deadline_hours=settings.deadline_for)
+        result = flush(
+            ledger, make_tracker(settings), deadline_hours=lambda env: settings.for_environment(env).deadline_hours
+        )
     for line in result.sent:
         click.echo(f"sent {line}")
     for line in result.failed:
@@ -351,7 +385,7 @@ def incidents() -> None:
 @click.option("--service", default=None, help="Only this service.")
 @click.option("--env", "environment", default=None, help="Only this environment.")
 @click.option("--status", type=click.Choice(["open", "done"]), default=None, help="Only this status.")
-@click.option("--since", default=None, help="Only incidents recorded since a duration (7d) or timestamp.")
+@click.option("--since", type=SINCE, default=None, help="Only incidents recorded since a duration (7d) or timestamp.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def incidents_list(
@@ -359,7 +393,7 @@ def incidents_list(
     service: str | None,
     environment: str | None,
     status: str | None,
-    since: str | None,
+    since: Any,
     as_json: bool,
 ) -> None:
     """List incidents, newest first."""
@@ -367,7 +401,9 @@ def incidents_list(
 
     settings = settings_from(ctx, {})
     with Ledger(settings.state_dir) as ledger:
-        found = ledger.list(service=service, environment=environment, status=status, since=parse_since(since))
+        found = ledger.list(
+            service=service, environment=environment, status=status, since=since.start(utcnow()) if since else None
+        )
     if as_json:
         click.echo(json.dumps([_brief(i) for i in found], indent=2))
         return
@@ -474,10 +510,12 @@ def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (id, service, env, due, state, ticket, draft, owner)."
 )
-@click.option("--now", default=None, help="Judge the clock as of this time (ISO 8601), for tests and dry runs.")
+@click.option(
+    "--now", type=NOW, default=None, help="Judge the clock as of this time (ISO 8601), for tests and dry runs."
+)
 @click.option("--dry-run", is_flag=True, help="Send nothing, change nothing; say what would be sent.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only what this run did (for cron mail).")
-@click.option("--hours", type=float, default=None, help="Same as --deadline-hours.")
+@click.option("--hours", default=None, help="Same as --deadline-hours.")
 @click.option(
     "--webhook", default=None, help="Same as --webhook-url (prefer the env or config file: a flag is visible in ps)."
 )
@@ -486,10 +524,10 @@ def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
 def check_deadlines(
     ctx: click.Context,
     as_json: bool,
-    now: str | None,
+    now: Any,
     dry_run: bool,
     quiet: bool,
-    hours: float | None,
+    hours: str | None,
     webhook: str | None,
     **flags: Any,
 ) -> None:
@@ -507,7 +545,7 @@ def check_deadlines(
     if webhook is not None:
         flags["webhook_url"] = webhook
     settings = settings_from(ctx, flags)
-    result = deadlines.run_check(settings, now=parse_ts(now, "--now"), dry_run=dry_run)
+    result = deadlines.run_check(settings, now=now, dry_run=dry_run)
     if result is None:  # another run holds the lock and does the work
         return
     if as_json:
@@ -569,7 +607,7 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
         settings.state_dir,
         drafts_dirs=[drafts_dir(settings)],
         evidence_dir=Path(settings.evidence_dir),
-        deadline_hours=settings.deadline_for,
+        deadline_hours=lambda env: settings.for_environment(env).deadline_hours,
         force=force,
     )
     if as_json:
@@ -584,6 +622,7 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
 @cli.command()
 @click.option(
     "--since",
+    type=PERIOD_START,
     default="90d",
     show_default=True,
     help="Rollbacks since a duration back from now (90d, 12h) or a time (ISO 8601).",
@@ -611,18 +650,20 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
     metavar="[FILE]",
     help="Write one row per incident as CSV to FILE, or to stdout when no FILE follows.",
 )
-@click.option("--now", default=None, help="End the period and judge deadlines at this time (ISO 8601).")
+@click.option(
+    "--now", type=PERIOD_END, default=None, help="End the period and judge deadlines at this time (ISO 8601)."
+)
 @setting_options("deadline_hours")
 @click.pass_context
 def report(
     ctx: click.Context,
-    since: str,
+    since: Since,
     service: str | None,
     environment: str | None,
     html_to: str | None,
     json_to: str | None,
     csv_to: str | None,
-    now: str | None,
+    now: datetime | None,
     **flags: Any,
 ) -> None:
     """Insights: rollbacks per week, MTTD and MTTR, postmortems on time, follow-ups, repeats.
@@ -637,9 +678,9 @@ def report(
     build.check_targets(html_to, json_to, csv_to)
     settings = settings_from(ctx, flags)
     clock = utcnow()
-    scope = build.scope_for(since, now=now, service=service, environment=environment, clock=clock)
+    scope = build.scope_for(since, until=now or clock, service=service, environment=environment)
     with build.open_ledger(settings.state_dir) as ledger:
-        result = build.build(ledger, scope, settings.deadline_for)
+        result = build.build(ledger, scope, lambda env: settings.for_environment(env).deadline_hours)
     rendered = build.render(result, html=html_to, json_to=json_to, csv_to=csv_to, generated_at=clock)
     to_stdout = any(target == build.STDOUT for target, _ in rendered.outputs.values())
     written = []

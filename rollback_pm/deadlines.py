@@ -27,7 +27,7 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
-from rollback_pm.config import Settings, parse_duration
+from rollback_pm.config import Settings
 from rollback_pm.errors import (
     EXIT_DEGRADED,
     EXIT_FAILED,
@@ -332,11 +332,11 @@ def check_deadlines(
     """Flush the outbox (so a tracker outage during the rollback heals), then check every open incident."""
     result = CheckResult(now=now, dry_run=dry_run)
     if not dry_run:
-        result.flushed = flush(ledger, tracker, deadline_hours=settings.deadline_for)
+        result.flushed = flush(ledger, tracker, deadline_hours=lambda env: settings.for_environment(env).deadline_hours)
     webhooks: dict[str, Webhook] = {}
     for incident in ledger.list(status="open"):
-        env = incident.environment
-        url = settings.for_environment("webhook_url", env)
+        local = settings.for_environment(incident.environment)
+        url = local.webhook_url
         if url and url not in webhooks:
             webhooks[url] = Webhook(url)
         result.checks.append(
@@ -345,9 +345,8 @@ def check_deadlines(
                 tracker,
                 incident,
                 now=now,
-                hours=settings.for_environment("deadline_hours", env) or 0.0,
-                # the option's default is the text "4h"; only given values arrive converted
-                warn_before=parse_duration(settings.for_environment("warn_before", env), "warn_before"),
+                hours=local.deadline_hours,
+                warn_before=local.warn_before,
                 webhook=webhooks.get(url) if url else None,
                 dry_run=dry_run,
             )

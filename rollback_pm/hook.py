@@ -8,7 +8,6 @@ parked evidence; the default runs both. Every stage is idempotent for one rollba
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from rollback_pm.log import get_logger
 from rollback_pm.models import ContainerState, Incident, SmokeStep
 from rollback_pm.safe_dirs import ensure_dir
 from rollback_pm.tickets import TicketOutcome, open_ticket
-from rollback_pm.timeutil import parse_since, parse_ts, utcnow
+from rollback_pm.timeutil import parse_ts, utcnow
 from rollback_pm.trackers import make_tracker
 
 log = get_logger(__name__)
@@ -77,7 +76,7 @@ def collect_evidence(settings: Settings, *, now: datetime | None = None) -> Bund
     selection = selection_from(settings)
     options = CollectOptions(
         evidence_dir=Path(settings.evidence_dir),
-        since=parse_since(settings.since, now),
+        since=settings.since.start(now) if settings.since else None,
         max_bytes_per_container=settings.max_bytes_per_container,
         max_total_bytes=settings.max_total_bytes,
         timeout=settings.timeout,
@@ -138,7 +137,7 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
             ledger,
             tracker,
             ledger.get(incident.id),
-            deadline_hours=settings.for_environment("deadline_hours", incident.environment),
+            deadline_hours=settings.for_environment(incident.environment).deadline_hours,
         )
         if result.ticket.queued:
             result.degraded.append(result.ticket.message)
@@ -212,10 +211,9 @@ def _record(
         ]
     evidence = pending_files + (result.bundle.files if result.bundle else [])
     failed = [s for s in steps if s.failed and s.ts]
-    repo_dir = settings.repo_dir or (Path.cwd() if os.environ.get("CI") else None)
     commits, files, note = ([], [], None)
-    if repo_dir:
-        commits, files, note = changes.suspect_changes(Path(repo_dir), resolution.sha, deploy_sha)
+    if settings.repo_dir:
+        commits, files, note = changes.suspect_changes(settings.repo_dir, resolution.sha, deploy_sha)
         if note:
             warnings.append(note)
     environment = settings.environment
@@ -229,10 +227,10 @@ def _record(
         pipeline_number=settings.pipeline_number,
         pipeline_url=settings.pipeline_url,
         repo=settings.repo,
-        started_at=parse_ts(settings.deployed_at, "--deployed-at") or deployed_at,
+        started_at=settings.deployed_at or deployed_at,
         detected_at=min(s.ts for s in failed) if failed else None,
-        mitigated_at=parse_ts(settings.mitigated_at, "--mitigated-at") or now,
-        severity=settings.for_environment("severity", environment) or timeline.default_severity(environment),
+        mitigated_at=settings.mitigated_at or now,
+        severity=settings.for_environment(environment).severity or timeline.default_severity(environment),
         detected_by=settings.detected_by or timeline.default_detected_by(steps),
         deploy_ticket=settings.deploy_ticket,
         owner=settings.owner,
@@ -305,7 +303,7 @@ def write_incident_draft(
         force=force,
         now=now,
         timeline=timeline.build_timeline(incident),
-        deadline_hours=settings.deadline_for(incident.environment) or 24.0,
+        deadline_hours=settings.for_environment(incident.environment).deadline_hours or 24.0,
     )
     ledger.set_draft(incident.id, draft.path, draft.sha256, template)
     return draft

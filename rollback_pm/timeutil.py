@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from rollback_pm.errors import UsageError
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def utcnow() -> datetime:
@@ -37,16 +34,6 @@ def parse_ts(value: str | int | float | datetime | None, what: str = "timestamp"
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
-
-
-def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """`--since`: a duration back from now (30s, 15m, 2h, 1d) or a timestamp."""
-    if not value:
-        return None
-    match = _DURATION.match(value.strip())
-    if match:
-        return (now or utcnow()) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    return parse_ts(value, "--since")
 
 
 def iso(value: datetime | None) -> str | None:

@@ -76,9 +76,18 @@ masked); `rollback-pm config options` prints the table below.
 - lists: repeat the flag (`--label app=api --label tier=back`), or comma-separate them in
   an environment variable or plugin setting (`PLUGIN_LABEL=app=api,tier=back`; a YAML list
   under `settings:` arrives comma-joined); a TOML array in the file;
-- sizes: bytes, or with a unit: `500k`, `64MiB`, `1G`;
-- durations: seconds, or with a unit: `90s`, `15m`, `4h`, `1d`;
+- sizes: bytes, or a number with a unit: `500k`, `64MiB`, `1.5GB`, `1GiB` (k, M, G, T are
+  powers of 1000, KiB, MiB, GiB, TiB powers of 1024);
+- durations, one grammar for every duration option and `--since`: a number with an optional
+  unit `s`, `m`, `h` or `d`: `90`, `90s`, `15m`, `1.5h`, `1d` (no unit means seconds; a
+  number in the TOML file is seconds too);
+- times: ISO 8601 with `Z` or an offset (`2026-05-13T08:47:21Z`; no offset means UTC) or
+  epoch seconds, between 2000-01-01 and one day from now;
+- `since`: a duration back from now, or a time;
 - booleans: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`;
+- every number, size, duration and time has the range given in its row below; a value out of
+  range, not finite (`inf`, `nan`) or malformed stops rollback-pm before it does anything,
+  with exit code 2 and a message naming the flag, variable or file key it came from;
 - secrets (marked "secret" below) never appear in logs, files or tickets. In Woodpecker
   give them with `from_secret`; on a host prefer `token_file` to a variable.
 

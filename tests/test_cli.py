@@ -94,7 +94,7 @@ def test_config_show_masks_the_token_and_names_sources(run, monkeypatch):
 def test_bad_config_value_is_exit_2(run):
     result = run("--log-format", "xml", "incidents", "list")
     assert result.exit_code == 2
-    assert result.output == "rollback-pm: log_format must be one of console, json, not 'xml'\n"
+    assert result.output == "rollback-pm: log_format must be one of console, json, not 'xml' (given by --log-format)\n"
 
 
 def test_flush_with_an_empty_outbox(run):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from rollback_pm.config import load_settings, options_markdown, parse_bytes
+from rollback_pm.config import load_settings, options_markdown, size_bytes
 from rollback_pm.errors import ConfigError
 
 SHA_A = "a" * 40
@@ -55,7 +55,7 @@ def test_ci_commit_sha_is_the_deploy_sha_fallback(tmp_path):
 
 def test_plugin_lists_are_comma_separated(tmp_path):
     settings = load_settings({}, env={"PLUGIN_LABEL": "app=web, tier=front"}, config_path=write(tmp_path, ""))
-    assert settings.label == ["app=web", "tier=front"]
+    assert settings.label == ("app=web", "tier=front")
 
 
 def test_sizes_and_durations(tmp_path):
@@ -64,7 +64,7 @@ def test_sizes_and_durations(tmp_path):
     )
     assert settings.max_bytes_per_container == 2 * 1024 * 1024
     assert settings.warn_before == 5400.0
-    assert parse_bytes("1G", "x") == 1_000_000_000
+    assert size_bytes("1G") == 1_000_000_000
 
 
 def test_unknown_key_names_the_key(tmp_path):
@@ -92,8 +92,8 @@ def test_invalid_choice(tmp_path):
 def test_per_environment_override(tmp_path):
     path = write(tmp_path, "deadline_hours = 24\n[environments.staging]\ndeadline_hours = 0\n")
     settings = load_settings({}, env={}, config_path=path)
-    assert settings.for_environment("deadline_hours", "staging") == 0.0
-    assert settings.for_environment("deadline_hours", "production") == 24.0
+    assert settings.for_environment("staging").deadline_hours == 0.0
+    assert settings.for_environment("production").deadline_hours == 24.0
 
 
 def test_token_file_and_masked_show(tmp_path):

@@ -107,7 +107,9 @@ def test_the_entry_runs_check_deadlines_with_the_env_file(host):
     (host / "env").write_text("ROLLBACK_PM_TRACKER=bogus\n")  # proves the job reads the env file
     bad = subprocess.run(["/bin/sh", "-c", command], env=clean, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
-    assert bad.stderr == "rollback-pm: tracker must be one of file, jira, gitea, forgejo, none, not 'bogus'\n"
+    assert bad.stderr == (
+        "rollback-pm: tracker must be one of file, jira, gitea, forgejo, none, not 'bogus' (given by ROLLBACK_PM_TRACKER)\n"
+    )
 
 
 def test_uninstall_removes_and_is_idempotent(host):

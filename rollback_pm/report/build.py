@@ -10,12 +10,12 @@ from pathlib import Path
 import orjson
 
 from rollback_pm.atomic import write_atomic
+from rollback_pm.config import Since
 from rollback_pm.errors import UsageError
 from rollback_pm.ledger import DB_NAME, Ledger
 from rollback_pm.report.data import Scope, load
 from rollback_pm.report.export import as_csv, as_json
 from rollback_pm.report.metrics import Report, compute
-from rollback_pm.timeutil import parse_since, parse_ts
 
 STDOUT = "-"
 REPORT_MODE = 0o644  # a report holds no secret and is meant to be shared
@@ -27,12 +27,9 @@ class Rendered:
     outputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # format -> (target, text)
 
 
-def scope_for(since: str, *, now: str | None, service: str | None, environment: str | None, clock: datetime) -> Scope:
-    """The scope from the command's options: --since (a duration back from --now, or a time)."""
-    until = parse_ts(now, "--now") or clock
-    start = parse_since(since, until)
-    if start is None:
-        raise UsageError("--since is empty; give a duration such as 90d or a time such as 2026-01-01T00:00:00Z")
+def scope_for(since: Since, *, until: datetime, service: str | None, environment: str | None) -> Scope:
+    """The scope from the command's options: --since (a duration back from the period's end, or a time)."""
+    start = since.start(until)
     if start > until:
         raise UsageError(f"--since {since} is after the end of the period ({until:%Y-%m-%dT%H:%M:%SZ})")
     return Scope(since=start, until=until, service=service or None, environment=environment or None)

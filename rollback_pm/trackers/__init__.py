@@ -40,12 +40,6 @@ def _jira(settings: Any) -> Tracker:
             "(e.g. https://acme.atlassian.net or your Jira Data Center address)"
         )
     _need(settings, "jira_project", "tracker_token")
-    priorities = {}
-    for pair in settings.jira_priorities:
-        severity, sep, priority = pair.partition("=")
-        if not sep or not severity.strip() or not priority.strip():
-            raise ConfigError(f"jira_priorities: {pair!r} is not Severity=Priority (e.g. Critical=Highest)")
-        priorities[severity.strip().capitalize()] = priority.strip()
     return JiraTracker(
         settings.tracker_url,
         settings.jira_project,
@@ -53,7 +47,7 @@ def _jira(settings: Any) -> Tracker:
         email=settings.jira_email,
         api_version=settings.jira_api,
         issue_type=settings.jira_issue_type,
-        priority_map=priorities or None,
+        priority_map=dict(settings.jira_priorities) or None,
         components=tuple(settings.jira_components),
         timeout=settings.tracker_timeout,
         retry_budget_s=settings.tracker_retry_budget,

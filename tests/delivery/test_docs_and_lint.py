@@ -148,9 +148,9 @@ def test_config_file_example_loads(tmp_path):
         "ops/postmortems",
         "forge-token-value",
     )
-    assert settings.label == ["com.docker.compose.project=shop"]
-    assert settings.for_environment("deadline_hours", "staging") == 72
-    assert settings.for_environment("deadline_hours", "production") == 24
+    assert settings.label == ("com.docker.compose.project=shop",)
+    assert settings.for_environment("staging").deadline_hours == 72
+    assert settings.for_environment("production").deadline_hours == 24
 
 
 def test_woodpecker_example_pipeline(tmp_path):

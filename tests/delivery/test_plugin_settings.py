@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rollback_pm.config import OPTIONS, Option, load_settings
+from rollback_pm.config import OPTIONS, Option, Since, load_settings
 
 from .conftest import ROOT, SYSTEM_PATH
 
@@ -21,9 +22,12 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "float": ("7.5", 7.5),
     "bool": ("true", True),
     "bytes": ("16MiB", 16 * 1024 * 1024),
-    "list": ("app=api,tier=back", ["app=api", "tier=back"]),  # a YAML list arrives comma-joined
+    "list": ("app=api,tier=back", ("app=api", "tier=back")),  # a YAML list arrives comma-joined
+    "pairs": ("Critical=Highest,high=High", {"Critical": "Highest", "High": "High"}),
     "path": ("/srv/plugin", Path("/srv/plugin")),
-    "duration": ("90m", 5400.0),
+    "duration": ("1.5m", 90.0),
+    "time": ("2026-05-13T08:47:21Z", datetime(2026, 5, 13, 8, 47, 21, tzinfo=timezone.utc)),
+    "since": ("15m", Since(ago=900.0)),
 }
 # Options whose values are checked against a set of choices.
 CHOICES: dict[str, tuple[str, Any]] = {
@@ -32,6 +36,7 @@ CHOICES: dict[str, tuple[str, Any]] = {
     "log_level": ("debug", "debug"),
     "smoke_format": ("junit", "junit"),
     "jira_api": ("2", 2),
+    "severity": ("high", "High"),
 }
 
 
