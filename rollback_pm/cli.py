@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +319,7 @@ def ticket() -> None:
 @click.pass_context
 def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
     """Open (or find) the ticket of INCIDENT_ID. Exits 3 if it had to be queued."""
+    from rollback_pm.deadline import hours_for
     from rollback_pm.ledger import Ledger
     from rollback_pm.tickets import open_ticket
     from rollback_pm.trackers import make_tracker
@@ -329,7 +331,7 @@ def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
             ledger,
             make_tracker(settings),
             incident,
-            deadline_hours=settings.for_environment(incident.environment).deadline_hours,
+            deadline_hours=hours_for(settings, incident.environment),
         )
     click.echo(outcome.message)
     if outcome.queued:
@@ -341,15 +343,14 @@ def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
 @click.pass_context
 def ticket_flush(ctx: click.Context, **flags: Any) -> None:
     """Send what the outbox holds, in order. Exits 3 if something is still queued."""
+    from rollback_pm.deadline import hours_for
     from rollback_pm.ledger import Ledger
     from rollback_pm.tickets import flush
     from rollback_pm.trackers import make_tracker
 
     settings = settings_from(ctx, flags)
     with Ledger(settings.state_dir) as ledger:
-        result = flush(
-            ledger, make_tracker(settings), deadline_hours=lambda env: settings.for_environment(env).deadline_hours
-        )
+        result = flush(ledger, make_tracker(settings), deadline_hours=partial(hours_for, settings))
     for line in result.sent:
         click.echo(f"sent {line}")
     for line in result.failed:
@@ -600,6 +601,7 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
     3 when some could not be attributed (they are listed).
     """
     from rollback_pm import ledger_repair
+    from rollback_pm.deadline import hours_for
     from rollback_pm.hook import drafts_dir
 
     settings = settings_from(ctx, flags)
@@ -607,7 +609,7 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
         settings.state_dir,
         drafts_dirs=[drafts_dir(settings)],
         evidence_dir=Path(settings.evidence_dir),
-        deadline_hours=lambda env: settings.for_environment(env).deadline_hours,
+        deadline_hours=partial(hours_for, settings),
         force=force,
     )
     if as_json:
@@ -673,6 +675,7 @@ def report(
     counts in the period by its rollback time. Exit 0 done, 2 bad input, 3 done but
     some ledger records could not be read (they are listed).
     """
+    from rollback_pm.deadline import hours_for
     from rollback_pm.report import build
 
     build.check_targets(html_to, json_to, csv_to)
@@ -680,7 +683,7 @@ def report(
     clock = utcnow()
     scope = build.scope_for(since, until=now or clock, service=service, environment=environment)
     with build.open_ledger(settings.state_dir) as ledger:
-        result = build.build(ledger, scope, lambda env: settings.for_environment(env).deadline_hours)
+        result = build.build(ledger, scope, partial(hours_for, settings))
     rendered = build.render(result, html=html_to, json_to=json_to, csv_to=csv_to, generated_at=clock)
     to_stdout = any(target == build.STDOUT for target, _ in rendered.outputs.values())
     written = []

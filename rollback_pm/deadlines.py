@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
 from rollback_pm.config import Settings
+from rollback_pm.deadline import due_at, hours_for
 from rollback_pm.errors import (
     EXIT_DEGRADED,
     EXIT_FAILED,
@@ -57,17 +59,6 @@ _PLACEHOLDER = re.compile(r"\[TODO|YYYY-MM-DD|<full sha>")
 
 
 # -- the clock ------------------------------------------------------------------------------
-
-
-def due_at(incident: Incident, hours: float | None) -> datetime | None:
-    """Mitigation + hours; None when this environment has no deadline (0 or unset).
-
-    An incident without a mitigation time counts from when it was recorded.
-    """
-    if not hours or hours <= 0:
-        return None
-    start = incident.mitigated_at or incident.created_at
-    return start + timedelta(hours=hours) if start else None
 
 
 def clock_state(now: datetime, due: datetime | None, warn_before: float) -> str:
@@ -221,7 +212,7 @@ def check_incident(
         return check
     state = clock_state(now, due, warn_before)
     if due is None:
-        reason = "no deadline in this environment" if not hours or hours <= 0 else "no mitigation time known"
+        reason = "no deadline in this environment" if hours <= 0 else "no mitigation time known"
     elif state == "overdue":
         reason = f"overdue by {span(now - due)}; {reason}"
     else:
@@ -332,7 +323,7 @@ def check_deadlines(
     """Flush the outbox (so a tracker outage during the rollback heals), then check every open incident."""
     result = CheckResult(now=now, dry_run=dry_run)
     if not dry_run:
-        result.flushed = flush(ledger, tracker, deadline_hours=lambda env: settings.for_environment(env).deadline_hours)
+        result.flushed = flush(ledger, tracker, deadline_hours=partial(hours_for, settings))
     webhooks: dict[str, Webhook] = {}
     for incident in ledger.list(status="open"):
         local = settings.for_environment(incident.environment)
@@ -345,7 +336,7 @@ def check_deadlines(
                 tracker,
                 incident,
                 now=now,
-                hours=local.deadline_hours,
+                hours=hours_for(settings, incident.environment),
                 warn_before=local.warn_before,
                 webhook=webhooks.get(url) if url else None,
                 dry_run=dry_run,

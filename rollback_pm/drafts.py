@@ -13,7 +13,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from rollback_pm import __version__, markdown
 from rollback_pm.atomic import write_atomic
+from rollback_pm.deadline import due_at
 from rollback_pm.errors import DraftEditedError, DraftError, TemplateError
 from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
@@ -82,9 +83,7 @@ def build_context(
     detected = incident.detected_at
     mitigated = incident.mitigated_at
     impact_start = start or detected
-    # The same clock as tickets and check-deadlines: mitigation + deadline_hours.
-    deadline_base = mitigated or detected or incident.created_at or start or now
-    deadline = deadline_base + timedelta(hours=deadline_hours)
+    deadline = due_at(incident, deadline_hours)  # the same clock as the ticket and check-deadlines
     impact_seconds = _seconds(impact_start, mitigated)
     containers = [container_context(c) for c in incident.containers]
     severity = (incident.severity or "").strip().capitalize()
@@ -244,10 +243,11 @@ def _evidence(e: Any) -> dict[str, Any]:
     return {"path": e.path, "kind": e.kind, "sha256": e.sha256, "bytes": e.bytes, "bundle": e.bundle}
 
 
-def _marker(incident: Incident, deadline: datetime, template: str | None) -> str:
-    """A hidden first line: which incident and template wrote the draft, and its deadline."""
+def _marker(incident: Incident, deadline: datetime | None, template: str | None) -> str:
+    """A hidden first line: which incident and template wrote the draft, and its deadline (if any)."""
     kind = f" template={template}" if template in TEMPLATE_NAMES else ""
-    return f"<!-- rollback-pm incident={marker_id(incident.id)}{kind} deadline={iso(deadline)} -->"
+    due = f" deadline={iso(deadline)}" if deadline else ""
+    return f"<!-- rollback-pm incident={marker_id(incident.id)}{kind}{due} -->"
 
 
 def marker_id(incident_id: str) -> str:

@@ -17,6 +17,7 @@ from filelock import FileLock
 
 from rollback_pm import drafts
 from rollback_pm.config import Settings
+from rollback_pm.deadline import hours_for
 from rollback_pm.errors import (
     DockerUnavailable,
     DraftEditedError,
@@ -137,7 +138,7 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
             ledger,
             tracker,
             ledger.get(incident.id),
-            deadline_hours=settings.for_environment(incident.environment).deadline_hours,
+            deadline_hours=hours_for(settings, incident.environment),
         )
         if result.ticket.queued:
             result.degraded.append(result.ticket.message)
@@ -303,7 +304,7 @@ def write_incident_draft(
         force=force,
         now=now,
         timeline=timeline.build_timeline(incident),
-        deadline_hours=settings.for_environment(incident.environment).deadline_hours or 24.0,
+        deadline_hours=hours_for(settings, incident.environment),
     )
     ledger.set_draft(incident.id, draft.path, draft.sha256, template)
     return draft

@@ -11,10 +11,10 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rollback_pm.deadline import describe, due_at
 from rollback_pm.errors import TrackerError, TrackerUnavailable
 from rollback_pm.ledger import Ledger
 from rollback_pm.log import get_logger, mask
@@ -46,8 +46,8 @@ def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path:
     """The ticket's title, body, labels, due date and attachments."""
     deploy7 = incident.deploy_sha[:7]
     rollback7 = (incident.rollback_sha or "unknown")[:7]
-    due = (incident.mitigated_at + timedelta(hours=deadline_hours)) if incident.mitigated_at else None
-    body = ticket_body(incident, due=due, deadline_hours=deadline_hours, draft_path=draft_path)
+    due = due_at(incident, deadline_hours)
+    body = ticket_body(incident, deadline_hours=deadline_hours, draft_path=draft_path)
     attachments: list[Path] = []
     if draft_path and Path(draft_path).is_file():
         attachments.append(Path(draft_path))
@@ -67,14 +67,14 @@ def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path:
     )
 
 
-def ticket_body(incident: Incident, *, due: datetime | None, deadline_hours: float, draft_path: str | None) -> Doc:
+def ticket_body(incident: Incident, *, deadline_hours: float, draft_path: str | None) -> Doc:
     """The ticket's body as a document: every value from the incident is data, never markup."""
     doc = Doc().paragraph(
         "Production rollback of ",
         strong(incident.service),
         " in ",
         strong(incident.environment),
-        f". The postmortem is due by {iso(due) or 'unknown'} (mitigation + {deadline_hours:g}h).",
+        ". " + describe(incident, deadline_hours),
     )
     rows: list[list[Any]] = [
         ["Incident", code(incident.id)],

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from filelock import FileLock
 
 from rollback_pm.cli import cli
-from rollback_pm.deadlines import LOCK_NAME, clock_state, draft_complete, due_at, span
+from rollback_pm.deadline import due_at
+from rollback_pm.deadlines import LOCK_NAME, clock_state, draft_complete, span
 from rollback_pm.ledger import Ledger
 from rollback_pm.models import Incident
 from rollback_pm.tickets import open_ticket

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from rollback_pm.deadlines import due_at
+from rollback_pm.deadline import due_at
 from rollback_pm.errors import RollbackPmError
 from rollback_pm.ledger import Ledger
 from rollback_pm.models import FOLLOWUP_CLOSED, Incident
