@@ -1,33 +1,38 @@
 """rollback-pm: turn a production rollback into a complete, on-time postmortem.
 
-A thin click layer: each command gathers its flags, loads Settings, calls the library and
-prints. Library errors become one-line messages and the documented exit codes:
-0 done, 1 failed, 2 usage or bad input, 3 done but degraded.
+Wiring only: each click command gathers its flags, loads Settings and calls its function in
+``rollback_pm.commands``, whose return value is the exit code. Library errors become
+one-line messages and the documented exit codes here: 0 done, 1 failed, 2 usage or bad
+input, 3 done but degraded.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import click
 
 from rollback_pm import __version__
-from rollback_pm.config import BY_NAME, DAY, Option, Settings, Since, convert, load_settings, options_markdown
-from rollback_pm.errors import EXIT_DEGRADED, EXIT_FAILED, ConfigError, RollbackPmError
+from rollback_pm.config import BY_NAME, DAY, Option, Settings, convert, load_settings
+from rollback_pm.errors import EXIT_FAILED, ConfigError, RollbackPmError
 from rollback_pm.log import configure, get_logger, mask
-from rollback_pm.timeutil import iso, to_jsonable, utcnow
 
 log = get_logger(__name__)
 
 
-_METAVARS = {"int": "N", "float": "NUMBER", "bytes": "SIZE", "path": "PATH", "duration": "DURATION", "list": "VALUE"}
+_METAVARS = {
+    "int": "N",
+    "float": "NUMBER",
+    "bytes": "SIZE",
+    "path": "PATH",
+    "duration": "DURATION",
+    "list": "VALUE",
+    "pairs": "K=V,...",
+    "time": "TIME",
+    "since": "DURATION|TIME",
+}
 
 
 class Typed(click.ParamType):
@@ -56,6 +61,7 @@ SINCE = Typed(BY_NAME["since"])
 # A report's period may lie ahead of today (a planning view): a year at most.
 PERIOD_START = Typed(replace(BY_NAME["since"], ahead=366 * DAY))
 PERIOD_END = Typed(Option("now", None, "time", "The end of the period.", ahead=366 * DAY))
+HOURS = Typed(BY_NAME["deadline_hours"])
 
 
 def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -67,7 +73,7 @@ def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...,
             flag = f"--{name.replace('_', '-')}"
             kwargs: dict[str, Any] = {
                 "default": None,
-                "help": option.help,
+                "help": option.describe(),
                 "show_envvar": False,
                 "metavar": _METAVARS.get(option.kind, "TEXT"),
             }
@@ -201,17 +207,9 @@ def hook(ctx: click.Context, phase: str, as_json: bool, **flags: Any) -> None:
     same incident, draft and ticket. Exits 3 when done but degraded (evidence missing,
     ticket queued in the outbox).
     """
-    from rollback_pm.hook import as_json as result_json
-    from rollback_pm.hook import run_hook, summary_lines
+    from rollback_pm.commands.hook import hook as command
 
-    result = run_hook(settings_from(ctx, flags), phase)
-    if as_json:
-        click.echo(json.dumps(result_json(result), indent=2))
-    else:
-        for line in summary_lines(result):
-            click.echo(line)
-    if result.degraded:
-        ctx.exit(EXIT_DEGRADED)
+    ctx.exit(command(settings_from(ctx, flags), phase=phase, as_json=as_json))
 
 
 @cli.command()
@@ -224,35 +222,9 @@ def collect(ctx: click.Context, as_json: bool, **flags: Any) -> None:
     Select with --label K=V (ANDed), --name REGEX (full-name match), --compose-project P
     or --container ID. Exited containers are included: the crashed ones matter most.
     """
-    from rollback_pm.hook import collect_evidence
+    from rollback_pm.commands.collect import collect as command
 
-    bundle = collect_evidence(settings_from(ctx, flags))
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "bundle": bundle.bundle_id,
-                    "files": [
-                        {"path": f.path, "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in bundle.files
-                    ],
-                    "containers": [
-                        {"name": c.name, "ok": c.ok, "error": c.error, "truncated": c.truncated}
-                        for c in bundle.containers
-                    ],
-                    "partial": bundle.partial,
-                },
-                indent=2,
-            )
-        )
-    else:
-        click.echo(f"bundle {bundle.bundle_id}: {len(bundle.containers)} container(s)")
-        for f in bundle.files:
-            click.echo(f"  {f.path}")
-        for c in bundle.containers:
-            if not c.ok:
-                click.echo(f"  missing {c.name}: {c.error}")
-    if bundle.degraded:
-        ctx.exit(EXIT_DEGRADED)
+    ctx.exit(command(settings_from(ctx, flags), as_json=as_json))
 
 
 @cli.command()
@@ -265,17 +237,9 @@ def draft(ctx: click.Context, incident_id: str, force: bool, **flags: Any) -> No
 
     Never overwrites a draft a human has edited unless --force is given.
     """
-    from rollback_pm.hook import write_incident_draft
-    from rollback_pm.ledger import Ledger
+    from rollback_pm.commands.draft import draft as command
 
-    settings = settings_from(ctx, flags)
-    with Ledger(settings.state_dir) as ledger:
-        incident = ledger.get(incident_id)
-        template = flags.get("template")
-        result = write_incident_draft(settings, ledger, incident, now=utcnow(), force=force, template=template)
-    click.echo(f"{result.path} ({result.reason})")
-    if result.backup:
-        click.echo(f"previous version kept as {result.backup}")
+    ctx.exit(command(settings_from(ctx, flags), incident_id, force=force, template=flags.get("template")))
 
 
 @cli.command()
@@ -293,19 +257,9 @@ def lint(ctx: click.Context, files: tuple[str, ...], as_json: bool, now: Any, de
     root cause, prevention rows without a ticket key and bad target dates. Exit 0 clean,
     1 findings, 2 unreadable input.
     """
-    from rollback_pm.lint import lint_file
+    from rollback_pm.commands.lint import lint as command
 
-    when = now or utcnow()
-    due = deadline
-    findings = [f for path in files for f in lint_file(Path(path), now=when, deadline=due)]
-    if as_json:
-        click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
-    else:
-        for f in findings:
-            click.echo(f"{f.path}:{f.line}: {f.rule}: {f.message}")
-        if not findings:
-            click.echo(f"{len(files)} file(s) complete")
-    ctx.exit(1 if findings else 0)
+    ctx.exit(command(files, as_json=as_json, now=now, deadline=deadline))
 
 
 @cli.group()
@@ -319,23 +273,9 @@ def ticket() -> None:
 @click.pass_context
 def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
     """Open (or find) the ticket of INCIDENT_ID. Exits 3 if it had to be queued."""
-    from rollback_pm.deadline import hours_for
-    from rollback_pm.ledger import Ledger
-    from rollback_pm.tickets import open_ticket
-    from rollback_pm.trackers import make_tracker
+    from rollback_pm.commands.ticket import ticket_open as command
 
-    settings = settings_from(ctx, flags)
-    with Ledger(settings.state_dir) as ledger:
-        incident = ledger.get(incident_id)
-        outcome = open_ticket(
-            ledger,
-            make_tracker(settings),
-            incident,
-            deadline_hours=hours_for(settings, incident.environment),
-        )
-    click.echo(outcome.message)
-    if outcome.queued:
-        ctx.exit(EXIT_DEGRADED)
+    ctx.exit(command(settings_from(ctx, flags), incident_id))
 
 
 @ticket.command("flush")
@@ -343,22 +283,9 @@ def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
 @click.pass_context
 def ticket_flush(ctx: click.Context, **flags: Any) -> None:
     """Send what the outbox holds, in order. Exits 3 if something is still queued."""
-    from rollback_pm.deadline import hours_for
-    from rollback_pm.ledger import Ledger
-    from rollback_pm.tickets import flush
-    from rollback_pm.trackers import make_tracker
+    from rollback_pm.commands.ticket import ticket_flush as command
 
-    settings = settings_from(ctx, flags)
-    with Ledger(settings.state_dir) as ledger:
-        result = flush(ledger, make_tracker(settings), deadline_hours=partial(hours_for, settings))
-    for line in result.sent:
-        click.echo(f"sent {line}")
-    for line in result.failed:
-        click.echo(f"still queued {line}")
-    if not result.sent and not result.failed:
-        click.echo("outbox empty")
-    if result.failed:
-        ctx.exit(EXIT_DEGRADED)
+    ctx.exit(command(settings_from(ctx, flags)))
 
 
 @ticket.command("status")
@@ -367,14 +294,9 @@ def ticket_flush(ctx: click.Context, **flags: Any) -> None:
 @click.pass_context
 def ticket_status(ctx: click.Context, incident_id: str, **flags: Any) -> None:
     """Read the ticket's state back from the tracker and cache it in the ledger."""
-    from rollback_pm.ledger import Ledger
-    from rollback_pm.tickets import refresh_status
-    from rollback_pm.trackers import make_tracker
+    from rollback_pm.commands.ticket import ticket_status as command
 
-    settings = settings_from(ctx, flags)
-    with Ledger(settings.state_dir) as ledger:
-        ref = refresh_status(ledger, make_tracker(settings), ledger.get(incident_id))
-    click.echo(f"{ref.key} {ref.status} {ref.url}".rstrip())
+    ctx.exit(command(settings_from(ctx, flags), incident_id))
 
 
 @cli.group()
@@ -390,51 +312,20 @@ def incidents() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def incidents_list(
-    ctx: click.Context,
-    service: str | None,
-    environment: str | None,
-    status: str | None,
-    since: Any,
-    as_json: bool,
+    ctx: click.Context, service: str | None, environment: str | None, status: str | None, since: Any, as_json: bool
 ) -> None:
     """List incidents, newest first."""
-    from rollback_pm.ledger import Ledger
+    from rollback_pm.commands.incidents import incidents_list as command
 
-    settings = settings_from(ctx, {})
-    with Ledger(settings.state_dir) as ledger:
-        found = ledger.list(
-            service=service, environment=environment, status=status, since=since.start(utcnow()) if since else None
+    ctx.exit(
+        command(
+            settings_from(ctx, {}),
+            service=service,
+            environment=environment,
+            status=status,
+            since=since,
+            as_json=as_json,
         )
-    if as_json:
-        click.echo(json.dumps([_brief(i) for i in found], indent=2))
-        return
-    if not found:
-        click.echo("no incidents")
-        return
-    click.echo(
-        f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DEPLOY':<7} {'ROLLBACK':<8} {'MITIGATED':<20} {'STATUS':<6} TICKET"
-    )
-    for i in found:
-        click.echo(
-            f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {i.deploy_sha[:7]:<7} "
-            f"{(i.rollback_sha or '-')[:7]:<8} {iso(i.mitigated_at) or '-':<20} {i.status:<6} "
-            f"{i.ticket.key if i.ticket else '-'}"
-        )
-
-
-def _brief(i: Any) -> dict[str, Any]:
-    return to_jsonable(
-        {
-            "id": i.id,
-            "service": i.service,
-            "environment": i.environment,
-            "deploy_sha": i.deploy_sha,
-            "rollback_sha": i.rollback_sha,
-            "mitigated_at": i.mitigated_at,
-            "status": i.status,
-            "ticket": i.ticket.key if i.ticket else None,
-            "draft": i.draft_path,
-        }
     )
 
 
@@ -444,45 +335,9 @@ def _brief(i: Any) -> dict[str, Any]:
 @click.pass_context
 def incidents_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
     """Show every fact recorded for INCIDENT_ID (a unique prefix works)."""
-    from rollback_pm.ledger import Ledger
+    from rollback_pm.commands.incidents import incidents_show as command
 
-    settings = settings_from(ctx, {})
-    with Ledger(settings.state_dir) as ledger:
-        i = ledger.get(incident_id)
-    if as_json:
-        click.echo(json.dumps(i.to_dict(), indent=2))
-        return
-    rows = [
-        ("id", i.id),
-        ("service", i.service),
-        ("environment", i.environment),
-        ("status", i.status),
-        ("deploy sha", i.deploy_sha),
-        ("rollback sha", f"{i.rollback_sha or '-'} ({i.rollback_sha_source or '-'})"),
-        ("pipeline", f"{i.pipeline_number or '-'} {i.pipeline_url or ''}".rstrip()),
-        ("started", iso(i.started_at) or "-"),
-        ("detected", iso(i.detected_at) or "-"),
-        ("mitigated", iso(i.mitigated_at) or "-"),
-        ("severity", i.severity),
-        ("detected by", i.detected_by),
-        ("draft", i.draft_path or "-"),
-        ("ticket", f"{i.ticket.key} {i.ticket.status} {i.ticket.url}" if i.ticket else "-"),
-    ]
-    for label_, value in rows:
-        click.echo(f"{label_ + ':':<14}{value}")
-    if i.smoke_steps:
-        click.echo("smoke steps:")
-        for s in i.smoke_steps:
-            click.echo(
-                f"  {s.step if s.step is not None else '-':>2} {s.status:<7} {s.name}"
-                f"{': ' + s.message if s.message else ''}"
-            )
-    if i.evidence:
-        click.echo("evidence:")
-        for e in i.evidence:
-            click.echo(f"  {e.path} {e.bytes} bytes sha256 {e.sha256}")
-    for w in i.warnings:
-        click.echo(f"warning: {w}")
+    ctx.exit(command(settings_from(ctx, {}), incident_id, as_json=as_json))
 
 
 @cli.command("mark-good")
@@ -494,17 +349,9 @@ def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
 
     A later rollback uses it as the rollback SHA when nothing better is known.
     """
-    from rollback_pm.errors import UsageError
-    from rollback_pm.facts.shas import validate_sha
-    from rollback_pm.ledger import Ledger
+    from rollback_pm.commands.mark_good import mark_good as command
 
-    settings = settings_from(ctx, flags)
-    if not settings.service:
-        raise UsageError("mark-good needs --service (or ROLLBACK_PM_SERVICE)")
-    good = validate_sha(sha, "--sha")
-    with Ledger(settings.state_dir) as ledger:
-        ledger.mark_good(settings.service, settings.environment, good)
-    click.echo(f"last good {settings.service} {settings.environment}: {good}")
+    ctx.exit(command(settings_from(ctx, flags), sha))
 
 
 @cli.command("check-deadlines")
@@ -516,7 +363,7 @@ def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Send nothing, change nothing; say what would be sent.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only what this run did (for cron mail).")
-@click.option("--hours", default=None, help="Same as --deadline-hours.")
+@click.option("--hours", type=HOURS, default=None, help="Same as --deadline-hours.")
 @click.option(
     "--webhook", default=None, help="Same as --webhook-url (prefer the env or config file: a flag is visible in ps)."
 )
@@ -528,7 +375,7 @@ def check_deadlines(
     now: Any,
     dry_run: bool,
     quiet: bool,
-    hours: str | None,
+    hours: float | None,
     webhook: str | None,
     **flags: Any,
 ) -> None:
@@ -539,27 +386,13 @@ def check_deadlines(
     overdue (comment, postmortem-overdue label, webhook), each sent once. Exit 0 nothing
     overdue, 1 something overdue, 3 the check was degraded (says which incidents).
     """
-    from rollback_pm import deadlines
+    from rollback_pm.commands.check_deadlines import check_deadlines as command
 
     if hours is not None:
         flags["deadline_hours"] = hours
     if webhook is not None:
         flags["webhook_url"] = webhook
-    settings = settings_from(ctx, flags)
-    result = deadlines.run_check(settings, now=now, dry_run=dry_run)
-    if result is None:  # another run holds the lock and does the work
-        return
-    if as_json:
-        click.echo(json.dumps(deadlines.as_json(result), indent=2))
-    else:
-        lines = deadlines.event_lines(result)
-        if not quiet:
-            lines = deadlines.table_lines(result) + lines
-        for line in lines:
-            click.echo(line)
-    for line in result.degraded:
-        click.echo(f"rollback-pm: degraded: {line}", err=True)
-    ctx.exit(result.exit_code)
+    ctx.exit(command(settings_from(ctx, flags), now=now, dry_run=dry_run, quiet=quiet, as_json=as_json))
 
 
 @cli.group("ledger")
@@ -574,19 +407,9 @@ def ledger_group() -> None:
 def ledger_check(ctx: click.Context, as_json: bool, **flags: Any) -> None:
     """SQLite integrity, schema version, and drafts, ticket files and evidence the ledger does
     not know (or knows but are gone). Changes nothing. Exit 0 clean, 1 problems found."""
-    from rollback_pm import ledger_repair
-    from rollback_pm.hook import drafts_dir
+    from rollback_pm.commands.ledger import ledger_check as command
 
-    settings = settings_from(ctx, flags)
-    report = ledger_repair.check(
-        settings.state_dir, drafts_dirs=[drafts_dir(settings)], evidence_dir=Path(settings.evidence_dir)
-    )
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for line in ledger_repair.check_lines(report):
-            click.echo(line)
-    ctx.exit(0 if report.clean else EXIT_FAILED)
+    ctx.exit(command(settings_from(ctx, flags), as_json=as_json))
 
 
 @ledger_group.command("rebuild")
@@ -600,25 +423,9 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
     The old ledger is moved aside (never deleted). Exit 0 when every file found was used,
     3 when some could not be attributed (they are listed).
     """
-    from rollback_pm import ledger_repair
-    from rollback_pm.deadline import hours_for
-    from rollback_pm.hook import drafts_dir
+    from rollback_pm.commands.ledger import ledger_rebuild as command
 
-    settings = settings_from(ctx, flags)
-    report = ledger_repair.rebuild(
-        settings.state_dir,
-        drafts_dirs=[drafts_dir(settings)],
-        evidence_dir=Path(settings.evidence_dir),
-        deadline_hours=partial(hours_for, settings),
-        force=force,
-    )
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for line in ledger_repair.rebuild_lines(report):
-            click.echo(line)
-    if report.not_recovered:
-        ctx.exit(EXIT_DEGRADED)
+    ctx.exit(command(settings_from(ctx, flags), force=force, as_json=as_json))
 
 
 @cli.command()
@@ -659,13 +466,13 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
 @click.pass_context
 def report(
     ctx: click.Context,
-    since: Since,
+    since: Any,
     service: str | None,
     environment: str | None,
     html_to: str | None,
     json_to: str | None,
     csv_to: str | None,
-    now: datetime | None,
+    now: Any,
     **flags: Any,
 ) -> None:
     """Insights: rollbacks per week, MTTD and MTTR, postmortems on time, follow-ups, repeats.
@@ -675,31 +482,21 @@ def report(
     counts in the period by its rollback time. Exit 0 done, 2 bad input, 3 done but
     some ledger records could not be read (they are listed).
     """
-    from rollback_pm.deadline import hours_for
-    from rollback_pm.report import build
+    from rollback_pm.commands.report import report as command
 
-    build.check_targets(html_to, json_to, csv_to)
     settings = settings_from(ctx, flags)
-    clock = utcnow()
-    scope = build.scope_for(since, until=now or clock, service=service, environment=environment)
-    with build.open_ledger(settings.state_dir) as ledger:
-        result = build.build(ledger, scope, partial(hours_for, settings))
-    rendered = build.render(result, html=html_to, json_to=json_to, csv_to=csv_to, generated_at=clock)
-    to_stdout = any(target == build.STDOUT for target, _ in rendered.outputs.values())
-    written = []
-    for target, text in rendered.outputs.values():
-        if target == build.STDOUT:
-            click.echo(text, nl=False)
-        else:
-            written.append(str(build.write_file(target, text)))
-    count = result.rollbacks.count
-    what = f"{count} rollback(s)" if count else "no rollbacks in this period"
-    for path in written:
-        click.echo(f"wrote {path}: {what}, {iso(scope.since)} to {iso(scope.until)}", err=to_stdout)
-    for skipped in result.data.skipped:
-        click.echo(f"rollback-pm: degraded: {skipped.record} {skipped.ident} left out: {skipped.reason}", err=True)
-    if result.data.skipped:
-        ctx.exit(EXIT_DEGRADED)
+    ctx.exit(
+        command(
+            settings,
+            since=since,
+            until=now,
+            service=service,
+            environment=environment,
+            html_to=html_to,
+            json_to=json_to,
+            csv_to=csv_to,
+        )
+    )
 
 
 @cli.group("config")
@@ -712,20 +509,18 @@ def config_group() -> None:
 @click.pass_context
 def config_show(ctx: click.Context, as_json: bool) -> None:
     """Print every setting, its effective value and where it came from (secrets masked)."""
-    settings = settings_from(ctx, {})
-    rows = settings.rows()
-    if as_json:
-        click.echo(json.dumps([{"name": n, "value": v, "source": s} for n, v, s in rows], indent=2))
-        return
-    width = max(len(n) for n, _, _ in rows)
-    for name, value, source in rows:
-        click.echo(f"{name:<{width}}  {value}  [{source}]")
+    from rollback_pm.commands.config import config_show as command
+
+    ctx.exit(command(settings_from(ctx, {}), as_json=as_json))
 
 
 @config_group.command("options")
-def config_options() -> None:
+@click.pass_context
+def config_options(ctx: click.Context) -> None:
     """Print the option reference as a Markdown table (flags, env, plugin settings)."""
-    click.echo(options_markdown(), nl=False)
+    from rollback_pm.commands.config import config_options as command
+
+    ctx.exit(command())
 
 
 def main() -> None:
@@ -733,4 +528,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
@@ -369,77 +368,3 @@ def run_check(settings: Settings, *, now: datetime | None = None, dry_run: bool 
 def _run(settings: Settings, state_dir: Path, now: datetime, *, dry_run: bool) -> CheckResult:
     with Ledger(state_dir) as ledger:
         return check_deadlines(ledger, make_tracker(settings), now=now, settings=settings, dry_run=dry_run)
-
-
-# -- output ---------------------------------------------------------------------------------
-
-
-def table_lines(result: CheckResult) -> list[str]:
-    if not result.checks:
-        return ["no open incidents"]
-    lines = [f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DUE':<20}  {'LEFT':>7}  {'STATE':<8} {'TICKET':<16} OWNER"]
-    for c in result.checks:
-        i = c.incident
-        left = "-"
-        if c.due is not None and c.state != "done":
-            left = ("-" if result.now > c.due else "") + span(c.due - result.now)
-        state = c.state + ("?" if c.unchecked else "")
-        lines.append(
-            f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {iso(c.due) or '-':<20}  "
-            f"{left:>7}  {state:<8} {(i.ticket.key if i.ticket else '-')[:16]:<16} {i.owner or '-'}"
-        )
-    if any(c.unchecked for c in result.checks):
-        lines.append("?: the tracker could not be asked; state from the last known ticket status")
-    return lines
-
-
-def event_lines(result: CheckResult) -> list[str]:
-    """What this run did (or, with --dry-run, would do): the lines cron should mail."""
-    lines = [f"outbox: sent {line}" for line in (result.flushed.sent if result.flushed else [])]
-    for c in result.checks:
-        if c.state == "done":
-            lines.append(f"{c.incident.id}: {'done' if c.newly_done else 'would mark done'} ({c.reason})")
-        for n in c.notices:
-            if n.result == "sent":
-                lines.append(f"{c.incident.id}: sent {n.describe()}")
-            elif n.result == "would-send":
-                lines.append(f"{c.incident.id}: would send {n.describe()}")
-    return lines
-
-
-def as_json(result: CheckResult) -> dict[str, Any]:
-    return {
-        "now": iso(result.now),
-        "dry_run": result.dry_run,
-        "incidents": [
-            {
-                "id": c.incident.id,
-                "service": c.incident.service,
-                "env": c.incident.environment,
-                "due": iso(c.due),
-                "state": c.state,
-                "reason": c.reason,
-                "checked": c.unchecked is None,
-                "ticket": c.incident.ticket.key if c.incident.ticket else None,
-                "ticket_url": c.incident.ticket.url if c.incident.ticket else None,
-                "draft": c.incident.draft_path,
-                "owner": c.incident.owner,
-                "notifications": [
-                    {
-                        "kind": n.kind,
-                        "channel": n.channel,
-                        "result": n.result,
-                        **({"detail": n.detail} if n.detail else {}),
-                    }
-                    for n in c.notices
-                ],
-            }
-            for c in result.checks
-        ],
-        "outbox": {
-            "sent": result.flushed.sent if result.flushed else [],
-            "failed": result.flushed.failed if result.flushed else [],
-        },
-        "degraded": result.degraded,
-        "exit_code": result.exit_code,
-    }

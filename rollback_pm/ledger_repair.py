@@ -626,35 +626,3 @@ def _swap(state: Path, fresh: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------- output
-
-
-def check_lines(report: CheckReport) -> list[str]:
-    version = (
-        "-"
-        if report.schema_version is None
-        else f"{report.schema_version}{' (current)' if report.schema_version == SCHEMA_VERSION else ''}"
-    )
-    lines = [
-        f"ledger {report.ledger}: schema version {version}, integrity {report.integrity}, "
-        f"{report.incidents} incident{'s' if report.incidents != 1 else ''}"
-    ]
-    lines += [f"problem: {p.message}" for p in report.problems]
-    lines += [f"note: {n}" for n in report.notes]
-    count = len(report.problems)
-    lines.append(f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found")
-    return lines
-
-
-def rebuild_lines(report: RebuildReport) -> list[str]:
-    lines = [f"moved aside: {p}" for p in report.moved_aside]
-    if report.moved_aside:
-        lines.append(f"  (kept, never deleted; `sqlite3 {report.moved_aside[0]} .recover` may get more out of it)")
-    lines.append(f"ledger {report.ledger}: {len(report.recovered)} incident(s) recovered")
-    for r in report.recovered:
-        lines.append(f"recovered {r.id} ({r.status}) from {', '.join(r.sources)}")
-        if r.unknown:
-            lines.append(f"  unknown: {', '.join(r.unknown)} (recorded as '{UNKNOWN}' or empty)")
-        if r.estimated:
-            lines.append(f"  estimated: {', '.join(r.estimated)}")
-    lines += [f"not recovered: {n}" for n in report.not_recovered]
-    return lines

@@ -1,0 +1,41 @@
+"""`rollback-pm collect`: the evidence stage alone, for an operator on a host."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from rollback_pm.config import Settings
+from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
+from rollback_pm.evidence import BundleResult
+from rollback_pm.hook import collect_evidence
+
+
+def collect(settings: Settings, *, as_json: bool = False) -> int:
+    bundle = collect_evidence(settings)
+    if as_json:
+        click.echo(json.dumps(bundle_json(bundle), indent=2))
+    else:
+        for line in bundle_lines(bundle):
+            click.echo(line)
+    return EXIT_DEGRADED if bundle.degraded else EXIT_OK
+
+
+def bundle_lines(bundle: BundleResult) -> list[str]:
+    lines = [f"bundle {bundle.bundle_id}: {len(bundle.containers)} container(s)"]
+    lines += [f"  {f.path}" for f in bundle.files]
+    lines += [f"  missing {c.name}: {c.error}" for c in bundle.containers if not c.ok]
+    return lines
+
+
+def bundle_json(bundle: BundleResult) -> dict[str, Any]:
+    return {
+        "bundle": bundle.bundle_id,
+        "files": [{"path": f.path, "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in bundle.files],
+        "containers": [
+            {"name": c.name, "ok": c.ok, "error": c.error, "truncated": c.truncated} for c in bundle.containers
+        ],
+        "partial": bundle.partial,
+    }

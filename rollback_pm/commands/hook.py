@@ -1,0 +1,70 @@
+"""`rollback-pm hook`: every stage for one rollback, and how its result is printed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from rollback_pm.config import Settings
+from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
+from rollback_pm.hook import HookResult, run_hook
+
+
+def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> int:
+    result = run_hook(settings, phase)
+    if as_json:
+        click.echo(json.dumps(result_json(result), indent=2))
+    else:
+        for line in summary_lines(result):
+            click.echo(line)
+    return EXIT_DEGRADED if result.degraded else EXIT_OK
+
+
+def summary_lines(result: HookResult) -> list[str]:
+    """What the hook prints for a human."""
+    lines: list[str] = []
+    if result.bundle:
+        lines.append(f"evidence: {len(result.bundle.containers)} container(s) -> bundle {result.bundle.bundle_id}")
+        lines += [f"  {f.path}" for f in result.bundle.files]
+    if result.phase == "collect":
+        lines.append("parked for `rollback-pm hook --phase finalize` after the rollback")
+    inc = result.incident
+    if inc:
+        lines.append(
+            f"incident: {inc.id} ({'new' if result.new_incident else 'updated'}) "
+            f"{inc.service} {inc.environment} deploy {inc.deploy_sha[:7]} -> rollback "
+            f"{(inc.rollback_sha or 'unknown')[:7]}"
+        )
+        failed = inc.failed_step
+        if failed:
+            lines.append(f"failed smoke step: {failed.step if failed.step is not None else '-'} {failed.name}")
+    if result.draft:
+        lines.append(f"draft: {result.draft.path} ({result.draft.reason})")
+    elif result.draft_note:
+        lines.append(result.draft_note)
+    if result.ticket:
+        if result.ticket.ticket:
+            lines.append(f"ticket: {result.ticket.ticket.key} {result.ticket.ticket.url}".rstrip())
+        elif result.ticket.message:
+            lines.append(f"ticket: {result.ticket.message}")
+    if result.pull_request:
+        lines.append(f"pull request: {result.pull_request}")
+    for reason in result.degraded:
+        lines.append(f"degraded: {reason}")
+    return lines
+
+
+def result_json(result: HookResult) -> dict[str, Any]:
+    return {
+        "phase": result.phase,
+        "incident": result.incident.to_dict() if result.incident else None,
+        "bundle": result.bundle.bundle_id if result.bundle else None,
+        "evidence": [asdict(f) for f in result.bundle.files] if result.bundle else [],
+        "draft": str(result.draft.path) if result.draft else None,
+        "ticket": asdict(result.ticket.ticket) if result.ticket and result.ticket.ticket else None,
+        "queued": bool(result.ticket and result.ticket.queued),
+        "degraded": result.degraded,
+    }

@@ -1,0 +1,110 @@
+"""`rollback-pm incidents list|show`: what the ledger knows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from rollback_pm.config import Settings, Since
+from rollback_pm.errors import EXIT_OK
+from rollback_pm.ledger import Ledger
+from rollback_pm.models import Incident
+from rollback_pm.timeutil import iso, to_jsonable, utcnow
+
+
+def incidents_list(
+    settings: Settings,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    status: str | None = None,
+    since: Since | None = None,
+    as_json: bool = False,
+) -> int:
+    """Incidents, newest first."""
+    with Ledger(settings.state_dir) as ledger:
+        found = ledger.list(
+            service=service, environment=environment, status=status, since=since.start(utcnow()) if since else None
+        )
+    if as_json:
+        click.echo(json.dumps([brief(i) for i in found], indent=2))
+    else:
+        for line in table_lines(found):
+            click.echo(line)
+    return EXIT_OK
+
+
+def table_lines(found: list[Incident]) -> list[str]:
+    if not found:
+        return ["no incidents"]
+    lines = [
+        f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DEPLOY':<7} {'ROLLBACK':<8} {'MITIGATED':<20} {'STATUS':<6} TICKET"
+    ]
+    for i in found:
+        lines.append(
+            f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {i.deploy_sha[:7]:<7} "
+            f"{(i.rollback_sha or '-')[:7]:<8} {iso(i.mitigated_at) or '-':<20} {i.status:<6} "
+            f"{i.ticket.key if i.ticket else '-'}"
+        )
+    return lines
+
+
+def brief(i: Incident) -> dict[str, Any]:
+    return to_jsonable(
+        {
+            "id": i.id,
+            "service": i.service,
+            "environment": i.environment,
+            "deploy_sha": i.deploy_sha,
+            "rollback_sha": i.rollback_sha,
+            "mitigated_at": i.mitigated_at,
+            "status": i.status,
+            "ticket": i.ticket.key if i.ticket else None,
+            "draft": i.draft_path,
+        }
+    )
+
+
+def incidents_show(settings: Settings, incident_id: str, *, as_json: bool = False) -> int:
+    """Every fact recorded for one incident (a unique id prefix works)."""
+    with Ledger(settings.state_dir) as ledger:
+        incident = ledger.get(incident_id)
+    if as_json:
+        click.echo(json.dumps(incident.to_dict(), indent=2))
+    else:
+        for line in show_lines(incident):
+            click.echo(line)
+    return EXIT_OK
+
+
+def show_lines(i: Incident) -> list[str]:
+    rows = [
+        ("id", i.id),
+        ("service", i.service),
+        ("environment", i.environment),
+        ("status", i.status),
+        ("deploy sha", i.deploy_sha),
+        ("rollback sha", f"{i.rollback_sha or '-'} ({i.rollback_sha_source or '-'})"),
+        ("pipeline", f"{i.pipeline_number or '-'} {i.pipeline_url or ''}".rstrip()),
+        ("started", iso(i.started_at) or "-"),
+        ("detected", iso(i.detected_at) or "-"),
+        ("mitigated", iso(i.mitigated_at) or "-"),
+        ("severity", i.severity),
+        ("detected by", i.detected_by),
+        ("draft", i.draft_path or "-"),
+        ("ticket", f"{i.ticket.key} {i.ticket.status} {i.ticket.url}" if i.ticket else "-"),
+    ]
+    lines = [f"{label + ':':<14}{value}" for label, value in rows]
+    if i.smoke_steps:
+        lines.append("smoke steps:")
+        lines += [
+            f"  {s.step if s.step is not None else '-':>2} {s.status:<7} {s.name}{': ' + s.message if s.message else ''}"
+            for s in i.smoke_steps
+        ]
+    if i.evidence:
+        lines.append("evidence:")
+        lines += [f"  {e.path} {e.bytes} bytes sha256 {e.sha256}" for e in i.evidence]
+    lines += [f"warning: {w}" for w in i.warnings]
+    return lines
