@@ -131,10 +131,10 @@ def test_a_dangling_symlink_at_the_ledger_lock(tmp_path: Path) -> None:
 
 def test_a_symlink_planted_at_the_hook_lock(tmp_path: Path, elsewhere: Path) -> None:
     settings = load_settings({"state_dir": str(tmp_path / "state")}, env={})
-    lock = hook._lock(settings, "key")  # creates locks/
+    lock = hook.run_lock(settings.state_dir, "key")  # creates locks/
     Path(lock.lock_file).symlink_to(elsewhere / "precious")
     with pytest.raises(LedgerError, match=r"hook lock .* is a symlink .* refusing to follow it"):
-        hook._lock(settings, "key")
+        hook.run_lock(settings.state_dir, "key")
     assert (elsewhere / "precious").read_text() == "keep me"
 
 

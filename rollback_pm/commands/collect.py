@@ -10,11 +10,14 @@ import click
 from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.evidence import BundleResult
-from rollback_pm.hook import collect_evidence
+from rollback_pm.hook import evidence_stage
+from rollback_pm.inputs import collect_options, selection
+from rollback_pm.timeutil import utcnow
 
 
 def collect(settings: Settings, *, as_json: bool = False) -> int:
-    bundle = collect_evidence(settings)
+    now = utcnow()
+    bundle = evidence_stage(selection(settings), collect_options(settings, now), settings.docker_host, now)
     if as_json:
         click.echo(json.dumps(bundle_json(bundle), indent=2))
     else:

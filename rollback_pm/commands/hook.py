@@ -10,7 +10,7 @@ import click
 
 from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
-from rollback_pm.hook import HookResult, run_hook
+from rollback_pm.hook import HookState, run_hook
 
 
 def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> int:
@@ -23,7 +23,7 @@ def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> i
     return EXIT_DEGRADED if result.degraded else EXIT_OK
 
 
-def summary_lines(result: HookResult) -> list[str]:
+def summary_lines(result: HookState) -> list[str]:
     """What the hook prints for a human."""
     lines: list[str] = []
     if result.bundle:
@@ -57,7 +57,7 @@ def summary_lines(result: HookResult) -> list[str]:
     return lines
 
 
-def result_json(result: HookResult) -> dict[str, Any]:
+def result_json(result: HookState) -> dict[str, Any]:
     return {
         "phase": result.phase,
         "incident": result.incident.to_dict() if result.incident else None,

@@ -11,15 +11,15 @@ from rollback_pm import ledger_repair
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_FAILED, EXIT_OK
-from rollback_pm.hook import drafts_dir
 from rollback_pm.ledger import SCHEMA_VERSION
 from rollback_pm.ledger_repair import UNKNOWN, CheckReport, RebuildReport
+from rollback_pm.placement import draft_policy
 
 
 def ledger_check(settings: Settings, *, as_json: bool = False) -> int:
     """Changes nothing. 0 clean, 1 problems found."""
     report = ledger_repair.check(
-        settings.state_dir, drafts_dirs=[drafts_dir(settings)], evidence_dir=settings.evidence_dir
+        settings.state_dir, drafts_dirs=[draft_policy(settings).directory], evidence_dir=settings.evidence_dir
     )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -34,7 +34,7 @@ def ledger_rebuild(settings: Settings, *, force: bool = False, as_json: bool = F
     could not be attributed (they are listed)."""
     report = ledger_repair.rebuild(
         settings.state_dir,
-        drafts_dirs=[drafts_dir(settings)],
+        drafts_dirs=[draft_policy(settings).directory],
         evidence_dir=settings.evidence_dir,
         deadline_hours=partial(hours_for, settings),
         force=force,
