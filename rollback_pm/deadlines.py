@@ -226,7 +226,7 @@ def _ticket_status(
     ledger: Ledger, tracker: Tracker, incident: Incident, ticket: TicketRef, dry_run: bool
 ) -> tuple[str, str | None]:
     """(status, problem): the tracker's answer (cached in the ledger), or the cache and why."""
-    if tracker.name == "none":
+    if not tracker.capabilities.status:
         return ticket.status, None
     if ticket.tracker != tracker.name:
         return ticket.status, (
@@ -247,7 +247,7 @@ def _notify(
     kind = check.state
     target = incident.ticket.key if incident.ticket else "the ticket"
     plan: list[tuple[str, str, Callable[[], None]]] = []
-    if tracker.name != "none":
+    if tracker.capabilities.tickets:
         doc = (_warning_text if kind == "due-soon" else _overdue_text)(check, now)
         plan.append(("ticket-comment", target, lambda: notify(ledger, tracker, incident, "comment", {"doc": doc})))
         if kind == "overdue":

@@ -151,8 +151,8 @@ def pull_request_stage(
     ledger: Ledger, tracker: Tracker, incident: Incident, draft: drafts.DraftResult
 ) -> tuple[str | None, list[str]]:
     """(the pull request's URL if opened now, what could not be done)."""
-    if not hasattr(tracker, "open_pr"):
-        return None, [f"--open-pr needs a gitea or forgejo tracker, not {tracker.name}"]
+    if not tracker.capabilities.pull_requests:
+        return None, [f"--open-pr needs a tracker that opens pull requests (gitea or forgejo), not {tracker.name}"]
     try:
         return open_draft_pull_request(tracker, ledger, ledger.get(incident.id), draft), []
     except TrackerError as exc:

@@ -130,8 +130,8 @@ def open_ticket(
     ledger: Ledger, tracker: Tracker, incident: Incident, *, deadline_hours: float = 24.0, queue_on_failure: bool = True
 ) -> TicketOutcome:
     """Find or create the incident's ticket; on a re-run, comment only what is new."""
-    if tracker.name == "none":
-        return TicketOutcome(ticket=None, message="no ticket (tracker none)")
+    if not tracker.capabilities.tickets:
+        return TicketOutcome(ticket=None, message=f"no ticket (tracker {tracker.name})")
     draft_path, _, _ = ledger.draft_record(incident.id)
     try:
         ticket = incident.ticket if incident.ticket and incident.ticket.tracker == tracker.name else None

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rollback_pm.errors import ConfigError
-from rollback_pm.trackers.base import TicketSpec, Tracker
+from rollback_pm.trackers.base import Capabilities, TicketSpec, Tracker
 
-__all__ = ["NAMES", "TicketSpec", "Tracker", "make_tracker"]
+__all__ = ["NAMES", "Capabilities", "TicketSpec", "Tracker", "make_tracker"]
 
 
 def _file(settings: Any) -> Tracker:

@@ -2,6 +2,7 @@
 
 Backends are pure transport: they find, create, comment, label, attach and read status.
 The find-or-create policy, the outbox and the ledger live in ``rollback_pm.tickets``.
+What a backend can do is in its ``capabilities``; callers ask those, never its name.
 """
 
 from __future__ import annotations
@@ -11,8 +12,18 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from rollback_pm.errors import TrackerError
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.markup import Doc
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; callers check these instead of asking which backend it is."""
+
+    tickets: bool = True  # keeps tickets: creating, commenting and labelling mean something
+    status: bool = True  # reads a ticket's state (open or resolved) back
+    pull_requests: bool = False  # commits a draft to a branch and opens a pull request (open_pr)
 
 
 @dataclass
@@ -36,6 +47,7 @@ class Tracker(Protocol):
     TrackerError; never put a token in a message."""
 
     name: str
+    capabilities: Capabilities
 
     def find(self, unique_label: str) -> TicketRef | None:
         """The ticket carrying this label, if one exists."""
@@ -54,3 +66,16 @@ class Tracker(Protocol):
 
     def status(self, ticket: TicketRef) -> str:
         """'open' or 'resolved' (closed/done), read from the tracker."""
+
+    def open_pr(self, branch: str, path: str, content: str, title: str, body: str) -> str:
+        """Commit ``content`` to ``path`` on ``branch`` and open a pull request; its URL.
+        Only backends with ``capabilities.pull_requests``; the others raise TrackerError."""
+
+
+class NoPullRequests:
+    """The Protocol's ``open_pr`` for backends that have no pull requests."""
+
+    name: str
+
+    def open_pr(self, branch: str, path: str, content: str, title: str, body: str) -> str:
+        raise TrackerError(f"the {self.name} tracker cannot open pull requests; --open-pr needs gitea or forgejo")

@@ -22,7 +22,7 @@ from rollback_pm.log import get_logger
 from rollback_pm.models import TicketRef
 from rollback_pm.safe_dirs import ensure_dir, is_symlink_error, read_nofollow
 from rollback_pm.timeutil import iso, utcnow
-from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.base import Capabilities, NoPullRequests, TicketSpec
 from rollback_pm.trackers.markup import Doc, plain_doc, to_markdown
 
 log = get_logger(__name__)
@@ -95,8 +95,9 @@ def read_ticket(path: Path) -> dict[str, Any]:
     return check_ticket(path, data)
 
 
-class FileTracker:
+class FileTracker(NoPullRequests):
     name = "file"
+    capabilities = Capabilities()
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = Path(state_dir) / "tickets"

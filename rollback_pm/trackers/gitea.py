@@ -22,7 +22,7 @@ from typing import Any
 from rollback_pm.errors import ConfigError, TrackerError
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.base import Capabilities, TicketSpec
 from rollback_pm.trackers.http import (
     Confirmed,
     HttpClient,
@@ -48,6 +48,8 @@ def label_color(name: str) -> str:
 
 class GiteaTracker:
     """Tickets as issues on a Gitea or Forgejo repository (``repo`` is owner/name)."""
+
+    capabilities = Capabilities(pull_requests=True)
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from rollback_pm.errors import ConfigError, TrackerError, TrackerNotFoundError
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers import markup
-from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.base import Capabilities, NoPullRequests, TicketSpec
 from rollback_pm.trackers.http import (
     Confirmed,
     HttpClient,
@@ -56,10 +56,11 @@ def _jql_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class JiraTracker:
+class JiraTracker(NoPullRequests):
     """Tickets as Jira issues. ``api_version`` None means 3 for ``*.atlassian.net``, else 2."""
 
     name = "jira"
+    capabilities = Capabilities()
 
     def __init__(
         self,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.base import Capabilities, NoPullRequests, TicketSpec
 from rollback_pm.trackers.markup import Doc
 
 
-class NoneTracker:
+class NoneTracker(NoPullRequests):
     name = "none"
+    capabilities = Capabilities(tickets=False, status=False)
 
     def find(self, unique_label: str) -> TicketRef | None:
         return None
