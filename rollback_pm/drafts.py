@@ -76,32 +76,34 @@ def build_context(
     ``seq`` is the NNN of INC-YYYY-MM-DD-NNN: the incident's number that day (1 unless known).
     ``template`` (the built-in's name) goes into the hidden marker comment that lint reads.
     """
-    events = timeline if timeline is not None else build_timeline(incident)
-    failed = incident.failed_step
-    day = incident_day(incident, now)
-    start = incident.started_at
-    detected = incident.detected_at
-    mitigated = incident.mitigated_at
-    impact_start = start or detected
     deadline = due_at(incident, deadline_hours)  # the same clock as the ticket and check-deadlines
-    impact_seconds = _seconds(impact_start, mitigated)
-    containers = [container_context(c) for c in incident.containers]
+    return {
+        **_header_context(incident, now=now, seq=seq),
+        **_time_context(incident),
+        **_sha_context(incident),
+        **_smoke_context(incident),
+        **_container_and_change_context(incident),
+        "evidence": _evidence_context(incident),
+        "timeline": _timeline_context(timeline if timeline is not None else build_timeline(incident)),
+        **_link_context(incident),
+        "warnings": _warnings(incident),
+        "deadline": iso(deadline),
+        "deadline_hours": deadline_hours,
+        "template": template,
+        "filename": draft_filename(incident, template or "azaion", seq=seq),
+        "marker": markdown.Md(_marker(incident, deadline, template)),
+    }
+
+
+def _header_context(incident: Incident, *, now: datetime, seq: int) -> dict[str, Any]:
+    """Who and what: names, the incident's reference and date, and its severity on every scale."""
+    day = incident_day(incident, now)
     severity = (incident.severity or "").strip().capitalize()
-    title = incident_title(incident)
-    warnings = list(incident.warnings)
-    if incident.rollback_sha and incident.rollback_sha_source == "ci-prev":
-        note = (
-            "The rollback SHA came from CI_PREV_COMMIT_SHA: the previous pipeline on the branch, "
-            "not necessarily the version that was deployed before. Check it against the running image."
-        )
-        if not any("CI_PREV_COMMIT_SHA" in w for w in warnings):
-            warnings.insert(0, note)
-    multi_day = len({_utc(e.ts).date() for e in events}) > 1
     return {
         "incident": incident,
         "tool": {"name": "rollback-pm", "version": __version__},
         "now": now,
-        "title": title,
+        "title": incident_title(incident),
         "slug": slugify(_slug_source(incident)),
         "incident_ref": f"INC-{day}-{seq:03d}",
         "incident_date": day,
@@ -112,6 +114,14 @@ def build_context(
         "detected_by": incident.detected_by,
         # None (-> placeholder) when the ledger holds a value off the azaion scale
         "severity": {scale: table.get(severity) for scale, table in SEVERITY_SCALES.items()},
+    }
+
+
+def _time_context(incident: Incident) -> dict[str, Any]:
+    """When it started, was detected and mitigated, and the spans between."""
+    start, detected, mitigated = incident.started_at, incident.detected_at, incident.mitigated_at
+    impact_seconds = _seconds(start or detected, mitigated)
+    return {
         "times": {
             "started": iso(start),
             "detected": iso(detected),
@@ -128,58 +138,87 @@ def build_context(
             "ttm_minutes": _minutes(start, mitigated),
             "detect_to_mitigate_minutes": _minutes(detected, mitigated),
         },
+    }
+
+
+def _sha_context(incident: Incident) -> dict[str, Any]:
+    return {
         "deploy_sha": incident.deploy_sha,
         "deploy_sha7": incident.deploy_sha[:7],
         "rollback_sha": incident.rollback_sha,
         "rollback_sha7": incident.rollback_sha[:7] if incident.rollback_sha else None,
         "rollback_sha_source": incident.rollback_sha_source,
+    }
+
+
+def _smoke_context(incident: Incident) -> dict[str, Any]:
+    failed = incident.failed_step
+    return {
         "failed_step": step_context(failed) if failed else None,
         "smoke_steps": [step_context(s) for s in sorted(incident.smoke_steps, key=_step_order)],
         "smoke_total": max([s.step or 0 for s in incident.smoke_steps], default=0) or None,
+    }
+
+
+def _container_and_change_context(incident: Incident) -> dict[str, Any]:
+    """What the containers went through, and what changed between the two SHAs."""
+    containers = [container_context(c) for c in incident.containers]
+    return {
         "containers": containers,
         "crash_looping": [c for c in containers if c["crash_looping"]],
         "unhealthy_containers": [c for c in containers if c["problems"]],
         "commits": [
-            {
-                "sha": c.sha,
-                "sha7": c.sha[:7],
-                "author": c.author,
-                "subject": c.subject,
-                "date": iso(c.date),
-            }
+            {"sha": c.sha, "sha7": c.sha[:7], "author": c.author, "subject": c.subject, "date": iso(c.date)}
             for c in incident.commits
         ],
         "changed_files": [{"path": f.path, "added": f.added, "deleted": f.deleted} for f in incident.changed_files],
-        "evidence": {
-            "all": [_evidence(e) for e in incident.evidence],
-            "log": [_evidence(e) for e in incident.evidence if e.kind == "log"],
-            "inspect": [_evidence(e) for e in incident.evidence if e.kind == "inspect"],
-            "manifest": [_evidence(e) for e in incident.evidence if e.kind == "manifest"],
-        },
-        "timeline": [
-            {
-                "ts": e.ts,
-                "iso": iso(e.ts),
-                "time": _utc(e.ts).strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
-                "text": e.text,
-                "source": e.source,
-            }
-            for e in events
-        ],
+    }
+
+
+def _evidence_context(incident: Incident) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "all": [_evidence(e) for e in incident.evidence],
+        "log": [_evidence(e) for e in incident.evidence if e.kind == "log"],
+        "inspect": [_evidence(e) for e in incident.evidence if e.kind == "inspect"],
+        "manifest": [_evidence(e) for e in incident.evidence if e.kind == "manifest"],
+    }
+
+
+def _timeline_context(events: list[TimelineEvent]) -> list[dict[str, Any]]:
+    """Events with their time as HH:MM, or with the date too when the incident spans days."""
+    multi_day = len({_utc(e.ts).date() for e in events}) > 1
+    return [
+        {
+            "ts": e.ts,
+            "iso": iso(e.ts),
+            "time": _utc(e.ts).strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
+            "text": e.text,
+            "source": e.source,
+        }
+        for e in events
+    ]
+
+
+def _link_context(incident: Incident) -> dict[str, Any]:
+    ticket = incident.ticket
+    return {
         "pipeline": {"number": incident.pipeline_number, "url": incident.pipeline_url},
         "deploy_ticket": incident.deploy_ticket,
-        "ticket": (
-            {"tracker": incident.ticket.tracker, "key": incident.ticket.key, "url": incident.ticket.url}
-            if incident.ticket
-            else None
-        ),
-        "warnings": warnings,
-        "deadline": iso(deadline),
-        "deadline_hours": deadline_hours,
-        "template": template,
-        "filename": draft_filename(incident, template or "azaion", seq=seq),
-        "marker": markdown.Md(_marker(incident, deadline, template)),
+        "ticket": {"tracker": ticket.tracker, "key": ticket.key, "url": ticket.url} if ticket else None,
     }
+
+
+def _warnings(incident: Incident) -> list[str]:
+    """The incident's warnings, first among them a caution when the rollback SHA is a guess."""
+    warnings = list(incident.warnings)
+    if incident.rollback_sha and incident.rollback_sha_source == "ci-prev":
+        note = (
+            "The rollback SHA came from CI_PREV_COMMIT_SHA: the previous pipeline on the branch, "
+            "not necessarily the version that was deployed before. Check it against the running image."
+        )
+        if not any("CI_PREV_COMMIT_SHA" in w for w in warnings):
+            warnings.insert(0, note)
+    return warnings
 
 
 def step_context(step: SmokeStep) -> dict[str, Any]:

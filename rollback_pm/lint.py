@@ -13,6 +13,7 @@ complete postmortem handed in late is still complete).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -450,8 +451,12 @@ def _content(text: str) -> bool:
     return not text.endswith((":", "?"))  # "Details:", "1. Why?" with the answer removed
 
 
+# Rules report through this: (line number, rule, message).
+Add = Callable[[int, str, str], None]
+
+
 def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: datetime | None = None) -> list[Finding]:
-    """All findings for a postmortem's text, sorted by line."""
+    """All findings for a postmortem's text, sorted by line: one pass per rule."""
     lines = _parse(text)
     sections = _sections(lines)
     spec = SPECS[detect_template(text)]
@@ -460,8 +465,20 @@ def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: date
     def add(line: int, rule: str, message: str) -> None:
         findings.append(Finding(path, line, rule, message))
 
-    # header fields
-    header_lines: set[int] = set()
+    header_lines = _header_fields(lines, sections, spec, add)
+    _placeholders(lines, header_lines, add)
+    _required_sections(lines, sections, spec, add)
+    _root_cause(lines, sections, spec, add)
+    _action_items(lines, sections, spec, now.date(), add)
+    if findings:  # a complete postmortem handed in late is still complete
+        _overdue(lines, deadline or _marker_deadline(text), now, add)
+    findings.sort(key=lambda f: (f.line, _RULE_ORDER.get(f.rule, 99)))
+    return findings
+
+
+def _header_fields(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, add: Add) -> set[int]:
+    """Each header field present and filled; returns the lines already reported."""
+    reported: set[int] = set()
     for field in spec.header_fields:
         for line in lines:
             if line.kind not in ("text",):
@@ -474,17 +491,18 @@ def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: date
             if PLACEHOLDER_RE.search(value) or seeds or not stripped:
                 left = f": still {_summarise(seeds)}" if seeds and not PLACEHOLDER_RE.search(value) else ""
                 add(line.no, "header-field", f"header field '{field}' not filled{left}")
-                header_lines.add(line.no)
+                reported.add(line.no)
             break
         else:
             anchor = _find(sections, "header") or _find(sections, "metadata") or _find(sections, "summary")
             add(lines[anchor.line].no if anchor else 1, "header-field", f"header field '{field}' missing")
+    return reported
 
-    # placeholders, ours and the seeds'
+
+def _placeholders(lines: list[_Line], skip: set[int], add: Add) -> None:
+    """Placeholders left, ours and the seeds' (quoted guidance may show the seeds' own)."""
     for line in lines:
-        if line.kind in ("log", "comment", "fence"):
-            continue
-        if line.no in header_lines:
+        if line.kind in ("log", "comment", "fence") or line.no in skip:
             continue
         ours = PLACEHOLDER_RE.findall(line.raw)
         if ours:
@@ -494,7 +512,9 @@ def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: date
             if seeds:
                 add(line.no, "seed-placeholder", f"template placeholder left: {_summarise(seeds)}")
 
-    # required sections present and not empty
+
+def _required_sections(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, add: Add) -> None:
+    """Each required section present and not empty (a placeholder is reported as one)."""
     for name in spec.required_sections:
         section = _find(sections, name)
         if section is None:
@@ -510,13 +530,14 @@ def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: date
         if not has_content and not has_placeholder:
             add(lines[section.line].no, "empty-section", f"required section '{name}' is empty")
 
-    # "human error" as the root cause
+
+def _root_cause(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, add: Add) -> None:
+    """A root cause is never "human error"."""
     for name in spec.root_cause_sections:
         section = _find(sections, name)
         if section is None:
             continue
-        for i in range(section.line + 1, section.end):
-            line = lines[i]
+        for line in lines[section.line + 1 : section.end]:
             if line.kind == "text" and _HUMAN_ERROR.search(PLACEHOLDER_RE.sub("", line.raw)):
                 add(
                     line.no,
@@ -524,8 +545,9 @@ def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: date
                     "'human error' as root cause: name the system gap that let the action cause harm",
                 )
 
-    # action items: a tracker key each, a real future target date
-    today = now.date()
+
+def _action_items(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, today: date, add: Add) -> None:
+    """Every action item row: a tracker key, and a real target date not in the past."""
     for name in spec.action_sections:
         section = _find(sections, name)
         if section is None:
@@ -541,21 +563,19 @@ def lint_text(text: str, *, path: str = "<draft>", now: datetime, deadline: date
                 _check_ticket(row, cells, ticket_col, due_col, add)
                 _check_due(row, cells, due_col, status_col, today, add)
 
-    # past the deadline while incomplete
-    deadline = deadline or _marker_deadline(text)
-    if deadline is not None and now > deadline and findings:
+
+def _overdue(lines: list[_Line], deadline: datetime | None, now: datetime, add: Add) -> None:
+    """Past the deadline while still incomplete (reported on the marker line)."""
+    if deadline is not None and now > deadline:
         marker_line = next((ln.no for ln in lines if _MARKER.search(ln.raw)), 1)
         add(marker_line, "overdue", f"postmortem is past its deadline ({iso(deadline)}) and not finished")
-
-    findings.sort(key=lambda f: (f.line, _RULE_ORDER.get(f.rule, 99)))
-    return findings
 
 
 def _cell(cells: list[str], col: int | None) -> str | None:
     return cells[col] if col is not None and col < len(cells) else None
 
 
-def _check_ticket(row: _Line, cells: list[str], ticket_col: int | None, due_col: int | None, add) -> None:
+def _check_ticket(row: _Line, cells: list[str], ticket_col: int | None, due_col: int | None, add: Add) -> None:
     if ticket_col is not None:
         text = _cell(cells, ticket_col) or ""
     else:
@@ -569,7 +589,9 @@ def _check_ticket(row: _Line, cells: list[str], ticket_col: int | None, due_col:
         )
 
 
-def _check_due(row: _Line, cells: list[str], due_col: int | None, status_col: int | None, today: date, add) -> None:
+def _check_due(
+    row: _Line, cells: list[str], due_col: int | None, status_col: int | None, today: date, add: Add
+) -> None:
     if due_col is None:
         return
     value = _cell(cells, due_col) or ""
