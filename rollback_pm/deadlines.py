@@ -17,7 +17,6 @@ loud exactly once when something is late, and safe to overlap:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from rollback_pm.errors import (
     WebhookError,
 )
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir
+from rollback_pm.lint import lint_file
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
 from rollback_pm.tickets import FlushResult, flush, notify, refresh_status
@@ -50,11 +50,8 @@ from rollback_pm.webhook import Webhook
 
 log = get_logger(__name__)
 
-STATES = ("ok", "due-soon", "overdue", "done")
 OVERDUE_LABEL = "postmortem-overdue"
 LOCK_NAME = "check-deadlines.lock"
-# Until `rollback_pm.lint` exists, "complete" means none of the template's placeholders is left.
-_PLACEHOLDER = re.compile(r"\[TODO|YYYY-MM-DD|<full sha>")
 
 
 # -- the clock ------------------------------------------------------------------------------
@@ -72,20 +69,13 @@ def clock_state(now: datetime, due: datetime | None, warn_before: float) -> str:
 
 
 def draft_complete(path: str | None, *, now: datetime) -> tuple[bool, str]:
-    """Whether the postmortem draft is finished, and why (or why not).
+    """Whether the postmortem draft is finished (it passes lint), and why (or why not).
 
-    Uses ``rollback_pm.lint`` when it is installed; only when that module does not exist
-    falls back to "no placeholder left". The deadline is not passed to lint on purpose:
-    a postmortem finished late is still finished, and lateness is this module's job.
+    The deadline is not passed to lint on purpose: a postmortem finished late is still
+    finished, and lateness is this module's job.
     """
     if not path:
         return False, "no draft recorded"
-    try:
-        from rollback_pm.lint import lint_file
-    except ImportError as exc:
-        if exc.name != "rollback_pm.lint":  # lint exists but is broken: a bug to see, not to hide
-            raise
-        return _no_placeholders(Path(path))
     try:
         findings = lint_file(Path(path), now=now)
     except UsageError as exc:
@@ -94,18 +84,6 @@ def draft_complete(path: str | None, *, now: datetime) -> tuple[bool, str]:
         first = findings[0]
         return False, f"draft has {len(findings)} lint finding(s), first at line {first.line}: {first.rule}"
     return True, "draft passes lint"
-
-
-def _no_placeholders(path: Path) -> tuple[bool, str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return False, f"draft unreadable: {getattr(exc, 'strerror', None) or exc}"
-    for number, line in enumerate(text.splitlines(), 1):
-        match = _PLACEHOLDER.search(line)
-        if match:
-            return False, f"draft has a placeholder at line {number}: {match.group(0)}"
-    return True, "draft has no placeholder left"
 
 
 def span(delta: timedelta) -> str:

@@ -13,7 +13,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from rollback_pm import __version__, markdown
 from rollback_pm.atomic import write_atomic
+from rollback_pm.config import REPO_DRAFTS_DIR
 from rollback_pm.deadline import due_at
 from rollback_pm.errors import DraftEditedError, DraftError, TemplateError
 from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
 from rollback_pm.markdown import PLACEHOLDER_RE, todo
 from rollback_pm.models import ContainerState, Incident, SmokeStep, TimelineEvent
-from rollback_pm.timeutil import iso, mmss, utcnow
+from rollback_pm.timeutil import as_utc, iso, mmss, utcnow
 
 __all__ = [
     "PLACEHOLDER_RE",
@@ -91,6 +92,7 @@ def build_context(
         "deadline_hours": deadline_hours,
         "template": template,
         "filename": draft_filename(incident, template or "azaion", seq=seq),
+        "repo_drafts_dir": REPO_DRAFTS_DIR,
         "marker": markdown.Md(_marker(incident, deadline, template)),
     }
 
@@ -186,12 +188,12 @@ def _evidence_context(incident: Incident) -> dict[str, list[dict[str, Any]]]:
 
 def _timeline_context(events: list[TimelineEvent]) -> list[dict[str, Any]]:
     """Events with their time as HH:MM, or with the date too when the incident spans days."""
-    multi_day = len({_utc(e.ts).date() for e in events}) > 1
+    multi_day = len({as_utc(e.ts).date() for e in events}) > 1
     return [
         {
             "ts": e.ts,
             "iso": iso(e.ts),
-            "time": _utc(e.ts).strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
+            "time": as_utc(e.ts).strftime("%Y-%m-%d %H:%M" if multi_day else "%H:%M"),
             "text": e.text,
             "source": e.source,
         }
@@ -354,11 +356,7 @@ def _minutes(a: datetime | None, b: datetime | None) -> int | None:
 
 
 def _hhmm(ts: datetime | None) -> str | None:
-    return _utc(ts).strftime("%H:%M") if ts else None
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc) if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return as_utc(ts).strftime("%H:%M") if ts else None
 
 
 def _step_order(s: SmokeStep) -> tuple:

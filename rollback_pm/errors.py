@@ -1,5 +1,8 @@
 """Domain errors. Library code raises these; only cli.py turns them into exit codes.
 
+"Done but degraded" (exit 3) is not an error: the work was done, and the commands in
+``rollback_pm.commands`` return EXIT_DEGRADED when their result lists what is missing.
+
 Every message says what is wrong *and* what to do next, because the reader is an
 on-call engineer in the middle of an incident.
 """
@@ -104,9 +107,3 @@ class SignalsError(RollbackPmError):
 
 class WoodpeckerError(RollbackPmError):
     """The Woodpecker API failed."""
-
-
-class Degraded(RollbackPmError):
-    """The work was done, but not all of it (exit 3): evidence missing, ticket queued."""
-
-    exit_code = EXIT_DEGRADED

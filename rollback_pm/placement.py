@@ -1,8 +1,8 @@
 """Where an incident's postmortem draft lives, and (re)writing it there.
 
 A new draft goes to ``drafts_dir`` when given, else into the repository's postmortem
-folder (``<repo_dir>/_docs/06_metrics``) when the checkout has one, else under the state
-dir. Once written, a draft stays where it is (its path is in the ledger) unless
+folder (``<repo_dir>/<config.REPO_DRAFTS_DIR>``) when the checkout has one, else under
+the state dir. Once written, a draft stays where it is (its path is in the ledger) unless
 ``drafts_dir`` is given; its template stays too unless another is asked for.
 """
 

@@ -8,9 +8,16 @@ from typing import Any
 
 from rollback_pm.errors import UsageError
 
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # a bundle id's time: 20260513T084721Z
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware and in UTC; a naive datetime is taken to be UTC already."""
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def parse_ts(value: str | int | float | datetime | None, what: str = "timestamp") -> datetime | None:
@@ -18,7 +25,7 @@ def parse_ts(value: str | int | float | datetime | None, what: str = "timestamp"
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return as_utc(value)
     if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d{9,11}(\.\d+)?", value)):
         return datetime.fromtimestamp(float(value), timezone.utc)
     text = value.strip()
@@ -31,9 +38,7 @@ def parse_ts(value: str | int | float | datetime | None, what: str = "timestamp"
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{what} {value!r} is not an ISO 8601 time (e.g. 2026-05-13T08:47:21Z)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    return as_utc(parsed)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -45,12 +50,7 @@ def iso(value: datetime | None) -> str | None:
 
 def stamp(value: datetime) -> str:
     """Bundle id form: 20260513T084721Z"""
-    return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def parse_stamp(value: str) -> datetime:
-    """The time in a bundle id (20260513T084721Z, maybe with a -N suffix)."""
-    return datetime.strptime(value[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime(STAMP_FORMAT)
 
 
 def mmss(seconds: float | None) -> str | None:

@@ -13,6 +13,17 @@ def _docker_ok() -> bool:
         return False
 
 
+@pytest.fixture()
+def clean_env(monkeypatch):
+    """No ROLLBACK_PM_*, PLUGIN_* or CI settings from the outside; our logs on stderr, warnings only."""
+    from rollback_pm.log import configure
+
+    for name in list(os.environ):
+        if name.startswith(("ROLLBACK_PM_", "CI_", "PLUGIN_")) or name == "CI":
+            monkeypatch.delenv(name, raising=False)
+    configure()
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> None:
     """Docker tests need a real engine. scripts/test.sh starts one; without it they FAIL

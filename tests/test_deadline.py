@@ -1,7 +1,6 @@
 """One deadline: the ticket, the draft and check-deadlines agree, whatever deadline_hours is."""
 
 import json
-import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,16 +13,10 @@ from rollback_pm.deadline import describe, due_at
 from rollback_pm.ledger import Ledger
 from rollback_pm.models import Incident
 
+pytestmark = pytest.mark.usefixtures("clean_env")
 DEPLOY = "0123456789abcdef0123456789abcdef01234567"
 ROLLBACK = "fedcba9876543210fedcba9876543210fedcba98"
 T0 = datetime(2026, 5, 13, 8, 47, 21, tzinfo=timezone.utc)  # mitigation
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("ROLLBACK_PM_", "PLUGIN_", "CI_")) or name == "CI":
-            monkeypatch.delenv(name)
 
 
 def readers(tmp_path: Path, config: str, environment: str) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -13,20 +12,12 @@ from rollback_pm.cli import cli
 from rollback_pm.config import load_settings
 from rollback_pm.hook import HookState, draft_stage, run_hook
 from rollback_pm.ledger import Ledger
-from rollback_pm.log import configure
 from rollback_pm.placement import draft_policy
 
+pytestmark = pytest.mark.usefixtures("clean_env")
 DEPLOY = "0123456789abcdef0123456789abcdef01234567"
 ROLLBACK = "fedcba9876543210fedcba9876543210fedcba98"
 SMOKE = '{"step": 3, "name": "api health", "status": "failed", "ts": "2026-05-13T08:46:00Z", "message": "502"}\n'
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("ROLLBACK_PM_", "PLUGIN_", "CI_")) or name == "CI":
-            monkeypatch.delenv(name)
-    configure()
 
 
 def finalize(tmp_path: Path, *extra: str):

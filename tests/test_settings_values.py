@@ -110,10 +110,7 @@ def test_since_is_a_duration_or_a_time():
 
 
 @pytest.fixture()
-def run(tmp_path, monkeypatch):
-    for name in list(__import__("os").environ):
-        if name.startswith(("ROLLBACK_PM_", "CI_", "PLUGIN_")) or name == "CI":
-            monkeypatch.delenv(name, raising=False)
+def run(tmp_path, clean_env):
     config = write(tmp_path, "")
 
     def invoke(*args: str, env: dict | None = None, config_text: str = ""):

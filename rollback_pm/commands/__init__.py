@@ -6,3 +6,20 @@
 (``rollback_pm.errors``); ``cli.py`` turns those into a message and their exit code.
 How a command's output looks lives in the command's module.
 """
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+def emit(as_json: bool, data: Callable[[], Any], lines: Callable[[], list[str]]) -> None:
+    """Print a result: as indented JSON for machines, else as lines for people."""
+    if as_json:
+        click.echo(json.dumps(data(), indent=2))
+    else:
+        for line in lines():
+            click.echo(line)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import click
-
+from rollback_pm.commands import emit
 from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.evidence import BundleResult
@@ -18,11 +16,7 @@ from rollback_pm.timeutil import utcnow
 def collect(settings: Settings, *, as_json: bool = False) -> int:
     now = utcnow()
     bundle = evidence_stage(selection(settings), collect_options(settings, now), settings.docker_host, now)
-    if as_json:
-        click.echo(json.dumps(bundle_json(bundle), indent=2))
-    else:
-        for line in bundle_lines(bundle):
-            click.echo(line)
+    emit(as_json, lambda: bundle_json(bundle), lambda: bundle_lines(bundle))
     return EXIT_DEGRADED if bundle.degraded else EXIT_OK
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
-import click
-
+from rollback_pm.commands import emit
 from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.hook import HookState, run_hook
@@ -15,11 +13,7 @@ from rollback_pm.hook import HookState, run_hook
 
 def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> int:
     result = run_hook(settings, phase)
-    if as_json:
-        click.echo(json.dumps(result_json(result), indent=2))
-    else:
-        for line in summary_lines(result):
-            click.echo(line)
+    emit(as_json, lambda: result_json(result), lambda: summary_lines(result))
     return EXIT_DEGRADED if result.degraded else EXIT_OK
 
 

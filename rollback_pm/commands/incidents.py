@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import click
-
+from rollback_pm.commands import emit
 from rollback_pm.config import Settings, Since
 from rollback_pm.errors import EXIT_OK
 from rollback_pm.ledger import Ledger
@@ -28,11 +26,7 @@ def incidents_list(
         found = ledger.list(
             service=service, environment=environment, status=status, since=since.start(utcnow()) if since else None
         )
-    if as_json:
-        click.echo(json.dumps([brief(i) for i in found], indent=2))
-    else:
-        for line in table_lines(found):
-            click.echo(line)
+    emit(as_json, lambda: [brief(i) for i in found], lambda: table_lines(found))
     return EXIT_OK
 
 
@@ -71,11 +65,7 @@ def incidents_show(settings: Settings, incident_id: str, *, as_json: bool = Fals
     """Every fact recorded for one incident (a unique id prefix works)."""
     with Ledger(settings.state_dir) as ledger:
         incident = ledger.get(incident_id)
-    if as_json:
-        click.echo(json.dumps(incident.to_dict(), indent=2))
-    else:
-        for line in show_lines(incident):
-            click.echo(line)
+    emit(as_json, incident.to_dict, lambda: show_lines(incident))
     return EXIT_OK
 
 

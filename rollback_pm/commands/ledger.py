@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from functools import partial
 
-import click
-
 from rollback_pm import ledger_repair
+from rollback_pm.commands import emit
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_FAILED, EXIT_OK
@@ -21,11 +19,7 @@ def ledger_check(settings: Settings, *, as_json: bool = False) -> int:
     report = ledger_repair.check(
         settings.state_dir, drafts_dirs=[draft_policy(settings).directory], evidence_dir=settings.evidence_dir
     )
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for line in check_lines(report):
-            click.echo(line)
+    emit(as_json, report.to_json, lambda: check_lines(report))
     return EXIT_OK if report.clean else EXIT_FAILED
 
 
@@ -39,11 +33,7 @@ def ledger_rebuild(settings: Settings, *, force: bool = False, as_json: bool = F
         deadline_hours=partial(hours_for, settings),
         force=force,
     )
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        for line in rebuild_lines(report):
-            click.echo(line)
+    emit(as_json, report.to_json, lambda: rebuild_lines(report))
     return EXIT_DEGRADED if report.not_recovered else EXIT_OK
 
 

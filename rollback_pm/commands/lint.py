@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-import click
-
+from rollback_pm.commands import emit
 from rollback_pm.errors import EXIT_FAILED, EXIT_OK
 from rollback_pm.lint import Finding, lint_file
 from rollback_pm.timeutil import utcnow
@@ -20,11 +18,7 @@ def lint(
     """Exit 0 when every file is complete, 1 when there are findings."""
     when = now or utcnow()
     findings = [f for path in files for f in lint_file(Path(path), now=when, deadline=deadline)]
-    if as_json:
-        click.echo(json.dumps([f.__dict__ for f in findings], indent=2))
-    else:
-        for line in finding_lines(findings, len(files)):
-            click.echo(line)
+    emit(as_json, lambda: [f.__dict__ for f in findings], lambda: finding_lines(findings, len(files)))
     return EXIT_FAILED if findings else EXIT_OK
 
 

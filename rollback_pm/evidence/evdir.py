@@ -125,9 +125,6 @@ class EvidenceDir:
         os.fchmod(fd, FILE_MODE)  # the umask may have taken bits away
         return fd
 
-    def open_read(self, name: str) -> int:
-        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
-
     def unlink(self, name: str) -> None:
         try:
             os.unlink(name, dir_fd=self.fd)

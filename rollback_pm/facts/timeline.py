@@ -13,6 +13,7 @@ from pathlib import Path
 from rollback_pm.errors import ConfigError
 from rollback_pm.facts.containers import notable_events
 from rollback_pm.models import Incident, SmokeStep, TimelineEvent
+from rollback_pm.timeutil import STAMP_FORMAT, as_utc
 
 SEVERITIES = ("Critical", "High", "Medium", "Low")
 DEFAULT_SEVERITY_RULES = {"production": "High", "prod": "High", "staging": "Medium", "stage": "Medium"}
@@ -26,7 +27,7 @@ def build_timeline(incident: Incident) -> list[TimelineEvent]:
 
     def add(ts: datetime | None, text: str, source: str) -> None:
         if ts is not None:
-            events.append(TimelineEvent(ts=_aware(ts), text=text, source=source))
+            events.append(TimelineEvent(ts=as_utc(ts), text=text, source=source))
 
     add(
         incident.started_at,
@@ -37,7 +38,7 @@ def build_timeline(incident: Incident) -> list[TimelineEvent]:
         add(step.ts or step.started_at, _step_text(step), step_source(step))
     add(incident.detected_at, *_detection(incident))
     events.extend(notable_events(incident.containers))
-    recorded = {(_aware(e.ts), e.source) for e in incident.events}
+    recorded = {(as_utc(e.ts), e.source) for e in incident.events}
     for bundle, names in _bundles(incident).items():
         when = bundle_time(bundle)
         if when is not None and (when, EVIDENCE_SOURCE) not in recorded:  # the hook may have recorded it already
@@ -58,7 +59,7 @@ def duration_seconds(incident: Incident) -> float | None:
     start = incident.started_at or incident.detected_at
     if start is None or incident.mitigated_at is None:
         return None
-    seconds = (_aware(incident.mitigated_at) - _aware(start)).total_seconds()
+    seconds = (as_utc(incident.mitigated_at) - as_utc(start)).total_seconds()
     return seconds if seconds >= 0 else None
 
 
@@ -89,7 +90,7 @@ def step_source(step: SmokeStep) -> str:
 def bundle_time(bundle: str) -> datetime | None:
     """The time in a bundle id (20260513T084721Z, maybe with a -N suffix)."""
     try:
-        return datetime.strptime(bundle[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(bundle[:16], STAMP_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
         return None
 
@@ -111,7 +112,7 @@ def _step_text(step: SmokeStep) -> str:
 def _detection(incident: Incident) -> tuple[str, str]:
     failed = incident.failed_step
     detected = incident.detected_at
-    if failed is not None and (failed.ts is None or detected is None or _aware(failed.ts) == _aware(detected)):
+    if failed is not None and (failed.ts is None or detected is None or as_utc(failed.ts) == as_utc(detected)):
         return f"detected by {incident.detected_by}: {step_label(failed)} failed", step_source(failed)
     return f"detected by {incident.detected_by}", incident.detected_by
 
@@ -125,7 +126,3 @@ def _bundles(incident: Incident) -> dict[str, list[str]]:
 
 def _short(sha: str | None) -> str:
     return sha[:7] if sha else "unknown"
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

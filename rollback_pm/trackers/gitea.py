@@ -66,9 +66,7 @@ class GiteaTracker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if kind not in ("gitea", "forgejo"):
-            raise ConfigError(
-                f"forge type must be gitea or forgejo, not {kind!r}: fix ROLLBACK_PM_TRACKER / ROLLBACK_PM_FORGE_TYPE"
-            )
+            raise ConfigError(f"forge type must be gitea or forgejo, not {kind!r}: fix ROLLBACK_PM_TRACKER / --tracker")
         owner, _, name = (repo or "").strip().strip("/").partition("/")
         if not owner or not name or "/" in name:
             raise ConfigError(

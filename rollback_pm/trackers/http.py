@@ -377,12 +377,6 @@ class HttpClient:
             return self.errors.not_found(mask(f"{where}. Check {not_found_hint or self.not_found_hint}"))
         return self.errors.other(mask(where))
 
-    def error_for(
-        self, resp: requests.Response, method: str, path: str, not_found_hint: str | None = None
-    ) -> RollbackPmError:
-        """The typed error for an answer the caller took via ``allow`` and cannot use."""
-        return self._error(resp, method, path, not_found_hint)
-
 
 def _fresh(files: Any) -> Any:
     if not files:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,20 +18,12 @@ from rollback_pm.commands.ticket import ticket_flush, ticket_open, ticket_status
 from rollback_pm.config import Settings, load_settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_FAILED, EXIT_OK, IncidentNotFound, UsageError
 from rollback_pm.ledger import Ledger
-from rollback_pm.log import configure
 from tests.test_tickets import incident
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "drafts"
+pytestmark = pytest.mark.usefixtures("clean_env")
 DEPLOY = "0123456789abcdef0123456789abcdef01234567"
 ROLLBACK = "fedcba9876543210fedcba9876543210fedcba98"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("ROLLBACK_PM_", "PLUGIN_", "CI_")) or name == "CI":
-            monkeypatch.delenv(name)
-    configure()  # our logs on stderr, warnings only, as the CLI sets them up
 
 
 def settings(tmp_path: Path, **flags: object) -> Settings:

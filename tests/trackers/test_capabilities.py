@@ -104,6 +104,13 @@ def stored(ledger: Ledger, tmp_path: Path) -> Incident:
     return incident
 
 
+def overdue_check(ledger: Ledger, tracker: Tracker, incident: Incident) -> deadlines.Check:
+    """check-deadlines' decision for one incident, 6h after its 24h deadline."""
+    return deadlines.check_incident(
+        ledger, tracker, incident, now=T0 + timedelta(hours=30), hours=24, warn_before=4 * 3600, webhook=None
+    )
+
+
 def test_without_tickets_nothing_is_opened_or_notified(tmp_path):
     tracker = Recorder(Capabilities(tickets=False, status=False))
     with Ledger(tmp_path / "state") as ledger:
@@ -111,15 +118,7 @@ def test_without_tickets_nothing_is_opened_or_notified(tmp_path):
         outcome = open_ticket(ledger, tracker, incident)
         assert (outcome.ticket, outcome.message) == (None, "no ticket (tracker custom)")
         ledger.set_ticket(incident.id, TicketRef(tracker="custom", key="C-1", url="https://c/1"))
-        check = deadlines.check_incident(
-            ledger,
-            tracker,
-            ledger.get(incident.id),
-            now=T0 + timedelta(hours=30),
-            hours=24,
-            warn_before=4 * 3600,
-            webhook=None,
-        )
+        check = overdue_check(ledger, tracker, ledger.get(incident.id))
     assert (check.state, check.unchecked, check.notices) == ("overdue", None, [])
     assert tracker.calls == []
 
@@ -129,15 +128,7 @@ def test_with_tickets_and_status_the_backend_is_asked(tmp_path):
     with Ledger(tmp_path / "state") as ledger:
         incident = stored(ledger, tmp_path)
         assert open_ticket(ledger, tracker, incident).ticket.key == "C-1"
-        check = deadlines.check_incident(
-            ledger,
-            tracker,
-            ledger.get(incident.id),
-            now=T0 + timedelta(hours=30),
-            hours=24,
-            warn_before=4 * 3600,
-            webhook=None,
-        )
+        check = overdue_check(ledger, tracker, ledger.get(incident.id))
     assert [n.channel for n in check.notices] == ["ticket-comment", "ticket-label"]
     assert tracker.calls == ["find", "status", "comment", "label"]
 
