@@ -35,7 +35,7 @@ _METAVARS = {
 }
 
 
-class Typed(click.ParamType):
+class Typed(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click stubs
     """A flag that is not a setting but takes a setting's kind of value, with the same grammar and range."""
 
     def __init__(self, option: Option) -> None:

@@ -359,7 +359,7 @@ def _hhmm(ts: datetime | None) -> str | None:
     return as_utc(ts).strftime("%H:%M") if ts else None
 
 
-def _step_order(s: SmokeStep) -> tuple:
+def _step_order(s: SmokeStep) -> tuple[bool, int, bool, datetime]:
     return (s.step is None, s.step or 0, s.ts is None, s.ts or datetime.min)
 
 

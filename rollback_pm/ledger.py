@@ -16,6 +16,7 @@ lock follow the symlink policy of ``rollback_pm.safe_dirs``.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -578,6 +579,7 @@ class Ledger:
         row = self.db.execute("SELECT * FROM incidents WHERE id = ?", (iid,)).fetchone()
         return self._incident(row)
 
+    # Below this method, `list` in an annotation would name it: those say builtins.list.
     def list(
         self,
         *,
@@ -586,7 +588,8 @@ class Ledger:
         status: str | None = None,
         since: datetime | None = None,
     ) -> list[Incident]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[str | None] = []
         for column, value in (("service", service), ("environment", environment), ("status", status)):
             if value:
                 clauses.append(f"{column} = ?")
@@ -761,7 +764,7 @@ class Ledger:
             )
             return int(cur.lastrowid or 0)
 
-    def pending_outbox(self) -> list[sqlite3.Row]:
+    def pending_outbox(self) -> builtins.list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM outbox WHERE done_at IS NULL ORDER BY id").fetchall()
 
     def outbox_done(self, entry_id: int) -> None:
@@ -905,7 +908,7 @@ class Ledger:
         ).fetchone()
         return row["sha"] if row else None
 
-    def add_pending_evidence(self, key: str, files: list[EvidenceFile], facts: dict[str, Any]) -> None:
+    def add_pending_evidence(self, key: str, files: builtins.list[EvidenceFile], facts: dict[str, Any]) -> None:
         with self.transaction() as db:
             for f in files:
                 db.execute(
@@ -914,7 +917,7 @@ class Ledger:
                     (key, f.path, f.kind, f.sha256, f.bytes, f.bundle, json.dumps(facts, default=iso)),
                 )
 
-    def take_pending_evidence(self, key: str) -> tuple[list[EvidenceFile], list[dict[str, Any]]]:
+    def take_pending_evidence(self, key: str) -> tuple[builtins.list[EvidenceFile], builtins.list[dict[str, Any]]]:
         """Evidence from an earlier `--phase collect` (kept until adopted by an incident)."""
         rows = self.db.execute(
             "SELECT * FROM pending_evidence WHERE pending_key = ? ORDER BY bundle, rowid", (key,)

@@ -651,7 +651,7 @@ def detect_template(text: str) -> str:
         if named and named.group(1) in SPECS:
             return named.group(1)
     sections = _sections(_parse(text))
-    best, best_score = "azaion", -1
+    best, best_score = "azaion", -1.0
     for name, spec in SPECS.items():
         found = sum(1 for s in spec.required_sections if _find(sections, s) is not None)
         score = found / len(spec.required_sections)

@@ -17,7 +17,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -93,7 +93,7 @@ def _mask_value(key: str, value: Any) -> Any:
     return value
 
 
-def _masking_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _masking_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     return {k: _mask_value(k, v) if k != "event" else mask(str(v)) for k, v in event_dict.items()}
 
 
@@ -130,6 +130,7 @@ _dict_tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransform
 def configure(log_format: str = "console", level: str = "warning", stream: Any = None) -> None:
     """Configure structlog. Logs go to stderr so stdout stays for command output."""
     renderer: Any
+    last_pass: Any  # the processor after the renderer gets its text, not an event dict
     # The exception is rendered before masking, so its messages are masked like any value.
     # The console renderer formats exc_info itself; _mask_rendered covers that text.
     exceptions: list[Any] = []

@@ -426,24 +426,24 @@ def _collect(
             )
             spools.append(spool)
             outcome = _LogOutcome()
-            future = pool.submit(run.logs, outcome, result.name, result.id, raw_docs[result.id], spool, known)
-            log_futures[future] = (result, spool, outcome)
-        done, pending = wait(log_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
-        if pending:
+            log_future = pool.submit(run.logs, outcome, result.name, result.id, raw_docs[result.id], spool, known)
+            log_futures[log_future] = (result, spool, outcome)
+        _, logs_pending = wait(log_futures, timeout=max(0.0, clock.remaining()) + _GRACE)
+        if logs_pending:
             deadline_hit = True
             clock.cancel.set()
-        for future, (result, spool, outcome) in log_futures.items():
-            if future in pending:
+        for log_future, (result, spool, outcome) in log_futures.items():
+            if log_future in logs_pending:
                 spool.freeze()
-                started = not future.cancel()
+                started = not log_future.cancel()
                 result.ok = False
                 result.error = (
                     f"deadline reached after {clock.elapsed():.1f}s; the log holds what was read until then"
                     if started
                     else "not collected: the deadline came before its turn (raise --timeout or --parallel)"
                 )
-            elif future.exception() is not None:  # a bug, not an expected failure: record it, keep the others
-                exc = future.exception()
+            elif log_future.exception() is not None:  # a bug, not an expected failure: record it, keep the others
+                exc = log_future.exception()
                 result.ok, result.error = False, f"internal error: {type(exc).__name__}: {exc}"
                 logger.error("evidence.worker_failed", container=result.name, error=repr(exc))
             else:

@@ -249,7 +249,7 @@ def read_json_file(
                     elif escapes == 1 and text[-2:] == b"\\n":
                         data = text[:-2] + b"\n"
                     ts_b = raw[sep + 28 : -3]
-                if data is None:
+                if data is None or line_prefix is None:  # (data is only set with a prefix)
                     try:
                         entry = loads(raw)
                         ts_b = entry["time"].encode()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import struct
+from typing import Any
 
 LINE_MAX = 1 << 20
 TS_LEN = 30  # 2026-05-13T08:47:21.123456789Z
@@ -54,7 +55,7 @@ class LineBuilder:
         }
         self.prefix_len = len(out_prefix)  # both prefixes have the same length
         self.out: list[bytes] = []
-        self.pending: dict[bytes, list] = {}  # prefix -> [timestamp, pieces, length] of its open line
+        self.pending: dict[bytes, list[Any]] = {}  # prefix -> [timestamp, pieces, length] of its open line
         self.last_ts = b"0001-01-01T00:00:00.000000000Z"
         self.records = 0
 
@@ -71,7 +72,7 @@ class LineBuilder:
             line = self.pending[prefix] = [ts, [], 0]
         self._append(prefix, line, data)
 
-    def _append(self, prefix: bytes, line: list, data: bytes) -> None:
+    def _append(self, prefix: bytes, line: list[Any], data: bytes) -> None:
         ts, pieces, length = line
         complete = data.endswith(b"\n")
         while length + len(data) - complete > LINE_MAX:

@@ -17,6 +17,7 @@ import os
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import BinaryIO
 
 from rollback_pm.evidence.evdir import EvidenceDir, temp_name, write_all
 from rollback_pm.evidence.lines import TS_LEN
@@ -105,7 +106,7 @@ class _Reader:
 
     def __init__(self, ranges: list[tuple[Segment, int, int]]) -> None:
         self.ranges = list(ranges)
-        self.handle = None
+        self.handle: BinaryIO | None = None
         self.left = 0
         self.carry = b""  # a line cut by a segment boundary
 

@@ -23,7 +23,7 @@ HEALTH_OUTPUT_CHARS = 500
 PROBE_QUOTE_CHARS = 80  # the probe output quoted in a one-line event
 
 
-def container_state(inspect_doc: dict, image_doc: dict | None = None) -> ContainerState:
+def container_state(inspect_doc: dict[str, Any], image_doc: dict[str, Any] | None = None) -> ContainerState:
     """The facts of one ``docker inspect`` document (the image's for its revision label)."""
     state = inspect_doc.get("State") or {}
     config = inspect_doc.get("Config") or {}

@@ -15,7 +15,7 @@ from rollback_pm.errors import RollbackPmError, WoodpeckerError
 from rollback_pm.evidence import BundleResult, Selection, docker_client, select_containers
 from rollback_pm.facts import changes, containers, shas, smoke, timeline
 from rollback_pm.log import get_logger
-from rollback_pm.models import ContainerState, EvidenceFile, Incident, SmokeStep
+from rollback_pm.models import ChangedFile, Commit, ContainerState, EvidenceFile, Incident, SmokeStep
 from rollback_pm.timeutil import parse_ts
 
 log = get_logger(__name__)
@@ -100,7 +100,8 @@ def gather(
     warnings = list(resolution.warnings)
     steps, deployed_at = smoke_steps(request, degraded)
     failed = [s for s in steps if s.failed and s.ts]
-    commits, files = [], []
+    commits: list[Commit] = []
+    files: list[ChangedFile] = []
     if request.repo_dir:
         commits, files, note = changes.suspect_changes(request.repo_dir, resolution.sha, request.deploy_sha)
         if note:
@@ -178,8 +179,12 @@ def container_states(bundle: BundleResult | None) -> list[ContainerState]:
 
 
 def parked_states(parked: Parked) -> list[ContainerState]:
-    return [
-        ContainerState(**{k: (parse_ts(v) if k in ("started_at", "finished_at") else v) for k, v in c.items()})
-        for facts in parked.facts
-        for c in facts.get("containers", [])
-    ]
+    """The container states stored with parked evidence (times as ISO text)."""
+    states = []
+    for facts in parked.facts:
+        for stored in facts.get("containers", []):
+            fields: dict[str, Any] = {
+                k: parse_ts(v) if k in ("started_at", "finished_at") else v for k, v in stored.items()
+            }
+            states.append(ContainerState(**fields))
+    return states

@@ -96,7 +96,9 @@ def resolve_rollback_sha(
     return ShaResolution(None, None, warnings)
 
 
-def image_revision(inspect_docs: list[dict], image_docs: dict[str, dict], service: str | None = None) -> str | None:
+def image_revision(
+    inspect_docs: list[dict[str, Any]], image_docs: dict[str, dict[str, Any]], service: str | None = None
+) -> str | None:
     """The org.opencontainers.image.revision label of what the service's container runs.
 
     The image's own label wins over the container's (Config.Labels merges both).
@@ -124,7 +126,7 @@ def _labels(doc: dict[str, Any] | None) -> dict[str, str]:
     return ((doc or {}).get("Config") or {}).get("Labels") or {}
 
 
-def _revision(doc: dict[str, Any], image_docs: dict[str, dict]) -> str | None:
+def _revision(doc: dict[str, Any], image_docs: dict[str, dict[str, Any]]) -> str | None:
     for labels in (_labels(image_docs.get(doc.get("Image", ""))), _labels(doc)):
         value = labels.get(REVISION_LABEL)
         if isinstance(value, str) and value.strip():

@@ -142,7 +142,7 @@ class Block:
             self._pending.append("")
             return TAKE
         self._take(text, line, ts)
-        return verdict  # type: ignore[no-any-return]
+        return verdict
 
     # --- what follows an ordinary error line -------------------------------------------
     def _peek(self, text: str) -> int | str:

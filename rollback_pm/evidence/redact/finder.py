@@ -25,7 +25,7 @@ class Finder:
         """(pattern index, start, end) of each occurrence, in order."""
         if self._matcher is not None:
             try:
-                return self._matcher.find_matches_as_indexes(data)  # type: ignore[no-any-return]
+                return self._matcher.find_matches_as_indexes(data)
             except UnicodeEncodeError:  # lone surrogates (bytes that were not UTF-8): find one by one
                 pass
         found = []
