@@ -110,7 +110,8 @@ class Option:
         if self.kind == "since":
             return (
                 f"a duration up to {format_duration(self.high or 0)} ({DURATION_HELP}), "
-                f"or a time between {EARLIEST.date()} and now + {format_duration(self.ahead)} ({TIME_HELP})"
+                f"or an ISO 8601 time such as 2026-05-13T08:47:21Z between {EARLIEST.date()} and now + "
+                f"{format_duration(self.ahead)}"
             )
         if self.kind == "time":
             return f"a time between {EARLIEST.date()} and now + {format_duration(self.ahead)} ({TIME_HELP})"
