@@ -13,7 +13,7 @@ complete postmortem handed in late is still complete).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,7 +22,19 @@ from rollback_pm.errors import UsageError
 from rollback_pm.markdown import PLACEHOLDER_RE
 from rollback_pm.timeutil import iso, parse_ts
 
-__all__ = ["SPECS", "Finding", "TemplateSpec", "detect_template", "lint_file", "lint_text"]
+__all__ = [
+    "SPECS",
+    "ActionRow",
+    "Finding",
+    "TemplateSpec",
+    "action_rows",
+    "cell_spans",
+    "date_in",
+    "detect_template",
+    "has_placeholder",
+    "lint_file",
+    "lint_text",
+]
 
 
 @dataclass
@@ -366,13 +378,23 @@ def _summarise(items: list[str]) -> str:
 _SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
 
+def cell_spans(row: str) -> list[tuple[int, int]]:
+    """Where each cell of a GFM table row is: (start, end) offsets into ``row``, the
+    surrounding pipes and an empty first or last part (the row's edge pipes) left out."""
+    bounds, start = [], 0
+    for pipe in re.finditer(r"(?<!\\)\|", row):
+        bounds.append((start, pipe.start()))
+        start = pipe.end()
+    bounds.append((start, len(row)))
+    if bounds and not row[bounds[0][0] : bounds[0][1]].strip():
+        bounds = bounds[1:]
+    if bounds and not row[bounds[-1][0] : bounds[-1][1]].strip():
+        bounds = bounds[:-1]
+    return bounds
+
+
 def _cells(row: str) -> list[str]:
-    parts = re.split(r"(?<!\\)\|", row.strip())
-    if parts and parts[0].strip() == "":
-        parts = parts[1:]
-    if parts and parts[-1].strip() == "":
-        parts = parts[:-1]
-    return [p.strip() for p in parts]
+    return [row[a:b].strip() for a, b in cell_spans(row)]
 
 
 def _tables(lines: list[_Line], start: int, end: int) -> list[tuple[list[str], list[_Line]]]:
@@ -546,22 +568,113 @@ def _root_cause(lines: list[_Line], sections: list[_Section], spec: TemplateSpec
                 )
 
 
-def _action_items(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, today: date, add: Add) -> None:
-    """Every action item row: a tracker key, and a real target date not in the past."""
+def _action_tables(
+    lines: list[_Line], sections: list[_Section], spec: TemplateSpec
+) -> Iterator[tuple[str, int, list[str], list[_Line]]]:
+    """(section name, 1-based table number, header, body rows) of each action table, in
+    document order: the one reading of action tables that lint and follow-ups share."""
+    number = 0
     for name in spec.action_sections:
         section = _find(sections, name)
         if section is None:
             continue
         for header, rows in _tables(lines, section.line + 1, section.end):
-            ticket_col = next((header.index(c) for c in _TICKET_COLUMNS if c in header), None)
-            due_col = next((header.index(c) for c in _DUE_COLUMNS if c in header), None)
-            status_col = header.index("status") if "status" in header else None
-            for row in rows:
-                cells = _cells(row.raw)
-                if not any(re.sub(r"[\s*_`]", "", c) for c in cells):
-                    continue  # an empty row says nothing
-                _check_ticket(row, cells, ticket_col, due_col, add)
-                _check_due(row, cells, due_col, status_col, today, add)
+            number += 1
+            yield section.name, number, header, rows
+
+
+def _column(header: list[str] | tuple[str, ...], names: tuple[str, ...]) -> int | None:
+    return next((header.index(c) for c in names if c in header), None)
+
+
+def _action_items(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, today: date, add: Add) -> None:
+    """Every action item row: a tracker key, and a real target date not in the past."""
+    for _, _, header, rows in _action_tables(lines, sections, spec):
+        ticket_col = _column(header, _TICKET_COLUMNS)
+        due_col = _column(header, _DUE_COLUMNS)
+        status_col = _column(header, ("status",))
+        for row in rows:
+            cells = _cells(row.raw)
+            if not any(re.sub(r"[\s*_`]", "", c) for c in cells):
+                continue  # an empty row says nothing
+            _check_ticket(row, cells, ticket_col, due_col, add)
+            _check_due(row, cells, due_col, status_col, today, add)
+
+
+# --------------------------------------------------------------------------- action rows
+
+ACTION_COLUMNS = ("action", "description", "action item", "deliverable", "task", "item")
+OWNER_COLUMNS = ("owner", "owners", "assignee", "who", "dri")
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """One body row of an action table as lint reads it (prevention, action items), with
+    where its cells are in the line, so a cell can be rewritten and the rest left as written."""
+
+    section: str  # the action section's normalised heading, e.g. "prevention"
+    table: int  # 1-based: which action table of the document
+    row: int  # 1-based: which body row of its table
+    line: int  # 1-based line number in the document
+    raw: str  # the line as written
+    header: tuple[str, ...]  # normalised header cells
+    spans: tuple[tuple[int, int], ...]  # each cell's (start, end) in ``raw``
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        return tuple(self.raw[a:b].strip() for a, b in self.spans)
+
+    def column(self, kind: str) -> int | None:
+        """The index of the action, owner, due, ticket or status column; None if the table has none."""
+        names = {
+            "action": ACTION_COLUMNS,
+            "owner": OWNER_COLUMNS,
+            "due": _DUE_COLUMNS,
+            "ticket": _TICKET_COLUMNS,
+            "status": ("status",),
+        }[kind]
+        return _column(self.header, names)
+
+    def cell(self, kind: str) -> str | None:
+        """The text of that column in this row; None when the table or the row has no such cell."""
+        return _cell(list(self.cells), self.column(kind))
+
+    @property
+    def empty(self) -> bool:
+        return not any(re.sub(r"[\s*_`]", "", c) for c in self.cells)
+
+    def has_ticket(self) -> bool:
+        """The row names a tracker key, as lint requires (its Ticket cell, else anywhere in it)."""
+        text = _ticket_text(list(self.cells), self.column("ticket"), self.column("due"))
+        return not _has_placeholder(text) and bool(TRACKER_KEY.search(PLACEHOLDER_RE.sub("", text)))
+
+
+def action_rows(text: str) -> list[ActionRow]:
+    """Every body row of the document's action tables, as ``lint_text`` reads them."""
+    lines = _parse(text)
+    rows = []
+    for section, number, header, body in _action_tables(lines, _sections(lines), SPECS[detect_template(text)]):
+        for index, line in enumerate(body, 1):
+            rows.append(
+                ActionRow(section, number, index, line.no, line.raw, tuple(header), tuple(cell_spans(line.raw)))
+            )
+    return rows
+
+
+def date_in(text: str | None) -> date | None:
+    """The first real YYYY-MM-DD date in ``text`` (as lint reads a target date), else None."""
+    match = _DATE.search(text or "")
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def has_placeholder(text: str) -> bool:
+    """Does ``text`` hold a placeholder, ours (``[TODO: ...]``) or a seed template's (``<name>``, ``YYYY-MM-DD``)?"""
+    return _has_placeholder(text)
 
 
 def _overdue(lines: list[_Line], deadline: datetime | None, now: datetime, add: Add) -> None:
@@ -575,11 +688,15 @@ def _cell(cells: list[str], col: int | None) -> str | None:
     return cells[col] if col is not None and col < len(cells) else None
 
 
-def _check_ticket(row: _Line, cells: list[str], ticket_col: int | None, due_col: int | None, add: Add) -> None:
+def _ticket_text(cells: list[str], ticket_col: int | None, due_col: int | None) -> str:
+    """Where a row's tracker key must be: its Ticket cell, else the row without its date."""
     if ticket_col is not None:
-        text = _cell(cells, ticket_col) or ""
-    else:
-        text = " ".join(c for i, c in enumerate(cells) if i != due_col)
+        return _cell(cells, ticket_col) or ""
+    return " ".join(c for i, c in enumerate(cells) if i != due_col)
+
+
+def _check_ticket(row: _Line, cells: list[str], ticket_col: int | None, due_col: int | None, add: Add) -> None:
+    text = _ticket_text(cells, ticket_col, due_col)
     if _has_placeholder(text):
         return  # reported as a placeholder
     if not TRACKER_KEY.search(PLACEHOLDER_RE.sub("", text)):
@@ -597,13 +714,7 @@ def _check_due(
     value = _cell(cells, due_col) or ""
     if _has_placeholder(value) or value.strip().lower() == "backlog":
         return
-    match = _DATE.search(value)
-    due: date | None = None
-    if match:
-        try:
-            due = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            due = None
+    due = date_in(value)
     if due is None:
         shown = value.strip() or "(empty)"
         add(row.no, "action-date", f"target date {shown!r} is not a date (YYYY-MM-DD)")
