@@ -16,6 +16,17 @@ from rollback_pm.errors import TrackerError
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.markup import Doc
 
+FOLLOWUP_LABEL = "followup"
+
+
+def answers(label: str, labels: list[str] | tuple[str, ...]) -> bool:
+    """Does a ticket with ``labels`` answer a search for ``label``? It must carry it; and a
+    follow-up (labelled ``followup`` and its incident's ``rollback-pm-<id>``) answers only a
+    search for its own label (``rollback-pm-<id>-<row>``), never one for its incident's ticket."""
+    if label not in labels:
+        return False
+    return FOLLOWUP_LABEL not in labels or not any(other.startswith(label + "-") for other in labels)
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -24,6 +35,7 @@ class Capabilities:
     tickets: bool = True  # keeps tickets: creating, commenting and labelling mean something
     status: bool = True  # reads a ticket's state (open or resolved) back
     pull_requests: bool = False  # commits a draft to a branch and opens a pull request (open_pr)
+    links: bool = False  # links two tickets natively (Jira issue links); else relate() comments a reference
 
 
 @dataclass
@@ -39,6 +51,20 @@ class TicketSpec:
     severity: str | None = None  # azaion scale; backends map it to a priority
     pipeline_url: str | None = None
     attachments: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class FollowupSpec:
+    """One follow-up ticket: an action row of a postmortem, tied to the incident's ticket."""
+
+    incident_id: str
+    unique_label: str  # rollback-pm-<id>-<row key>: the search key that makes create idempotent
+    title: str  # the row's action, one line
+    body: Doc
+    parent: TicketRef  # the incident's ticket: the follow-up is linked to it
+    labels: list[str] = field(default_factory=list)  # rollback-pm-<id>, followup
+    due_date: date | None = None  # the row's target date
+    assignee: str | None = None  # a tracker user as find_user returned it (or the owner setting gave it)
 
 
 @runtime_checkable
@@ -70,6 +96,23 @@ class Tracker(Protocol):
     def open_pr(self, branch: str, path: str, content: str, title: str, body: str) -> str:
         """Commit ``content`` to ``path`` on ``branch`` and open a pull request; its URL.
         Only backends with ``capabilities.pull_requests``; the others raise TrackerError."""
+
+    def create_followup(self, spec: FollowupSpec) -> TicketRef:
+        """Create a follow-up ticket with its labels, due date and assignee, linked to
+        ``spec.parent``. Callers ``find(spec.unique_label)`` first; a create whose answer is
+        lost is confirmed by that search before it is ever sent twice."""
+
+    def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
+        """Set a follow-up's summary, due date and (when not None) assignee to the row's current text."""
+
+    def relate(self, ticket: TicketRef, other: TicketRef, note: Doc) -> None:
+        """Mark two tickets as related: a native link where the tracker has them (Jira
+        "Relates"), else ``note`` (which references ``other``) as a comment on ``ticket``.
+        Safe to repeat for a native link; callers remember comments."""
+
+    def find_user(self, owner: str) -> str | None:
+        """The tracker user an action row's owner names (``@ana``, ``Ana Kovač``, an email),
+        as create_followup takes it; None when there is no single match."""
 
 
 class NoPullRequests:

@@ -13,6 +13,8 @@ through a symlink, and the tickets dir follows the state dir's symlink policy.
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +24,19 @@ from rollback_pm.log import get_logger
 from rollback_pm.models import TicketRef
 from rollback_pm.safe_dirs import ensure_dir, is_symlink_error, read_nofollow
 from rollback_pm.timeutil import iso, utcnow
-from rollback_pm.trackers.base import Capabilities, NoPullRequests, TicketSpec
+from rollback_pm.trackers.base import Capabilities, FollowupSpec, NoPullRequests, TicketSpec, answers
 from rollback_pm.trackers.markup import Doc, plain_doc, to_markdown
 
 log = get_logger(__name__)
 
 MAX_TICKET_BYTES = 8 * 1024 * 1024  # a ticket with its comments is some KB
 KEY_PREFIX = "PM-"
+FOLLOWUP_PREFIX = "FU-"  # follow-up tickets: FU-1, FU-2, ... under tickets/followups/
+FOLLOWUP_DIR = "followups"
 LABEL_PREFIX = "rollback-pm-"  # Incident.unique_label
 _LISTS = {"labels": str, "attachments": str, "comments": dict}
+_OPTIONAL_LISTS = {"links": str}
+_FOLLOWUP_KEY = re.compile(rf"{FOLLOWUP_PREFIX}(\d+)")
 
 
 def _kind(value: Any) -> str:
@@ -55,7 +61,7 @@ def check_ticket(path: Path, data: Any) -> dict[str, Any]:
         raise wrong(f'"key" is {json.dumps(data.get("key"))[:40]}, not "{path.stem}" (the file\'s name)')
     if not isinstance(data.get("status"), str):
         raise wrong(f'"status" is {_kind(data.get("status"))}, not a string such as "open" or "resolved"')
-    for name, item in _LISTS.items():
+    for name, item in (*_LISTS.items(), *((n, t) for n, t in _OPTIONAL_LISTS.items() if n in data)):
         value = data.get(name)
         if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
             raise wrong(f'"{name}" must be a list of {"strings" if item is str else "objects"}, not {_kind(value)}')
@@ -96,25 +102,38 @@ def read_ticket(path: Path) -> dict[str, Any]:
 
 
 class FileTracker(NoPullRequests):
+    """Incident tickets as tickets/PM-<id>.json; follow-ups as tickets/followups/FU-<n>.json
+    (a directory of their own, so every file in tickets/ stays one incident's ticket)."""
+
     name = "file"
-    capabilities = Capabilities()
+    capabilities = Capabilities(links=True)
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = Path(state_dir) / "tickets"
+        self.followup_dir = self.dir / FOLLOWUP_DIR
 
     def _path(self, key: str) -> Path:
+        if _FOLLOWUP_KEY.fullmatch(key):
+            return self.followup_dir / f"{key}.json"
         return self.dir / f"{key}.json"
 
-    def _ensure_dir(self) -> None:
+    def _ensure_dir(self, followups: bool = False) -> None:
         ensure_dir(
             self.dir,
             "ticket directory",
             "make the state dir's tickets/ a real, writable directory",
             TrackerError,
         )
+        if followups:
+            ensure_dir(
+                self.followup_dir,
+                "follow-up ticket directory",
+                "make the state dir's tickets/followups/ a real, writable directory",
+                TrackerError,
+            )
 
     def _load(self, key: str) -> dict[str, Any]:
-        self._ensure_dir()
+        self._ensure_dir(followups=key.startswith(FOLLOWUP_PREFIX))
         try:
             return read_ticket(self._path(key))
         except FileNotFoundError:
@@ -123,7 +142,7 @@ class FileTracker(NoPullRequests):
             ) from None
 
     def _save(self, key: str, data: dict[str, Any], *, new: bool = False) -> None:
-        self._ensure_dir()
+        self._ensure_dir(followups=key.startswith(FOLLOWUP_PREFIX))
         try:
             write_atomic(self._path(key), json.dumps(data, indent=2, sort_keys=True) + "\n", exclusive=new)
         except FileExistsError:
@@ -154,7 +173,7 @@ class FileTracker(NoPullRequests):
             return self._ref(own, data)
         except FileNotFoundError:
             pass
-        for path in sorted(self.dir.glob("*.json")):
+        for path in self._files():
             try:
                 data = read_ticket(path)
             except FileNotFoundError:
@@ -162,9 +181,16 @@ class FileTracker(NoPullRequests):
             except TicketFileError as exc:
                 log.warning("ticket file skipped", error=str(exc))
                 continue
-            if unique_label in data["labels"]:
+            if answers(unique_label, data["labels"]):
                 return self._ref(path.stem, data)
         return None
+
+    def _files(self) -> list[Path]:
+        """Incident tickets, then follow-ups (each directory only when it is a real one)."""
+        files = sorted(self.dir.glob("*.json"))
+        if self.followup_dir.is_dir() and not self.followup_dir.is_symlink():
+            files += sorted(self.followup_dir.glob("*.json"), key=_followup_number)
+        return files
 
     def create(self, spec: TicketSpec) -> TicketRef:
         key = f"{KEY_PREFIX}{spec.incident_id}"
@@ -211,3 +237,62 @@ class FileTracker(NoPullRequests):
 
     def status(self, ticket: TicketRef) -> str:
         return self._ref(ticket.key, self._load(ticket.key)).status
+
+    # -- follow-ups
+
+    def create_followup(self, spec: FollowupSpec) -> TicketRef:
+        """FU-<n>, the next free number; linked both ways with the incident's ticket."""
+        self._ensure_dir(followups=True)
+        data = {
+            "title": spec.title,
+            "body": to_markdown(spec.body),
+            "labels": sorted(set(spec.labels) | {spec.unique_label}),
+            "due_date": spec.due_date.isoformat() if spec.due_date else None,
+            "assignee": spec.assignee,
+            "parent": spec.parent.key,
+            "links": [spec.parent.key],
+            "status": "open",
+            "created_at": iso(utcnow()),
+            "comments": [],
+            "attachments": [],
+        }
+        number = 1 + max((_followup_number(p) for p in self.followup_dir.glob("*.json")), default=0)
+        while True:
+            key = f"{FOLLOWUP_PREFIX}{number}"
+            try:
+                self._save(key, {"key": key, **data}, new=True)
+                break
+            except FileExistsError:  # another run took this number: take the next
+                number += 1
+        ref = self._ref(key, data)
+        self._link(spec.parent.key, key)
+        return ref
+
+    def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
+        data = self._load(ticket.key)
+        data["title"] = title
+        data["due_date"] = due_date.isoformat() if due_date else None
+        if assignee:
+            data["assignee"] = assignee
+        self._save(ticket.key, data)
+
+    def relate(self, ticket: TicketRef, other: TicketRef, note: Doc) -> None:
+        """Recorded in both files' "links"."""
+        self._link(ticket.key, other.key)
+        self._link(other.key, ticket.key)
+
+    def _link(self, key: str, other: str) -> None:
+        data = self._load(key)
+        links = data.setdefault("links", [])
+        if other not in links:
+            links.append(other)
+            self._save(key, data)
+
+    def find_user(self, owner: str) -> str | None:
+        """The file tracker has no user list: the owner as written (without a leading @) is the assignee."""
+        return owner.strip().lstrip("@").strip() or None
+
+
+def _followup_number(path: Path) -> int:
+    match = _FOLLOWUP_KEY.fullmatch(path.stem)
+    return int(match.group(1)) if match else 0

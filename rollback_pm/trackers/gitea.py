@@ -16,13 +16,14 @@ import base64
 import hashlib
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rollback_pm.errors import ConfigError, TrackerError
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import Capabilities, TicketSpec
+from rollback_pm.trackers.base import Capabilities, FollowupSpec, TicketSpec, answers
 from rollback_pm.trackers.http import (
     Confirmed,
     HttpClient,
@@ -31,7 +32,7 @@ from rollback_pm.trackers.http import (
     segment,
     strip_userinfo,
 )
-from rollback_pm.trackers.markup import Doc, inert, plain_doc, to_markdown
+from rollback_pm.trackers.markup import Doc, inert, issue_ref, plain_doc, text, to_markdown
 
 log = get_logger(__name__)
 
@@ -39,6 +40,12 @@ PAGE = 50  # the forges' maximum page size (API.MAX_RESPONSE_ITEMS default)
 MAX_PAGES = 200
 LABEL_COLORS = {"postmortem": "#b60205", "rollback": "#d93f0b"}
 TOKEN_HINT = "ROLLBACK_PM_TRACKER_TOKEN / --token-file"
+
+
+def due_date_value(day: date) -> str:
+    """RFC 3339. The forges show the date in the server's time zone: midday UTC is the same
+    calendar day from UTC-11 to UTC+11 (23:59Z would show the next day east of Greenwich)."""
+    return f"{day.isoformat()}T12:00:00Z"
 
 
 def label_color(name: str) -> str:
@@ -107,6 +114,7 @@ class GiteaTracker:
         )
         self.repo_path = f"/repos/{segment(owner)}/{segment(name)}"
         self.last_warnings: list[str] = []
+        self._assignable: list[dict[str, Any]] | None = None  # the repository's assignees, once asked
 
     def __repr__(self) -> str:
         return f"GiteaTracker({self.name} {self.web_url} repo={self.repo})"
@@ -184,7 +192,7 @@ class GiteaTracker:
             or []
         )
         # Unknown label names are dropped from the forge's filter: check every hit.
-        mine = [i for i in issues if any(lab.get("name") == label for lab in i.get("labels") or [])]
+        mine = [i for i in issues if answers(label, [lab.get("name") or "" for lab in i.get("labels") or []])]
         if not mine:
             return None
         return self._ref(min(mine, key=lambda i: i["number"]))
@@ -200,10 +208,7 @@ class GiteaTracker:
                 "labels": self.label_ids([*spec.labels, label]),
             }
             if spec.due_date:
-                # RFC 3339. The forges show the date in the server's time zone: midday UTC is
-                # the same calendar day from UTC-11 to UTC+11 (23:59Z would show the next day
-                # east of Greenwich).
-                payload["due_date"] = f"{spec.due_date.isoformat()}T12:00:00Z"
+                payload["due_date"] = due_date_value(spec.due_date)
             if self.assignees:
                 payload["assignees"] = self.assignees
             ticket = self._create_issue(payload, label)
@@ -222,8 +227,8 @@ class GiteaTracker:
             return resp.value
         if resp.status_code == 422 and "assignees" in payload:
             self._warn(
-                f"{self.repo}: assignees {', '.join(self.assignees)} were refused ({error_text(resp)}); "
-                "created the issue unassigned (check the assignees setting)"
+                f"{self.repo}: assignees {', '.join(payload['assignees'])} were refused ({error_text(resp)}); "
+                "created the issue unassigned (check the assignees and follow-up owners settings)"
             )
             payload = {k: v for k, v in payload.items() if k != "assignees"}
             resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
@@ -286,6 +291,78 @@ class GiteaTracker:
     def status(self, ticket: TicketRef) -> str:
         issue = self.http.get_json(self._issue_path(ticket), not_found_hint=self._ticket_hint(ticket)) or {}
         return "resolved" if issue.get("state") == "closed" else "open"
+
+    # -- follow-ups
+
+    def create_followup(self, spec: FollowupSpec) -> TicketRef:
+        """An issue whose body references the incident's issue (the forge cross-references
+        it), and a comment on the incident's issue naming the new one."""
+        self.last_warnings = []
+        label = spec.unique_label.strip()
+        with self.http.budget():
+            payload: dict[str, Any] = {
+                "title": inert(" ".join(spec.title.split()))[:255],
+                "body": to_markdown(spec.body),
+                "labels": self.label_ids([*spec.labels, label]),
+            }
+            if spec.due_date:
+                payload["due_date"] = due_date_value(spec.due_date)
+            if spec.assignee:
+                payload["assignees"] = [spec.assignee]
+            ticket = self._create_issue(payload, label)
+            log.info(f"{self.name} follow-up created", key=ticket.key, parent=spec.parent.key)
+            note = Doc().paragraph("Follow-up opened: ", issue_ref(self.reference(ticket)), " ", text(spec.title))
+            try:
+                self.relate(spec.parent, ticket, note)
+            except TrackerError as exc:
+                self._warn(f"{spec.parent.key}: the follow-up {ticket.key} was not mentioned there: {exc}")
+        return ticket
+
+    def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
+        payload: dict[str, Any] = {"title": inert(" ".join(title.split()))[:255]}
+        if due_date:
+            payload["due_date"] = due_date_value(due_date)
+        else:
+            payload["unset_due_date"] = True
+        if assignee:
+            payload["assignees"] = [assignee]
+        self.http.request(
+            "PATCH", self._issue_path(ticket), json=payload, idempotent=True, not_found_hint=self._ticket_hint(ticket)
+        )
+
+    def reference(self, ticket: TicketRef) -> str:
+        """How an issue body names ``ticket`` so the forge links it: ``#12`` in this
+        repository, ``owner/name#12`` in another."""
+        repo, _, number = ticket.key.rpartition("#")
+        return f"#{number}" if repo == self.repo else ticket.key
+
+    def relate(self, ticket: TicketRef, other: TicketRef, note: Doc) -> None:
+        """The forges have no "relates to" link: a comment on ``ticket`` that references
+        ``other`` makes the forge show the cross-reference on both issues."""
+        self.comment(ticket, note)
+
+    def find_user(self, owner: str) -> str | None:
+        """The one user who may be assigned issues in the repository whose login, full name
+        or email is ``owner`` (a leading @ dropped, case aside); None otherwise."""
+        wanted = owner.strip().lstrip("@").strip().casefold()
+        if not wanted:
+            return None
+        if self._assignable is None:
+            self._assignable = [
+                u for u in self.http.get_json(f"{self.repo_path}/assignees") or [] if isinstance(u, dict)
+            ]
+        matches = {
+            str(u["login"])
+            for u in self._assignable
+            if u.get("login")
+            and wanted
+            in (
+                str(u.get("login") or "").casefold(),
+                str(u.get("full_name") or "").casefold(),
+                str(u.get("email") or "").casefold(),
+            )
+        }
+        return matches.pop() if len(matches) == 1 else None
 
     # -- --open-pr
 

@@ -13,6 +13,7 @@ import mimetypes
 import re
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,7 @@ from rollback_pm.errors import ConfigError, TrackerError, TrackerNotFoundError
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers import markup
-from rollback_pm.trackers.base import Capabilities, NoPullRequests, TicketSpec
+from rollback_pm.trackers.base import Capabilities, FollowupSpec, NoPullRequests, TicketSpec, answers
 from rollback_pm.trackers.http import (
     Confirmed,
     HttpClient,
@@ -36,7 +37,8 @@ log = get_logger(__name__)
 DEFAULT_PRIORITIES = {"Critical": "Highest", "High": "High", "Medium": "Medium", "Low": "Low"}
 # Fields a project's create screen may lack (or whose value its scheme may not know): the
 # ticket matters more than they do, so creation is retried once without them.
-OPTIONAL_FIELDS = frozenset({"priority", "duedate", "components"})
+OPTIONAL_FIELDS = frozenset({"priority", "duedate", "components", "assignee"})
+RELATES = "Relates"  # Jira's default link type for "relates to" (inward and outward alike)
 TOKEN_HINT = "ROLLBACK_PM_TRACKER_TOKEN / --token-file"
 EMAIL_HINT = "ROLLBACK_PM_JIRA_EMAIL / --jira-email"
 
@@ -60,7 +62,7 @@ class JiraTracker(NoPullRequests):
     """Tickets as Jira issues. ``api_version`` None means 3 for ``*.atlassian.net``, else 2."""
 
     name = "jira"
-    capabilities = Capabilities()
+    capabilities = Capabilities(links=True)
 
     def __init__(
         self,
@@ -127,6 +129,8 @@ class JiraTracker(NoPullRequests):
             clock=clock,
         )
         self.last_warnings: list[str] = []  # what create() could not do (attachments, link, fields)
+        self._link_type: dict[str, str] | None = None  # the "Relates" link type, once asked
+        self._users: dict[str, str | None] = {}  # owner -> user, once asked per run
 
     def __repr__(self) -> str:
         return f"JiraTracker({self.base_url} project={self.project} api=v{self.api_version})"
@@ -173,7 +177,7 @@ class JiraTracker(NoPullRequests):
             raise TrackerError(mask(f"jira rejected the search {jql!r}: {detail}"))
         data = self.http.decode(resp, "GET", self.search_path) or {}
         for issue in data.get("issues") or []:
-            if label in (issue.get("fields") or {}).get("labels", []):
+            if answers(label, (issue.get("fields") or {}).get("labels") or []):
                 return self._ref(issue)
         return None
 
@@ -312,6 +316,108 @@ class JiraTracker(NoPullRequests):
         )
         return _status(issue.get("fields") or {})
 
+    # -- follow-ups
+
+    def _assignee(self, user: str) -> dict[str, str]:
+        """Cloud names a user by account id; Data Center by user name."""
+        return {"accountId": user} if self.api_version == 3 else {"name": user}
+
+    def create_followup(self, spec: FollowupSpec) -> TicketRef:
+        self.last_warnings = []
+        label = clean_label(spec.unique_label)
+        labels = list(dict.fromkeys(clean_label(x) for x in [*spec.labels, spec.unique_label] if x.strip()))
+        fields: dict[str, Any] = {
+            "project": {"key": self.project},
+            "summary": one_line(spec.title),
+            "issuetype": {"name": self.issue_type},
+            "labels": labels,
+            "description": self._rich(spec.body),
+        }
+        if spec.due_date:
+            fields["duedate"] = spec.due_date.isoformat()
+        if spec.assignee:
+            fields["assignee"] = self._assignee(spec.assignee)
+        if self.components:
+            fields["components"] = [{"name": c} for c in self.components]
+        with self.http.budget():
+            ticket = self._create_issue(fields, label)
+            log.info("jira follow-up created", key=ticket.key, parent=spec.parent.key)
+            try:
+                self.relate(ticket, spec.parent, markup.Doc())
+            except TrackerError as exc:
+                self._warn(f"{ticket.key}: not linked to {spec.parent.key}: {exc}")
+        return ticket
+
+    def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
+        fields: dict[str, Any] = {
+            "summary": one_line(title),
+            "duedate": due_date.isoformat() if due_date else None,
+        }
+        if assignee:
+            fields["assignee"] = self._assignee(assignee)
+        self.http.request(
+            "PUT", self._issue_path(ticket), json={"fields": fields}, not_found_hint=self._ticket_hint(ticket)
+        )
+
+    def link_type(self) -> dict[str, str]:
+        """The site's "Relates" issue link type (by name, else by its "relates to" wording)."""
+        if self._link_type is None:
+            data = self.http.get_json(f"{self.api}/issueLinkType") or {}
+            types = data.get("issueLinkTypes") or []
+            found = next((t for t in types if str(t.get("name", "")).lower() == RELATES.lower()), None)
+            found = found or next(
+                (
+                    t
+                    for t in types
+                    if "relates to" in (str(t.get("inward", "")).lower(), str(t.get("outward", "")).lower())
+                ),
+                None,
+            )
+            if found is None:
+                names = ", ".join(str(t.get("name")) for t in types) or "none"
+                raise TrackerError(
+                    f"jira at {self.base_url} has no {RELATES!r} issue link type (it has: {names}); "
+                    "ask a Jira admin to restore it"
+                )
+            self._link_type = {"name": str(found["name"])}
+        return self._link_type
+
+    def relate(self, ticket: TicketRef, other: TicketRef, note: markup.Doc) -> None:
+        """A "Relates" issue link (Jira answers a duplicate as created: safe to repeat)."""
+        payload = {"type": self.link_type(), "inwardIssue": {"key": other.key}, "outwardIssue": {"key": ticket.key}}
+        self.http.request(
+            "POST",
+            f"{self.api}/issueLink",
+            json=payload,
+            idempotent=True,
+            not_found_hint=f"that issues {ticket.key} and {other.key} exist and the account may link them "
+            f"({self.project_hint})",
+        )
+
+    def find_user(self, owner: str) -> str | None:
+        """The one assignable user of the project whose email, display name, user name or
+        account id is ``owner`` (without a leading @), case aside; None otherwise."""
+        wanted = owner.strip().lstrip("@").strip()
+        if not wanted:
+            return None
+        if wanted not in self._users:
+            key = "query" if self.api_version == 3 else "username"
+            users = (
+                self.http.get_json(
+                    f"{self.api}/user/assignable/search",
+                    params={"project": self.project, key: wanted, "maxResults": 50},
+                )
+                or []
+            )
+            id_field = "accountId" if self.api_version == 3 else "name"
+            matches = {
+                str(u[id_field])
+                for u in users
+                if isinstance(u, dict) and u.get(id_field) and u.get("active", True) and _names_user(wanted, u)
+            }
+            self._users[wanted] = matches.pop() if len(matches) == 1 else None
+        return self._users[wanted]
+
     # -- extra
 
     def link(self, ticket: TicketRef, url: str, title: str = "Woodpecker pipeline") -> None:
@@ -334,3 +440,11 @@ class JiraTracker(NoPullRequests):
 def _status(fields: dict[str, Any]) -> str:
     category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
     return "resolved" if category == "done" else "open"
+
+
+def _names_user(wanted: str, user: dict[str, Any]) -> bool:
+    """Does an owner cell's text name this Jira user exactly (case aside)?"""
+    want = wanted.casefold()
+    email = str(user.get("emailAddress") or "").casefold()
+    names = {str(user.get(k) or "").casefold() for k in ("displayName", "name", "key", "accountId")}
+    return want in names or (bool(email) and want in (email, email.split("@", 1)[0]))

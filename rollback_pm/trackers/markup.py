@@ -32,7 +32,9 @@ from rollback_pm.log import mask
 JIRA_TEXT_LIMIT = 32_000
 SPAN_LIMIT = 2_000  # one value (a smoke message) is cut here: a ticket is a summary
 ZWSP = "\u200b"
-_STYLES = ("text", "strong", "code", "link")
+_STYLES = ("text", "strong", "code", "link", "ref")
+# An issue reference the forges link (and cross-reference) on purpose: ours, never a value's.
+_ISSUE_REF = re.compile(r"(?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?#\d+")
 
 
 # --------------------------------------------------------------------------- model
@@ -43,7 +45,7 @@ class Span:
     """One run of data: ``text`` is shown as is, whatever characters it holds."""
 
     text: str
-    style: str = "text"  # text | strong | code | link
+    style: str = "text"  # text | strong | code | link | ref
     href: str | None = None  # link only, always http(s)
 
 
@@ -120,6 +122,13 @@ def link(label: Any, url: Any) -> Span:
     return Span(_value(label).strip() or target, "link", target)
 
 
+def issue_ref(key: Any) -> Span:
+    """A forge issue reference (``owner/repo#12``, ``#12``) that the forge turns into a link
+    and a cross-reference; anything else is plain text. Only to_markdown leaves it live."""
+    target = _value(key).strip()
+    return Span(target, "ref") if _ISSUE_REF.fullmatch(target) else text(target)
+
+
 def plain_doc(value: Any) -> Doc:
     """A comment given as a plain string: one paragraph of text, nothing in it is markup."""
     return value if isinstance(value, Doc) else Doc().paragraph(text(value))
@@ -170,6 +179,8 @@ def _md_span(span: Span) -> str:
         out: str = md.code(core)  # forges show code spans verbatim and look for nothing in them
     elif span.style == "link" and span.href:
         out = md.link(core, span.href)
+    elif span.style == "ref" and _ISSUE_REF.fullmatch(core):
+        out = core  # a reference we made: the forge is meant to see it
     else:
         # md.text escapes Markdown (a leading #, -, 1. included); inert the forges' extras
         out = md.text(inert(core))

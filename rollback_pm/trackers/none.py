@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import Capabilities, NoPullRequests, TicketSpec
+from rollback_pm.trackers.base import Capabilities, FollowupSpec, NoPullRequests, TicketSpec
 from rollback_pm.trackers.markup import Doc
 
 
@@ -30,3 +31,15 @@ class NoneTracker(NoPullRequests):
 
     def status(self, ticket: TicketRef) -> str:
         return ticket.status
+
+    def create_followup(self, spec: FollowupSpec) -> TicketRef:
+        return TicketRef(tracker=self.name, key="-", url="", status="open")
+
+    def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
+        return None
+
+    def relate(self, ticket: TicketRef, other: TicketRef, note: Doc) -> None:
+        return None
+
+    def find_user(self, owner: str) -> str | None:
+        return None

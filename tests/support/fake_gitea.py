@@ -64,6 +64,10 @@ ALLOWED_TYPES = [
     ".zip",
 ]
 DEFAULT_PAGE, MAX_PAGE = 30, 50
+# How the forges find issue references in a body or comment (#12 in the repository,
+# owner/name#12 anywhere): at a word start, not preceded by a word character.
+REFERENCE = re.compile(r"(?<![\w#/])(?:([\w.-]+)/([\w.-]+))?#(\d+)\b")
+FULL_NAMES = {"oncall": "On Call", "alice": "Alice Smith", "ana": "Ana Kovač"}
 
 
 @cache
@@ -85,7 +89,7 @@ class FakeGitea(FakeService):
         owner: str = "acme",
         repo: str = "shop",
         token: str = "forge-Secret-Token-0xBEEF",
-        collaborators: tuple[str, ...] = ("oncall", "alice"),
+        collaborators: tuple[str, ...] = ("oncall", "alice", "ana"),
     ) -> None:
         self.kind = kind
         self.owner, self.name = owner, repo
@@ -106,6 +110,8 @@ class FakeGitea(FakeService):
             ("GET", f"{r}/issues", self._list_issues),
             ("POST", f"{r}/issues", self._create_issue),
             ("GET", f"{r}/issues/{{index}}", self._get_issue),
+            ("PATCH", f"{r}/issues/{{index}}", self._edit_issue),
+            ("GET", f"{r}/assignees", self._list_assignees),
             ("GET", f"{r}/issues/{{index}}/comments", self._list_comments),
             ("POST", f"{r}/issues/{{index}}/comments", self._create_comment),
             ("POST", f"{r}/issues/{{index}}/labels", self._add_labels),
@@ -144,6 +150,11 @@ class FakeGitea(FakeService):
         with self.server.lock:
             ids = [self._label_named(n)["id"] for n in label_names]
             return self._store_issue({"title": title, "body": "", "labels": ids}, state=state)
+
+    def references(self, number: int) -> list[int]:
+        """The issues whose body or comments reference issue ``number`` (the forge's cross-references)."""
+        with self.server.lock:
+            return list(self.issues[number]["referenced_by"])
 
     def label_names(self, number: int) -> list[str]:
         with self.server.lock:
@@ -184,7 +195,7 @@ class FakeGitea(FakeService):
         return {
             "id": abs(hash(login)) % 1000 + 1,
             "login": login,
-            "full_name": login,
+            "full_name": FULL_NAMES.get(login, login),
             "email": f"{login}@example.com",
             "avatar_url": f"{self.url}/avatars/{login}",
             "html_url": f"{self.url}/{login}",
@@ -255,8 +266,19 @@ class FakeGitea(FakeService):
             "comments": [],
             "assets": [],
             "asset_data": {},
+            "referenced_by": [],
         }
+        self._cross_reference(number, body.get("body", ""))
         return number
+
+    def _cross_reference(self, source: int, text: str) -> None:
+        """Record, as the forges do, which issues a body or comment of ``source`` references."""
+        for owner, repo, number in REFERENCE.findall(text or ""):
+            if (owner or self.owner, repo or self.name) != (self.owner, self.name):
+                continue
+            target = self.issues.get(int(number))
+            if target is not None and int(number) != source and source not in target["referenced_by"]:
+                target["referenced_by"].append(source)
 
     def _issue_json(self, issue: dict[str, Any]) -> dict[str, Any]:
         number = issue["number"]
@@ -347,7 +369,41 @@ class FakeGitea(FakeService):
             "assets": [],
         }
         issue["comments"].append(comment)
+        self._cross_reference(issue["number"], comment["body"])
         return Response(201, comment)
+
+    def _edit_issue(self, req: Request) -> Response:
+        issue = self._issue_for(req)
+        if issue is None:
+            return self._not_found()
+        body = req.json or {}
+        if "title" in body and not (body["title"] or "").strip():
+            return Response(422, {"message": "[Title]: Required", "url": f"{self.url}/api/swagger"})
+        for login in body.get("assignees") or []:
+            if login not in self.collaborators:
+                return Response(
+                    422, {"message": f"Assignee does not exist: [name: {login}]", "url": f"{self.url}/api/swagger"}
+                )
+        if body.get("unset_due_date") and body.get("due_date"):
+            self.server.fail(req, "due_date and unset_due_date together")
+        for name in ("title", "body", "state"):
+            if name in body:
+                issue[name] = body[name]
+        if "assignees" in body:
+            issue["assignees"] = list(body["assignees"] or [])
+        if body.get("unset_due_date"):
+            issue["due_date"] = None
+        elif body.get("due_date"):
+            issue["due_date"] = body["due_date"]
+        if body.get("state") == "closed":
+            issue["closed_at"] = _now()
+        issue["updated_at"] = _now()
+        if "body" in body:
+            self._cross_reference(issue["number"], body["body"])
+        return Response(201, self._issue_json(issue))
+
+    def _list_assignees(self, req: Request) -> Response:
+        return Response(200, [self._user(login) for login in sorted(self.collaborators)])
 
     def _add_labels(self, req: Request) -> Response:
         issue = self._issue_for(req)

@@ -38,6 +38,33 @@ STATUSES = {
     "Done": {"id": "10001", "key": "done", "name": "Done", "colorName": "green"},
 }
 TRANSITIONS = {"11": "To Do", "21": "In Progress", "31": "Done"}
+# Jira's default issue link types (a site admin can rename or delete them).
+LINK_TYPES = (
+    {"id": "10000", "name": "Blocks", "inward": "is blocked by", "outward": "blocks"},
+    {"id": "10001", "name": "Cloners", "inward": "is cloned by", "outward": "clones"},
+    {"id": "10002", "name": "Duplicate", "inward": "is duplicated by", "outward": "duplicates"},
+    {"id": "10003", "name": "Relates", "inward": "relates to", "outward": "relates to"},
+)
+USERS = (
+    {
+        "accountId": "5b10ac8d82e05b22cc7d4ef5",
+        "name": "ana",
+        "displayName": "Ana Kovač",
+        "emailAddress": "ana@example.com",
+    },
+    {
+        "accountId": "5b10a0effa615349cb016cd8",
+        "name": "bo",
+        "displayName": "Bo Chen",
+        "emailAddress": "bo.chen@example.com",
+    },
+    {
+        "accountId": "5b109f2e9729b51b54dc274d",
+        "name": "anand",
+        "displayName": "Anand Rao",
+        "emailAddress": "anand@example.com",
+    },
+)
 SETTABLE = {"summary", "description", "issuetype", "project", "labels", "duedate", "priority", "components", "assignee"}
 
 
@@ -152,6 +179,8 @@ class FakeJira(FakeService):
         priorities: tuple[str, ...] = ("Highest", "High", "Medium", "Low", "Lowest"),
         components: tuple[str, ...] = ("api", "web"),
         unavailable_fields: tuple[str, ...] = (),
+        link_types: tuple[dict[str, str], ...] = LINK_TYPES,
+        users: tuple[dict[str, str], ...] = USERS,
     ) -> None:
         self.api_version = api_version
         self.project = project
@@ -162,6 +191,9 @@ class FakeJira(FakeService):
         self.priorities = priorities
         self.components = components
         self.unavailable_fields = set(unavailable_fields)
+        self.link_types = [dict(t) for t in link_types]
+        self.users = [dict(u) for u in users]
+        self.links: list[dict[str, Any]] = []  # issue links: id, type, inward (key), outward (key)
         self.issues: dict[str, dict[str, Any]] = {}
         self._next_id = 10001
         self._next_number = 1
@@ -179,6 +211,9 @@ class FakeJira(FakeService):
         route("GET", f"{v}/issue/{{issueIdOrKey}}/remotelink", self._list_remote_links)
         route("GET", f"{v}/issue/{{issueIdOrKey}}/transitions", self._transitions)
         route("POST", f"{v}/issue/{{issueIdOrKey}}/transitions", self._do_transition)
+        route("POST", f"{v}/issueLink", self._link_issues)
+        route("GET", f"{v}/issueLinkType", self._list_link_types)
+        route("GET", f"{v}/user/assignable/search", self._assignable_users)
 
     @property
     def url(self) -> str:
@@ -193,6 +228,15 @@ class FakeJira(FakeService):
     def set_status(self, key: str, name: str) -> None:
         with self.server.lock:
             self.issues[key]["fields"]["status"] = self._status(name)
+
+    def linked(self, key: str) -> list[tuple[str, str]]:
+        """(link type name, the other issue's key) of each link of an issue."""
+        with self.server.lock:
+            return [
+                (link["type"], link["outward"] if link["inward"] == key else link["inward"])
+                for link in self.links
+                if key in (link["inward"], link["outward"])
+            ]
 
     def add_issue(self, summary: str, labels: list[str]) -> str:
         """An issue made by someone else (to check searches pick the right one)."""
@@ -250,6 +294,7 @@ class FakeJira(FakeService):
             "priority": fields.get("priority") and {"id": "2", "name": fields["priority"]["name"]},
             "components": [{"id": str(i), "name": c["name"]} for i, c in enumerate(fields.get("components", []), 1)],
             "status": self._status("To Do"),
+            "assignee": self._user_bean(fields["assignee"]) if fields.get("assignee") else None,
             "created": now,
             "updated": now,
         }
@@ -271,7 +316,7 @@ class FakeJira(FakeService):
         return None
 
     def _bean(self, issue: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
-        all_fields = {**issue["fields"], "attachment": issue["attachments"]}
+        all_fields = {**issue["fields"], "attachment": issue["attachments"], "issuelinks": self._issue_links(issue)}
         if fields is None or "*all" in fields or "*navigable" in fields:
             chosen = all_fields
         else:
@@ -346,6 +391,10 @@ class FakeJira(FakeService):
         for component in fields.get("components", []) if "components" not in errors else []:
             if component.get("name") not in self.components:
                 errors["components"] = f"Component name '{component.get('name')}' is not valid"
+        if fields.get("assignee") is not None and "assignee" not in errors:
+            problem = self._check_assignee(req, fields["assignee"])
+            if problem:
+                errors["assignee"] = problem
         if errors:
             return _errors(400, errors=errors)
         key = self._store(fields)
@@ -386,6 +435,17 @@ class FakeJira(FakeService):
                     400,
                     errors={name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."},
                 )
+            if name == "summary" and (not isinstance(value, str) or not value.strip() or "\n" in value):
+                self.server.fail(req, f"summary {value!r} is not one non-empty line")
+                return _errors(400, errors={"summary": "You must specify a summary of the issue."})
+            if name == "duedate" and value is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
+                self.server.fail(req, f"duedate {value!r} is not YYYY-MM-DD")
+                return _errors(400, errors={"duedate": f"Error parsing date string: {value}"})
+            if name == "assignee" and value is not None:
+                problem = self._check_assignee(req, value)
+                if problem:
+                    return _errors(400, errors={"assignee": problem})
+                value = self._user_bean(value)
             issue["fields"][name] = value
         issue["fields"]["updated"] = _now()
         return Response(204)
@@ -581,3 +641,136 @@ class FakeJira(FakeService):
             return _errors(400, [f"Transition id '{tid}' is not valid for this issue."])
         issue["fields"]["status"] = self._status(TRANSITIONS[tid])
         return Response(204)
+
+    # -- users and issue links
+
+    def _user_key(self) -> str:
+        """Cloud names users by account id; Data Center by user name."""
+        return "accountId" if self.api_version == 3 else "name"
+
+    def _find_user(self, value: dict[str, Any]) -> dict[str, str] | None:
+        key = self._user_key()
+        return next((u for u in self.users if value.get(key) and u[key] == value.get(key)), None)
+
+    def _check_assignee(self, req: Request, value: Any) -> str | None:
+        key = self._user_key()
+        if not isinstance(value, dict) or set(value) != {key}:
+            # Cloud refuses user names (GDPR); Data Center has no account ids.
+            self.server.fail(req, f"assignee {value!r} must be {{{key!r}: ...}} on REST v{self.api_version}")
+            return f"Specify the assignee by {key}"
+        if self._find_user(value) is None:
+            return f"User '{value[key]}' cannot be assigned issues."
+        return None
+
+    def _user_bean(self, value: dict[str, Any]) -> dict[str, Any]:
+        user = self._find_user(value) or {}
+        bean: dict[str, Any] = {
+            "displayName": user.get("displayName", ""),
+            "active": True,
+            "self": f"{self.url}/rest/api/{self.api_version}/user?accountId={user.get('accountId', '')}",
+        }
+        if self.api_version == 3:
+            bean.update(accountId=user.get("accountId", ""), accountType="atlassian")
+        else:
+            bean.update(name=user.get("name", ""), key=user.get("name", ""), emailAddress=user.get("emailAddress", ""))
+        return bean
+
+    def _assignable_users(self, req: Request) -> Response:
+        if not (req.arg("project") or req.arg("issueKey") or req.arg("issueId")):
+            self.server.fail(req, "assignable search without project, issueKey or issueId")
+            return _errors(400, ["One of 'project', 'issueKey' or 'issueId' is required."])
+        if req.arg("project") not in (None, self.project, self.project_id):
+            return _errors(404, [f"No project could be found with key '{req.arg('project')}'."])
+        wanted_param = "query" if self.api_version == 3 else "username"
+        text = req.arg(wanted_param)
+        if text is None:
+            self.server.fail(req, f"assignable search on REST v{self.api_version} needs {wanted_param!r}")
+            return _errors(400, [f"The '{wanted_param}' query parameter is required."])
+        text = text.casefold()
+        hits = []
+        for user in self.users:
+            words = [*user["displayName"].casefold().split(), user["emailAddress"].casefold(), user["name"].casefold()]
+            if any(w.startswith(text) for w in words) or user["displayName"].casefold().startswith(text):
+                hits.append(user)
+        limit = int(req.arg("maxResults", "50") or 50)
+        beans = []
+        for user in hits[:limit]:
+            bean: dict[str, Any] = {
+                "displayName": user["displayName"],
+                "active": True,
+                "self": f"{self.url}/rest/api/{self.api_version}/user?accountId={user['accountId']}",
+                "emailAddress": user["emailAddress"],
+            }
+            if self.api_version == 3:
+                bean.update(accountId=user["accountId"], accountType="atlassian")
+            else:
+                bean.update(name=user["name"], key=user["name"])
+            beans.append(bean)
+        return Response(200, beans)
+
+    def _list_link_types(self, req: Request) -> Response:
+        api = f"{self.url}/rest/api/{self.api_version}"
+        return Response(
+            200, {"issueLinkTypes": [{**t, "self": f"{api}/issueLinkType/{t['id']}"} for t in self.link_types]}
+        )
+
+    def _link_issues(self, req: Request) -> Response:
+        body = req.json or {}
+        wanted = body.get("type") or {}
+        link_type = next(
+            (t for t in self.link_types if t["name"] == wanted.get("name") or t["id"] == wanted.get("id")), None
+        )
+        inward = self._find(
+            (body.get("inwardIssue") or {}).get("key") or (body.get("inwardIssue") or {}).get("id") or ""
+        )
+        outward = self._find(
+            (body.get("outwardIssue") or {}).get("key") or (body.get("outwardIssue") or {}).get("id") or ""
+        )
+        if link_type is None:
+            return _errors(404, [f"No issue link type with name '{wanted.get('name')}' found."])
+        if inward is None or outward is None:
+            return _errors(404, ["Issue Does Not Exist"])
+        if inward is outward:
+            self.server.fail(req, f"an issue linked to itself ({inward['key']})")
+            return _errors(400, ["You cannot link an issue to itself."])
+        for link in self.links:
+            # A duplicate is answered as created, and not stored twice.
+            if link["type"] == link_type["name"] and {link["inward"], link["outward"]} == {
+                inward["key"],
+                outward["key"],
+            }:
+                return Response(201)
+        self.links.append(
+            {
+                "id": str(50000 + len(self.links) + 1),
+                "type": link_type["name"],
+                "inward": inward["key"],
+                "outward": outward["key"],
+            }
+        )
+        return Response(201)
+
+    def _issue_links(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
+        api = f"{self.url}/rest/api/{self.api_version}"
+        beans = []
+        for link in self.links:
+            if issue["key"] not in (link["inward"], link["outward"]):
+                continue
+            link_type = next(t for t in self.link_types if t["name"] == link["type"])
+            other_key = link["outward"] if link["inward"] == issue["key"] else link["inward"]
+            other = self.issues[other_key]
+            side = "outwardIssue" if link["inward"] == issue["key"] else "inwardIssue"
+            beans.append(
+                {
+                    "id": link["id"],
+                    "self": f"{api}/issueLink/{link['id']}",
+                    "type": {**link_type, "self": f"{api}/issueLinkType/{link_type['id']}"},
+                    side: {
+                        "id": other["id"],
+                        "key": other_key,
+                        "self": f"{api}/issue/{other['id']}",
+                        "fields": {"summary": other["fields"]["summary"], "status": other["fields"]["status"]},
+                    },
+                }
+            )
+        return beans

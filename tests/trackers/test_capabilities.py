@@ -45,14 +45,23 @@ def test_every_backend_declares_what_it_can_do(tmp_path):
         assert isinstance(tracker, Tracker), name
         assert tracker.name == name
         caps = tracker.capabilities
-        seen[name] = (caps.tickets, caps.status, caps.pull_requests)
+        seen[name] = (caps.tickets, caps.status, caps.pull_requests, caps.links)
     assert seen == {
-        "file": (True, True, False),
-        "none": (False, False, False),
-        "jira": (True, True, False),
-        "gitea": (True, True, True),
-        "forgejo": (True, True, True),
+        "file": (True, True, False, True),
+        "none": (False, False, False, False),
+        "jira": (True, True, False, True),
+        "gitea": (True, True, True, False),
+        "forgejo": (True, True, True, False),
     }
+
+
+def test_every_backend_has_what_follow_ups_need(tmp_path):
+    needed = ("find", "create_followup", "update_followup", "relate", "find_user", "status", "comment", "add_label")
+    for name, tracker in backends(tmp_path).items():
+        assert all(callable(getattr(tracker, m, None)) for m in needed), name
+    none = NoneTracker()
+    assert none.find_user("@ana") is None
+    assert FileTracker(tmp_path).find_user(" @ana ") == "ana"  # no user list: the owner as written
 
 
 @pytest.mark.parametrize("name", ["file", "none", "jira"])
