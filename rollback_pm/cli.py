@@ -182,6 +182,7 @@ TICKETS = (
     "jira_priorities",
     "forge_repo",
     "forge_assignees",
+    "followup_owners",
     "tracker_timeout",
     "tracker_retry_budget",
     "open_pr",
@@ -300,6 +301,34 @@ def ticket_status(ctx: click.Context, incident_id: str, **flags: Any) -> None:
 
 
 @cli.group()
+def followups() -> None:
+    """The postmortems' action rows as tickets: created, linked, read back."""
+
+
+@followups.command("sync")
+@click.argument("incident_id", required=False)
+@click.option("--dry-run", is_flag=True, help="Create, change and write nothing; say what would be done.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@setting_options(*(n for n in TICKETS if n != "open_pr"))
+@click.pass_context
+def followups_sync(ctx: click.Context, incident_id: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
+    """Open a ticket for each action row with an owner, an action and a target date.
+
+    Reads the draft of INCIDENT_ID (default: every open incident, and every done one whose
+    draft was edited since) the way lint does: azaion Prevention, blameless and SEV action
+    items, finance corrective actions. Each new ticket is labelled rollback-pm-<id> and
+    followup, due on the target date, assigned when the owner maps to a tracker user, linked
+    to the incident's ticket; its key goes into the row's Ticket cell unless the draft changed
+    meanwhile (then it is commented on the incident's ticket). Reruns create nothing new; an
+    edited row updates its ticket. Then reads every follow-up's state back. check-deadlines
+    runs this too. Exit 0 done, 3 degraded (each row or draft that failed is named).
+    """
+    from rollback_pm.commands.followups import followups_sync as command
+
+    ctx.exit(command(settings_from(ctx, flags), incident_id, dry_run=dry_run, as_json=as_json))
+
+
+@cli.group()
 def incidents() -> None:
     """What the ledger knows."""
 
@@ -383,8 +412,10 @@ def check_deadlines(
 
     Flushes the ticket outbox, then for every open incident: done when its draft passes
     lint or its ticket is resolved; else ok, due-soon (warning comment on the ticket) or
-    overdue (comment, postmortem-overdue label, webhook), each sent once. Exit 0 nothing
-    overdue, 1 something overdue, 3 the check was degraded (says which incidents).
+    overdue (comment, postmortem-overdue label, webhook), each sent once. Then runs
+    `followups sync` and does the same for each open follow-up's target date (comment and
+    followup-overdue label on its ticket, webhook). Exit 0 nothing overdue, 1 something
+    overdue, 3 the check was degraded (says which incidents).
     """
     from rollback_pm.commands.check_deadlines import check_deadlines as command
 

@@ -251,6 +251,12 @@ class Settings:
         "Severity to Jira priority, e.g. Critical=Highest,High=High (default: the same names, Critical=Highest).",
     )
     forge_assignees: tuple[str, ...] = _opt((), "list", "Forge users to assign the issue to.")
+    followup_owners: Mapping[str, str] = _opt(
+        MappingProxyType({}),
+        "pairs",
+        "Action-row owner to tracker user for follow-up tickets, e.g. @ana=ana.k,Bo Chen=bchen (Jira Cloud: "
+        "an account id; Data Center: a user name; forge: a login); owners not listed are looked up in the tracker.",
+    )
     tracker_timeout: float = _opt(10.0, "duration", "How long one tracker request may take.", low=0.001, high=HOUR)
     tracker_retry_budget: float = _opt(
         60.0, "duration", "How long all retries of one tracker operation may take.", low=0, high=DAY

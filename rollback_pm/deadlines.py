@@ -17,7 +17,6 @@ loud exactly once when something is late, and safe to overlap:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -35,12 +34,14 @@ from rollback_pm.errors import (
     LedgerError,
     TrackerError,
     UsageError,
-    WebhookError,
 )
+from rollback_pm.followups import FollowupsRun, run_followups
+from rollback_pm.followups.run import incidents_to_sync
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir
 from rollback_pm.lint import lint_file
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
+from rollback_pm.notices import Notice, Planned, clock_state, deliver
 from rollback_pm.tickets import FlushResult, flush, notify, refresh_status
 from rollback_pm.timeutil import iso, utcnow
 from rollback_pm.trackers import make_tracker
@@ -55,17 +56,6 @@ LOCK_NAME = "check-deadlines.lock"
 
 
 # -- the clock ------------------------------------------------------------------------------
-
-
-def clock_state(now: datetime, due: datetime | None, warn_before: float) -> str:
-    """ok, due-soon or overdue. Due at 24:00 means still on time at 24:00, overdue after it."""
-    if due is None:
-        return "ok"
-    if now > due:
-        return "overdue"
-    if now >= due - timedelta(seconds=warn_before):
-        return "due-soon"
-    return "ok"
 
 
 def draft_complete(path: str | None, *, now: datetime) -> tuple[bool, str]:
@@ -96,19 +86,6 @@ def span(delta: timedelta) -> str:
 
 
 @dataclass
-class Notice:
-    kind: str  # due-soon | overdue
-    channel: str  # ticket-comment | ticket-label | webhook
-    target: str  # ticket key or webhook host
-    result: str  # sent | failed | would-send | deferred
-    detail: str = ""
-
-    def describe(self) -> str:
-        what = {"ticket-comment": "comment", "ticket-label": f"label {OVERDUE_LABEL}", "webhook": "webhook"}
-        return f"{self.kind} {what[self.channel]} to {self.target}"
-
-
-@dataclass
 class Check:
     """One open incident as this run saw it."""
 
@@ -128,6 +105,7 @@ class CheckResult:
     dry_run: bool
     checks: list[Check] = field(default_factory=list)
     flushed: FlushResult | None = None
+    followups: FollowupsRun = field(default_factory=FollowupsRun)
 
     @property
     def overdue(self) -> list[Check]:
@@ -150,13 +128,13 @@ class CheckResult:
             for n in c.notices:
                 if n.result == "failed":
                     lines.append(f"{i.id}: {n.describe()} not delivered: {n.detail}")
-        return lines
+        return lines + self.followups.degraded
 
     @property
     def exit_code(self) -> int:
-        # Overdue wins over degraded: a known-late postmortem is the louder fact, and the
-        # degraded lines are printed either way.
-        if self.overdue:
+        # Overdue wins over degraded: a known-late postmortem (or follow-up) is the louder
+        # fact, and the degraded lines are printed either way.
+        if self.overdue or self.followups.overdue:
             return EXIT_FAILED
         return EXIT_DEGRADED if self.degraded else EXIT_OK
 
@@ -224,40 +202,26 @@ def _notify(
     incident = check.incident
     kind = check.state
     target = incident.ticket.key if incident.ticket else "the ticket"
-    plan: list[tuple[str, str, Callable[[], None]]] = []
+    plan: list[Planned] = []
     if tracker.capabilities.tickets:
         doc = (_warning_text if kind == "due-soon" else _overdue_text)(check, now)
-        plan.append(("ticket-comment", target, lambda: notify(ledger, tracker, incident, "comment", {"doc": doc})))
+        plan.append(
+            Planned("ticket-comment", target, lambda: notify(ledger, tracker, incident, "comment", {"doc": doc}))
+        )
         if kind == "overdue":
             plan.append(
-                ("ticket-label", target, lambda: notify(ledger, tracker, incident, "label", {"label": OVERDUE_LABEL}))
+                Planned(
+                    "ticket-label",
+                    target,
+                    lambda: notify(ledger, tracker, incident, "label", {"label": OVERDUE_LABEL}),
+                    OVERDUE_LABEL,
+                )
             )
     if kind == "overdue" and webhook is not None:
         message = _webhook_text(check, now)
-        plan.append(("webhook", webhook.host, lambda: webhook.post(message)))
-    for channel, where, send in plan:
-        if ledger.notified(incident.id, kind, channel):
-            continue
-        notice = Notice(kind, channel, where, "sent")
-        check.notices.append(notice)
-        if check.unchecked:
-            # The ticket may already be resolved: never escalate on a guess.
-            notice.result, notice.detail = "deferred", "the ticket's status could not be read"
-            continue
-        if dry_run:
-            notice.result = "would-send"
-            continue
-        try:
-            send()
-        except (TrackerError, WebhookError) as exc:
-            notice.result, notice.detail = "failed", mask(str(exc))
-            # cli prints it as a degraded line; a warning log here would say it twice
-            log.info(
-                "notification not delivered", incident=incident.id, kind=kind, channel=channel, error=notice.detail
-            )
-            continue
-        ledger.record_notification(incident.id, kind, channel)
-        log.info("notification sent", incident=incident.id, kind=kind, channel=channel)
+        plan.append(Planned("webhook", webhook.host, lambda: webhook.post(message)))
+    # The ticket may already be resolved while its status is unreadable: never escalate on a guess.
+    check.notices += deliver(ledger, incident.id, kind, plan, unchecked=bool(check.unchecked), dry_run=dry_run)
 
 
 def _draft_hint(check: Check) -> list[Span | str]:
@@ -301,6 +265,7 @@ def check_deadlines(
     result = CheckResult(now=now, dry_run=dry_run)
     if not dry_run:
         result.flushed = flush(ledger, tracker, deadline_hours=partial(hours_for, settings))
+    followup_incidents = incidents_to_sync(ledger)  # before this run marks any of them done
     webhooks: dict[str, Webhook] = {}
     for incident in ledger.list(status="open"):
         local = settings.for_environment(incident.environment)
@@ -320,6 +285,10 @@ def check_deadlines(
             )
         )
     result.checks.sort(key=lambda c: (c.due is None, c.due or now, c.incident.id))
+    # The postmortems' action rows: tickets for new rows, their state, their target dates.
+    result.followups = run_followups(
+        ledger, tracker, settings, now=now, incidents=followup_incidents, remind=True, dry_run=dry_run
+    )
     return result
 
 

@@ -28,7 +28,7 @@ from rollback_pm.errors import DraftEditedError, DraftError, TemplateError
 from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
 from rollback_pm.markdown import PLACEHOLDER_RE, todo
-from rollback_pm.models import ContainerState, Incident, SmokeStep, TimelineEvent
+from rollback_pm.models import ContainerState, Incident, Repeat, SmokeStep, TimelineEvent
 from rollback_pm.timeutil import as_utc, iso, mmss, utcnow
 
 __all__ = [
@@ -71,11 +71,14 @@ def build_context(
     deadline_hours: float = 24.0,
     seq: int = 1,
     template: str | None = None,
+    seen_before: list[Repeat] | None = None,
 ) -> dict[str, Any]:
     """Everything a template can use (reference: docs/templates.md).
 
     ``seq`` is the NNN of INC-YYYY-MM-DD-NNN: the incident's number that day (1 unless known).
     ``template`` (the built-in's name) goes into the hidden marker comment that lint reads.
+    ``seen_before``: earlier incidents that failed the same way (``repeats``); None when the
+    incident has no failure signature to compare.
     """
     deadline = due_at(incident, deadline_hours)  # the same clock as the ticket and check-deadlines
     return {
@@ -94,7 +97,40 @@ def build_context(
         "filename": draft_filename(incident, template or "azaion", seq=seq),
         "repo_drafts_dir": REPO_DRAFTS_DIR,
         "marker": markdown.Md(_marker(incident, deadline, template)),
+        "seen_before": None if seen_before is None else [_repeat_context(r) for r in seen_before],
     }
+
+
+def _repeat_context(r: Repeat) -> dict[str, Any]:
+    return {
+        "incident_id": r.incident_id,
+        "day": r.day,
+        "rolled_back_at": iso(r.rolled_back_at),
+        "service": r.service,
+        "environment": r.environment,
+        "failed_step": r.failed_step,
+        "shared_templates": list(r.shared_templates),
+        "draft": r.draft_path,
+        "ticket": {"key": r.ticket.key, "url": r.ticket.url, "href": _web(r.ticket.url), "status": r.ticket.status}
+        if r.ticket
+        else None,
+        "open_followups": [
+            {
+                "key": f.key,
+                "url": f.url,
+                "href": _web(f.url),
+                "action": f.action,
+                "owner": f.owner,
+                "target_date": f.target_date,
+            }
+            for f in r.open_followups
+        ],
+    }
+
+
+def _web(url: str | None) -> str | None:
+    """A ticket's URL when it is a web page to link to (a file tracker's file:// is not)."""
+    return url if url and re.match(r"(?i)https?://", url) else None
 
 
 def _header_context(incident: Incident, *, now: datetime, seq: int) -> dict[str, Any]:
@@ -489,9 +525,19 @@ def render(
     timeline: list[TimelineEvent] | None = None,
     deadline_hours: float = 24.0,
     seq: int = 1,
+    seen_before: list[Repeat] | None = None,
 ) -> str:
     name, tmpl = resolve_template(template)
-    return _render(name, tmpl, incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
+    return _render(
+        name,
+        tmpl,
+        incident,
+        now=now,
+        timeline=timeline,
+        deadline_hours=deadline_hours,
+        seq=seq,
+        seen_before=seen_before,
+    )
 
 
 def _render(
@@ -503,10 +549,17 @@ def _render(
     timeline: list[TimelineEvent] | None,
     deadline_hours: float,
     seq: int,
+    seen_before: list[Repeat] | None = None,
 ) -> str:
     builtin = name if name in TEMPLATE_NAMES else None
     context = build_context(
-        incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq, template=builtin
+        incident,
+        now=now,
+        timeline=timeline,
+        deadline_hours=deadline_hours,
+        seq=seq,
+        template=builtin,
+        seen_before=seen_before,
     )
     try:
         text = tmpl.render(context)
@@ -595,6 +648,7 @@ def write_draft(
     timeline: list[TimelineEvent] | None = None,
     deadline_hours: float = 24.0,
     seq: int = 1,
+    seen_before: list[Repeat] | None = None,
 ) -> DraftResult:
     """Render and write atomically; refuse to overwrite a human's edits unless ``force``.
 
@@ -603,7 +657,16 @@ def write_draft(
     to another incident gets a numbered name instead.
     """
     name, tmpl = resolve_template(template)
-    text = _render(name, tmpl, incident, now=now, timeline=timeline, deadline_hours=deadline_hours, seq=seq)
+    text = _render(
+        name,
+        tmpl,
+        incident,
+        now=now,
+        timeline=timeline,
+        deadline_hours=deadline_hours,
+        seq=seq,
+        seen_before=seen_before,
+    )
     digest = sha256_text(text)
     if previous_path is not None and Path(previous_path).parent.is_dir():
         path = Path(previous_path)

@@ -1,6 +1,6 @@
 """The rollback hook: a short pipeline of stages over one state object.
 
-    evidence -> facts -> ledger -> draft -> ticket (-> pull request)
+    evidence -> facts -> ledger -> draft -> ticket (-> pull request) -> repeats
 
 `--phase collect` runs before the rollback replaces the failed containers: the evidence
 stage, then the bundle is parked in the ledger. `--phase finalize` runs after it: the
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from rollback_pm import drafts, inputs
+from rollback_pm import drafts, inputs, repeats
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
 from rollback_pm.errors import DraftEditedError, LedgerError, TrackerError, UsageError
@@ -30,7 +30,7 @@ from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collec
 from rollback_pm.facts.incident import Parked, container_states, gather
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir
 from rollback_pm.log import get_logger
-from rollback_pm.models import Incident
+from rollback_pm.models import Incident, Repeat
 from rollback_pm.placement import DraftPolicy, draft_policy, write_incident_draft
 from rollback_pm.pull_request import open_draft_pull_request
 from rollback_pm.safe_dirs import ensure_dir
@@ -54,6 +54,7 @@ class HookState:
     draft_note: str | None = None
     ticket: TicketOutcome | None = None
     pull_request: str | None = None
+    repeats: list[Repeat] = field(default_factory=list)  # earlier incidents that failed the same way
     degraded: list[str] = field(default_factory=list)
 
 
@@ -92,6 +93,8 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
         if settings.open_pr and state.draft is not None:
             state.pull_request, problem = pull_request_stage(ledger, tracker, state.incident, state.draft)
             state.degraded += problem
+        state.repeats, problems = repeats_stage(ledger, tracker, ledger.get(state.incident.id))
+        state.degraded += problems
         state.incident = ledger.get(state.incident.id)
     return state
 
@@ -145,6 +148,14 @@ def draft_stage(
 
 def ticket_stage(ledger: Ledger, tracker: Tracker, incident: Incident, deadline_hours: float) -> TicketOutcome:
     return open_ticket(ledger, tracker, ledger.get(incident.id), deadline_hours=deadline_hours)
+
+
+def repeats_stage(ledger: Ledger, tracker: Tracker, incident: Incident) -> tuple[list[Repeat], list[str]]:
+    """Earlier incidents that failed the same way (by the signature the ledger holds), and
+    the incident's ticket linked to theirs; a link not made now is made by check-deadlines."""
+    found = repeats.seen_before(ledger, incident)
+    _, problems = repeats.link_repeats(ledger, tracker, incident, found)
+    return found or [], problems
 
 
 def pull_request_stage(

@@ -855,6 +855,21 @@ class Ledger:
         ).fetchall()
         return [_followup(r) for r in rows]
 
+    def read_followups(self, incident_id_: str | None = None) -> tuple[Followups, builtins.list[str]]:
+        """Like list_followups, each record on its own: (the readable ones, why each other one is not)."""
+        where, args = ("WHERE incident_id = ?", [incident_id_]) if incident_id_ else ("", [])
+        rows = self.db.execute(
+            f"SELECT * FROM followups {where} ORDER BY incident_id, created_at, row_key", args
+        ).fetchall()
+        found: Followups = []
+        damaged: builtins.list[str] = []
+        for row in rows:
+            try:
+                found.append(_followup(row))
+            except LedgerError as exc:
+                damaged.append(str(exc))
+        return found, damaged
+
     def followup_rows(self) -> Rows:
         """Every follow-up as stored (unparsed), for readers that take each record on its own."""
         return [dict(r) for r in self.db.execute("SELECT * FROM followups ORDER BY incident_id, row_key")]
@@ -881,11 +896,40 @@ class Ledger:
         row = self.db.execute("SELECT * FROM signatures WHERE incident_id = ?", (incident_id_,)).fetchone()
         return _signature(row) if row else None
 
-    def list_signatures(self, signature: str | None = None) -> Signatures:
-        """Every recorded signature, or the incidents that share one (by the signature index)."""
-        where, args = ("WHERE signature = ?", [signature]) if signature is not None else ("", [])
-        rows = self.db.execute(f"SELECT * FROM signatures {where} ORDER BY created_at, incident_id", args).fetchall()
-        return [_signature(r) for r in rows]
+    def list_signatures(
+        self, signature: str | None = None, *, service: str | None = None, environment: str | None = None
+    ) -> Signatures:
+        """Every recorded signature, or the incidents that share one (by the signature index),
+        or those of one service and environment (repeat detection's candidates)."""
+        return [_signature(r) for r in self._signature_rows(signature, service, environment)]
+
+    def read_signatures(
+        self, *, service: str | None = None, environment: str | None = None
+    ) -> tuple[Signatures, builtins.list[str]]:
+        """Like list_signatures, each record on its own: (the readable ones, why each other one is not)."""
+        found: Signatures = []
+        damaged: builtins.list[str] = []
+        for row in self._signature_rows(None, service, environment):
+            try:
+                found.append(_signature(row))
+            except LedgerError as exc:
+                damaged.append(str(exc))
+        return found, damaged
+
+    def _signature_rows(
+        self, signature: str | None, service: str | None, environment: str | None
+    ) -> builtins.list[sqlite3.Row]:
+        clauses, args = [], []
+        for column, value in (("s.signature", signature), ("i.service", service), ("i.environment", environment)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.db.execute(
+            f"""SELECT s.* FROM signatures s JOIN incidents i ON i.id = s.incident_id {where}
+                ORDER BY s.created_at, s.incident_id""",
+            args,
+        ).fetchall()
 
     def signature_rows(self) -> Rows:
         """Every signature as stored (unparsed), for readers that take each record on its own."""

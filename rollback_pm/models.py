@@ -120,6 +120,22 @@ class Signature:
 
 
 @dataclass
+class Repeat:
+    """An earlier incident that failed the same way as this one ("Seen before")."""
+
+    incident_id: str
+    service: str
+    environment: str
+    day: str  # YYYY-MM-DD: when the earlier bad version went live (else was detected, mitigated, recorded)
+    rolled_back_at: datetime | None
+    failed_step: str | None
+    shared_templates: list[str] = field(default_factory=list)  # the error templates both logs share
+    draft_path: str | None = None  # its postmortem
+    ticket: TicketRef | None = None
+    open_followups: list[Followup] = field(default_factory=list)
+
+
+@dataclass
 class Incident:
     """Everything the ledger knows about one rollback."""
 

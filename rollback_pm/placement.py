@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rollback_pm import drafts
+from rollback_pm import drafts, repeats
 from rollback_pm.config import REPO_DRAFTS_DIR, Settings
 from rollback_pm.errors import DraftError
 from rollback_pm.facts import timeline
@@ -61,6 +61,7 @@ def write_incident_draft(
         now=now,
         timeline=timeline.build_timeline(incident),
         deadline_hours=deadline_hours,
+        seen_before=repeats.seen_before(ledger, incident),
     )
     ledger.set_draft(incident.id, draft.path, draft.sha256, template)
     return draft

@@ -118,6 +118,19 @@ RULES: tuple[Rule, ...] = (
         "a tracker, a draft or a chat, so it works offline on a copy of the state dir",
     ),
     Rule(
+        modules=("rollback_pm.followups", "rollback_pm.repeats", "rollback_pm.notices"),
+        never=(
+            "rollback_pm.hook",
+            "rollback_pm.deadlines",
+            "rollback_pm.report",
+            "rollback_pm.evidence",
+            "rollback_pm.signals",
+            "docker",
+        ),
+        why="follow-ups work from the ledger, the drafts and the tracker; the cron and the hook call "
+        "them, never the other way round",
+    ),
+    Rule(
         modules=FOUNDATION,
         never=(PACKAGE,),
         allow=FOUNDATION,

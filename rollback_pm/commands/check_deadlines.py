@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from rollback_pm.commands.followups import run_json, status_lines, sync_lines
 from rollback_pm.config import Settings
 from rollback_pm.deadlines import CheckResult, run_check, span
 from rollback_pm.errors import EXIT_OK
@@ -55,6 +56,9 @@ def table_lines(result: CheckResult) -> list[str]:
         )
     if any(c.unchecked for c in result.checks):
         lines.append("?: the tracker could not be asked; state from the last known ticket status")
+    pressing = [c for c in result.followups.checks if c.state in ("due-soon", "overdue") or c.unchecked]
+    if pressing:
+        lines += ["", *status_lines(pressing)]
     return lines
 
 
@@ -69,6 +73,16 @@ def event_lines(result: CheckResult) -> list[str]:
                 lines.append(f"{c.incident.id}: sent {n.describe()}")
             elif n.result == "would-send":
                 lines.append(f"{c.incident.id}: would send {n.describe()}")
+    run = result.followups
+    lines += [f"follow-ups: {line}" for line in sync_lines(run.syncs, verbose=False)]
+    lines += [f"repeat: {line}" for line in run.linked]
+    for f in run.checks:
+        what = f"{f.incident.id} follow-up {f.followup.key or f.followup.row_key}"
+        for n in f.notices:
+            if n.result == "sent":
+                lines.append(f"{what}: sent {n.describe()}")
+            elif n.result == "would-send":
+                lines.append(f"{what}: would send {n.describe()}")
     return lines
 
 
@@ -104,6 +118,11 @@ def result_json(result: CheckResult) -> dict[str, Any]:
         "outbox": {
             "sent": result.flushed.sent if result.flushed else [],
             "failed": result.flushed.failed if result.flushed else [],
+        },
+        "followups": {
+            k: v
+            for k, v in run_json(result.followups, dry_run=result.dry_run).items()
+            if k not in ("dry_run", "degraded")
         },
         "degraded": result.degraded,
         "exit_code": result.exit_code,

@@ -46,6 +46,9 @@ def summary_lines(result: HookState) -> list[str]:
             lines.append(f"ticket: {result.ticket.message}")
     if result.pull_request:
         lines.append(f"pull request: {result.pull_request}")
+    for r in result.repeats:
+        ticket = f", ticket {r.ticket.key}" if r.ticket else ""
+        lines.append(f"seen before: incident {r.incident_id} of {r.day}{ticket} failed the same way")
     for reason in result.degraded:
         lines.append(f"degraded: {reason}")
     return lines
@@ -60,5 +63,9 @@ def result_json(result: HookState) -> dict[str, Any]:
         "draft": str(result.draft.path) if result.draft else None,
         "ticket": asdict(result.ticket.ticket) if result.ticket and result.ticket.ticket else None,
         "queued": bool(result.ticket and result.ticket.queued),
+        "seen_before": [
+            {"incident": r.incident_id, "day": r.day, "ticket": r.ticket.key if r.ticket else None}
+            for r in result.repeats
+        ],
         "degraded": result.degraded,
     }

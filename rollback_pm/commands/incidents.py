@@ -8,7 +8,7 @@ from rollback_pm.commands import emit
 from rollback_pm.config import Settings, Since
 from rollback_pm.errors import EXIT_OK
 from rollback_pm.ledger import Ledger
-from rollback_pm.models import Incident
+from rollback_pm.models import Followup, Incident
 from rollback_pm.timeutil import iso, to_jsonable, utcnow
 
 
@@ -65,8 +65,45 @@ def incidents_show(settings: Settings, incident_id: str, *, as_json: bool = Fals
     """Every fact recorded for one incident (a unique id prefix works)."""
     with Ledger(settings.state_dir) as ledger:
         incident = ledger.get(incident_id)
-    emit(as_json, incident.to_dict, lambda: show_lines(incident))
+        followups, damaged = ledger.read_followups(incident.id)
+    emit(
+        as_json,
+        lambda: {**incident.to_dict(), "followups": [followup_json(f) for f in followups], "damaged": damaged},
+        lambda: show_lines(incident) + followup_lines(followups, damaged),
+    )
     return EXIT_OK
+
+
+def followup_json(f: Followup) -> dict[str, Any]:
+    """A follow-up as `incidents show --json` gives it; its status as last read back from the tracker."""
+    return to_jsonable(
+        {
+            "row_key": f.row_key,
+            "action": f.action,
+            "owner": f.owner,
+            "target_date": f.target_date,
+            "tracker": f.tracker,
+            "ticket": f.key,
+            "ticket_url": f.url,
+            "status": f.status,
+            "closed_at": f.closed_at,
+            "updated_at": f.updated_at,
+        }
+    )
+
+
+def followup_lines(followups: list[Followup], damaged: list[str]) -> list[str]:
+    """The incident's follow-ups, each with its status as last read back (check-deadlines,
+    `followups sync`)."""
+    if not followups and not damaged:
+        return []
+    lines = ["follow-ups:"]
+    for f in followups:
+        due = f"due {f.target_date}" if f.target_date else "no target date"
+        ticket = f"{f.key} {f.url or ''}".rstrip() if f.key else "no ticket"
+        lines.append(f"  {f.status:<6} {due:<14} {f.owner or '-'}: {f.action} ({ticket})")
+    lines += [f"  unreadable: {line}" for line in damaged]
+    return lines
 
 
 def show_lines(i: Incident) -> list[str]:
