@@ -166,6 +166,8 @@ class Syncer:
             row_key = new_row_key(row, taken)
             taken.add(row_key)
             followup = Followup(incident_id=incident.id, row_key=row_key, action=row.action)
+        if followup.key is None and followup.created_at is not None and not self.tracker.capabilities.tickets:
+            return self._update(row, followup)  # recorded without a ticket before: keep it current
         if followup.key is None:
             return self._open(incident, row, followup)
         return self._update(row, followup)
@@ -241,17 +243,18 @@ class Syncer:
         outcome.result = "would-update" if self.dry_run else "updated"
         if self.dry_run:
             return outcome
-        ticket = TicketRef(tracker=followup.tracker or "", key=followup.key or "", url=followup.url or "")
-        if self.tracker.capabilities.tickets and followup.tracker == self.tracker.name:
-            assignee, note = (None, "")
-            if (current.owner or "") != (followup.owner or ""):
-                assignee, note = self.assignee(current.owner)
-            self.tracker.update_followup(
-                ticket, title=current.action, due_date=_day(current.target_date), assignee=assignee
-            )
-            outcome.detail = note
-        elif followup.tracker != self.tracker.name:
-            outcome.detail = f"recorded only: its ticket is on tracker {followup.tracker}, not {self.tracker.name}"
+        if followup.key is not None:  # without one (tracker none), the record is all there is
+            if self.tracker.capabilities.tickets and followup.tracker == self.tracker.name:
+                assignee, note = (None, "")
+                if (current.owner or "") != (followup.owner or ""):
+                    assignee, note = self.assignee(current.owner)
+                ticket = TicketRef(tracker=followup.tracker or "", key=followup.key, url=followup.url or "")
+                self.tracker.update_followup(
+                    ticket, title=current.action, due_date=_day(current.target_date), assignee=assignee
+                )
+                outcome.detail = note
+            else:
+                outcome.detail = f"recorded only: its ticket is on tracker {followup.tracker}, not {self.tracker.name}"
         self.ledger.upsert_followup(current)
         return outcome
 

@@ -172,3 +172,21 @@ def test_jira_follow_up_overdue_comment_and_label(tmp_path, clean_env):
             )
             assert [n for c in again.followups.checks for n in c.notices] == [] and len(side.comments(key)) == 1
         assert fake.failures == []
+
+
+def test_without_tickets_an_overdue_follow_up_goes_to_the_webhook_once(tmp_path, clean_env):
+    webhook = WebhookEndpoint()
+    try:
+        cron = Cron(tmp_path, webhook)
+        cron.config.write_text(cron.config.read_text() + 'tracker = "none"\n')
+        assert cron.run("2026-05-14T00:00:00Z", "--quiet").exit_code == 0
+        assert cron.followups() == [(None, "open"), (None, "open")]  # recorded, no ticket anywhere
+        late = cron.run("2026-06-02T00:00:00Z", "--quiet")
+        assert late.exit_code == 1
+        assert late.stdout.splitlines() == [
+            f"{cron.incident.id} follow-up 1.1-4072870f: sent overdue webhook to 127.0.0.1"
+        ]
+        assert cron.run("2026-06-03T00:00:00Z", "--quiet").stdout == ""
+        assert len(webhook.posts) == 1 and "Ticket: none." in webhook.posts[0]["text"]
+    finally:
+        webhook.close()
