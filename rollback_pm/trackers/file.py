@@ -111,6 +111,7 @@ class FileTracker(NoPullRequests):
     def __init__(self, state_dir: Path) -> None:
         self.dir = Path(state_dir) / "tickets"
         self.followup_dir = self.dir / FOLLOWUP_DIR
+        self.last_warnings: list[str] = []  # what create_followup could not do (the link back)
 
     def _path(self, key: str) -> Path:
         if _FOLLOWUP_KEY.fullmatch(key):
@@ -242,6 +243,7 @@ class FileTracker(NoPullRequests):
 
     def create_followup(self, spec: FollowupSpec) -> TicketRef:
         """FU-<n>, the next free number; linked both ways with the incident's ticket."""
+        self.last_warnings = []
         self._ensure_dir(followups=True)
         data = {
             "title": spec.title,
@@ -265,7 +267,11 @@ class FileTracker(NoPullRequests):
             except FileExistsError:  # another run took this number: take the next
                 number += 1
         ref = self._ref(key, data)
-        self._link(spec.parent.key, key)
+        try:
+            self._link(spec.parent.key, key)
+        except TrackerError as exc:  # the follow-up matters more than the way back to it
+            self.last_warnings.append(f"{spec.parent.key}: the follow-up {key} is not linked there: {exc}")
+            log.warning("file follow-up not linked back", key=key, parent=spec.parent.key, error=str(exc))
         return ref
 
     def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:

@@ -1,19 +1,23 @@
-"""What follow-ups need of each backend, against the spec-validated fakes: a follow-up ticket
-created once (a lost answer is found by its label, not created twice), linked, assigned,
-updated; owners looked up as users; a site without the "Relates" link type."""
+"""What follow-ups need of each backend (Jira and the forges against the spec-validated fakes,
+the file tracker on disk, none): a follow-up ticket created once (a lost answer is found by
+its label, not created twice), linked, assigned, updated, its status read back; owners
+looked up as users; a site without the "Relates" link type. Failures: test_followup_errors."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 
-from rollback_pm.errors import TrackerError
+from rollback_pm.errors import TrackerError, TrackerNotFoundError
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import FollowupSpec, answers
+from rollback_pm.trackers.base import FollowupSpec, TicketSpec, answers
+from rollback_pm.trackers.file import FileTracker
 from rollback_pm.trackers.gitea import GiteaTracker
 from rollback_pm.trackers.jira import JiraTracker
 from rollback_pm.trackers.markup import Doc, issue_ref, to_adf, to_markdown, to_wiki
+from rollback_pm.trackers.none import NoneTracker
 from tests.support.fake_jira import LINK_TYPES, FakeJira
 
 
@@ -132,3 +136,81 @@ def test_forge_follow_up_references_the_incidents_issue_both_ways(forge, clock):
     tracker.update_followup(ticket, title="Dry-run every migration", due_date=None, assignee="alice")
     issue = forge.issue(mine)
     assert (issue["title"], issue["due_date"], issue["assignees"]) == ("Dry-run every migration", None, ["alice"])
+
+
+def file_parent(tracker: FileTracker) -> TicketRef:
+    return tracker.create(
+        TicketSpec(
+            incident_id="abc123abc123",
+            unique_label="rollback-pm-abc123abc123",
+            title="Postmortem: api production rollback",
+            body=Doc().paragraph("the incident"),
+            labels=["postmortem"],
+        )
+    )
+
+
+def test_file_follow_ups_are_tickets_of_their_own_linked_both_ways(tmp_path):
+    tracker = FileTracker(tmp_path)
+    parent = file_parent(tracker)
+    ticket = tracker.create_followup(spec(parent, tracker.find_user(" @ana ")))
+    assert (ticket.tracker, ticket.key, ticket.status) == ("file", "FU-1", "open")
+    data = json.loads((tmp_path / "tickets" / "followups" / "FU-1.json").read_text())
+    assert data["title"] == "Add a migration dry run to CI"
+    assert data["labels"] == ["followup", "rollback-pm-abc123abc123", "rollback-pm-abc123abc123-1.1-4072870f"]
+    assert (data["due_date"], data["assignee"], data["parent"], data["links"]) == (
+        "2026-06-01",
+        "ana",
+        "PM-abc123abc123",
+        ["PM-abc123abc123"],
+    )
+    assert "Follow-up of PM-abc123abc123." in data["body"]
+    assert json.loads((tmp_path / "tickets" / "PM-abc123abc123.json").read_text())["links"] == ["FU-1"]
+    # tickets/ keeps one file per incident (ledger check/rebuild read it so); follow-ups live below
+    assert sorted(p.name for p in (tmp_path / "tickets").iterdir()) == ["PM-abc123abc123.json", "followups"]
+    assert tracker.find("rollback-pm-abc123abc123").key == parent.key
+    assert tracker.find("rollback-pm-abc123abc123-1.1-4072870f").key == "FU-1"
+    assert tracker.find("rollback-pm-abc123abc123-2.1-00000000") is None
+
+    other = FollowupSpec(**{**spec(parent).__dict__, "unique_label": "rollback-pm-abc123abc123-2.1-00000000"})
+    assert tracker.create_followup(other).key == "FU-2"
+    tracker.relate(ticket, parent, Doc())  # already linked: nothing added
+    assert json.loads((tmp_path / "tickets" / "PM-abc123abc123.json").read_text())["links"] == ["FU-1", "FU-2"]
+
+    tracker.update_followup(ticket, title="Dry-run every migration", due_date=None, assignee=None)
+    data = json.loads((tmp_path / "tickets" / "followups" / "FU-1.json").read_text())
+    assert (data["title"], data["due_date"], data["assignee"]) == ("Dry-run every migration", None, "ana")
+    assert tracker.status(ticket) == "open"
+    data["status"] = "resolved"  # a human closes it by editing the file
+    (tmp_path / "tickets" / "followups" / "FU-1.json").write_text(json.dumps(data))
+    assert tracker.status(ticket) == "resolved"
+
+
+def test_file_follow_up_of_a_vanished_ticket_is_made_with_a_warning(tmp_path):
+    tracker = FileTracker(tmp_path)
+    parent = file_parent(tracker)
+    (tmp_path / "tickets" / "PM-abc123abc123.json").unlink()
+    ticket = tracker.create_followup(spec(parent))
+    assert ticket.key == "FU-1" and tracker.find("rollback-pm-abc123abc123-1.1-4072870f").key == "FU-1"
+    assert tracker.last_warnings[0].startswith("PM-abc123abc123: the follow-up FU-1 is not linked there: ticket file ")
+    with pytest.raises(TrackerNotFoundError, match="FU-7.json is gone"):
+        tracker.update_followup(TicketRef("file", "FU-7", ""), title="x", due_date=None, assignee=None)
+
+
+def test_file_tracker_refuses_a_symlinked_follow_up_directory(tmp_path):
+    tracker = FileTracker(tmp_path)
+    parent = file_parent(tracker)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "tickets" / "followups").symlink_to(elsewhere)
+    with pytest.raises(TrackerError, match="follow-up ticket directory"):
+        tracker.create_followup(spec(parent))
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_none_tracker_keeps_nothing():
+    tracker = NoneTracker()
+    parent = TicketRef("none", "-", "")
+    assert tracker.create_followup(spec(parent, "ana")) == TicketRef("none", "-", "", "open")
+    assert tracker.update_followup(parent, title="x", due_date=None, assignee="ana") is None
+    assert tracker.relate(parent, parent, Doc()) is None and tracker.find_user("@ana") is None
