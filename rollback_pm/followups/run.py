@@ -7,18 +7,23 @@
    around its target date (``reminders``).
 
 Each incident and each follow-up is handled on its own: one that fails is reported (the
-run is degraded) and the others go on.
+run is degraded) and the others go on. Once the tracker is unavailable (out of its retry
+budget, refusing connections, timing out), the run asks it nothing more: every later call
+fails at once and is reported, so a tracker outage costs one retry budget per run, not one
+per row and follow-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 from rollback_pm import repeats
 from rollback_pm.config import Settings
-from rollback_pm.errors import RollbackPmError
+from rollback_pm.errors import RollbackPmError, TrackerUnavailable
 from rollback_pm.followups.reminders import FollowupCheck, check_followup
 from rollback_pm.followups.sync import Syncer, SyncResult
 from rollback_pm.ledger import Ledger
@@ -60,6 +65,35 @@ class FollowupsRun:
         return lines
 
 
+class OneOutage:
+    """A tracker for one run: after its first TrackerUnavailable, every call raises at once
+    (naming that first failure) instead of waiting out the retry budget again."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+        self._down: TrackerUnavailable | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._tracker, name)
+        if not callable(value):
+            return value
+        return self._guard(value)
+
+    def _guard(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if self._down is not None:
+                raise TrackerUnavailable(
+                    f"{self._tracker.name} not asked: it was unavailable earlier in this run; the next run asks again"
+                )
+            try:
+                return call(*args, **kwargs)
+            except TrackerUnavailable as exc:
+                self._down = exc
+                raise
+
+        return guarded
+
+
 def incidents_to_sync(ledger: Ledger) -> list[Incident]:
     """Every open incident, and every done one whose draft was edited after it became done."""
     chosen = list(ledger.list(status="open"))
@@ -95,6 +129,7 @@ def run_followups(
     ``incident_id``: that incident's follow-ups only. ``incidents``: the ones to sync
     (default ``incidents_to_sync``); every follow-up in the ledger is read back either way."""
     run = FollowupsRun()
+    tracker = cast(Tracker, OneOutage(tracker))
     if incident_id:
         incidents = [ledger.get(incident_id)]
     elif incidents is None:

@@ -238,3 +238,41 @@ def test_the_owner_setting_maps_owners_to_users(tmp_path):
         result = Syncer(ledger, side.tracker, owners={"zed unknown": "alice"}).sync(incident)
         assert side.assignee(result.rows[0].key or "") == "alice"
         assert fake.failures == []
+
+
+def test_a_tracker_outage_costs_one_retry_budget_per_run(tmp_path):
+    """Once the tracker is out of its retry budget, the run asks it nothing more: each later
+    row and follow-up is reported at once, not after waiting out the budget again."""
+    from rollback_pm.config import load_settings
+    from rollback_pm.followups import run_followups
+    from rollback_pm.trackers.gitea import GiteaTracker
+    from tests.followups.conftest import ForgeSide
+    from tests.followups.drafting import add_under
+    from tests.support.fake_gitea import FakeGitea
+    from tests.trackers.conftest import FastClock
+
+    clock = FastClock()
+    with FakeGitea() as fake, Ledger(tmp_path / "state") as ledger:
+        side = ForgeSide(fake)
+        side.tracker = GiteaTracker(
+            fake.url, fake.repo, fake.token, retry_budget_s=10, sleep=clock.sleep, clock=clock.monotonic
+        )
+        incident, _ = recorded(ledger, side, tmp_path, ROWS[:2])
+        assert [r.result for r in Syncer(ledger, side.tracker).sync(incident).rows] == ["created", "created"]
+        path = Path(incident.draft_path or "")
+        write(incident, add_under(path.read_text(), "## Prevention", [Item("@ana", "Page on errors", "2026-06-20")]))
+        fake.server.inject("*", ".*", status=503, times=1000)
+        before = len(fake.server.requests)
+        settings = load_settings({"state_dir": str(tmp_path / "state")}, env={})
+
+        run = run_followups(ledger, side.tracker, settings, now=T0, incident_id=incident.id, remind=False)
+
+        assert len(fake.server.requests) - before == 5  # the first search's attempts, then nothing
+        assert sum(clock.sleeps) <= 10
+        assert [r.result for r in run.syncs[0].rows] == ["unchanged", "unchanged", "failed"]
+        assert "503 Service Unavailable (5 attempts" in run.syncs[0].rows[2].detail
+        skipped = "gitea not asked: it was unavailable earlier in this run; the next run asks again"
+        assert [c.unchecked for c in run.checks] == [
+            f"ticket {c.followup.key} status not readable: {skipped}" for c in run.checks
+        ]
+        assert len(run.degraded) == 3 and fake.failures == []
