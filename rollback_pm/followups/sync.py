@@ -252,7 +252,7 @@ class Syncer:
                 self.tracker.update_followup(
                     ticket, title=current.action, due_date=_day(current.target_date), assignee=assignee
                 )
-                outcome.detail = note
+                outcome.detail = "; ".join([*getattr(self.tracker, "last_warnings", []), *([note] if note else [])])
             else:
                 outcome.detail = f"recorded only: its ticket is on tracker {followup.tracker}, not {self.tracker.name}"
         self.ledger.upsert_followup(current)

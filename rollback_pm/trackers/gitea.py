@@ -326,9 +326,21 @@ class GiteaTracker:
             payload["unset_due_date"] = True
         if assignee:
             payload["assignees"] = [assignee]
-        self.http.request(
-            "PATCH", self._issue_path(ticket), json=payload, idempotent=True, not_found_hint=self._ticket_hint(ticket)
-        )
+        self.last_warnings = []
+        path, hint = self._issue_path(ticket), self._ticket_hint(ticket)
+        with self.http.budget():
+            resp = self.http.request("PATCH", path, json=payload, idempotent=True, allow=(422,), not_found_hint=hint)
+            if resp.status_code == 422 and "assignees" in payload:
+                self._warn(
+                    f"{ticket.key}: assignee {assignee} was refused ({error_text(resp)}); "
+                    "updated the follow-up without it (check the follow-up owners setting)"
+                )
+                payload.pop("assignees")
+                resp = self.http.request(
+                    "PATCH", path, json=payload, idempotent=True, allow=(422,), not_found_hint=hint
+                )
+            if resp.status_code == 422:
+                raise TrackerError(mask(f"{self.name} refused to update {ticket.key}: {error_text(resp)}"))
 
     def reference(self, ticket: TicketRef) -> str:
         """How an issue body names ``ticket`` so the forge links it: ``#12`` in this

@@ -349,15 +349,34 @@ class JiraTracker(NoPullRequests):
         return ticket
 
     def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
+        """The summary always; the due date and assignee unless the edit screen refuses them
+        (then the rest is saved and ``last_warnings`` says what was left out)."""
+        self.last_warnings = []
         fields: dict[str, Any] = {
             "summary": one_line(title),
             "duedate": due_date.isoformat() if due_date else None,
         }
         if assignee:
             fields["assignee"] = self._assignee(assignee)
-        self.http.request(
-            "PUT", self._issue_path(ticket), json={"fields": fields}, not_found_hint=self._ticket_hint(ticket)
-        )
+        path = self._issue_path(ticket)
+        with self.http.budget():
+            while True:  # each refusal drops at least one optional field, or raises
+                resp = self.http.request(
+                    "PUT", path, json={"fields": fields}, allow=(400,), not_found_hint=self._ticket_hint(ticket)
+                )
+                if resp.status_code != 400:
+                    return
+                errors = (json_of(resp) or {}).get("errors") or {}
+                detail = error_text(resp)
+                dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
+                if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
+                    raise TrackerError(mask(f"jira refused to update {ticket.key}: {detail}"))
+                for name in dropped:
+                    fields.pop(name)
+                self._warn(
+                    f"{ticket.key}: jira does not accept {', '.join(sorted(dropped))} ({detail}); "
+                    "updated the follow-up without " + ("it" if len(dropped) == 1 else "them")
+                )
 
     def link_type(self) -> dict[str, str]:
         """The site's "Relates" issue link type (by name, else by its "relates to" wording)."""

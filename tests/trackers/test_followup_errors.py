@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rollback_pm.errors import TrackerAuthError, TrackerNotFoundError, TrackerUnavailable
+from rollback_pm.errors import TrackerAuthError, TrackerError, TrackerNotFoundError, TrackerUnavailable
 from rollback_pm.models import TicketRef
 from rollback_pm.trackers.gitea import GiteaTracker
 from rollback_pm.trackers.jira import JiraTracker
@@ -208,3 +208,45 @@ def test_a_follow_up_whose_link_cannot_be_made_is_kept_with_a_warning(jira, forg
     # No comment on the incident's issue; the follow-up's own body still references it.
     assert forge.issue(1)["comments"] == [] and forge.references(1) == [mine]
     assert f.last_warnings[0].startswith(f"{fparent.key}: the follow-up {ticket.key} was not mentioned there: ")
+
+
+# -- a refused optional field: the rest of the update is saved, the warning names it
+
+
+def test_jira_update_without_the_due_date_on_the_edit_screen_saves_the_rest(clock):
+    with FakeJira(api_version=2, unavailable_fields=("duedate",)) as fake:
+        tracker = jira_for(fake, clock)
+        ticket = tracker.create_followup(spec(jira_parent(fake)))
+        assert "does not accept duedate" in tracker.last_warnings[0]
+        tracker.update_followup(ticket, title="Dry-run every migration", due_date=None, assignee="no-such-user")
+        assert fake.issue(ticket.key)["fields"]["summary"] == "Dry-run every migration"
+        assert fake.issue(ticket.key)["fields"]["assignee"] is None
+        # the fake names one refused field per answer (as some Jira versions do): one warning each
+        assert [w.split(" (")[0] for w in tracker.last_warnings] == [
+            f"{ticket.key}: jira does not accept duedate",
+            f"{ticket.key}: jira does not accept assignee",
+        ]
+        assert all(w.endswith("updated the follow-up without it") for w in tracker.last_warnings)
+        assert fake.failures == []
+
+
+def test_jira_update_refused_for_another_reason_is_an_error(jira, clock):
+    tracker = jira_for(jira, clock)
+    ticket = tracker.create_followup(spec(jira_parent(jira)))
+    jira.server.inject(
+        "PUT", f"/rest/api/{jira.api_version}/issue/{{issueIdOrKey}}", status=400, body={"errors": {"summary": "no"}}
+    )
+    with pytest.raises(TrackerError, match=f"jira refused to update {ticket.key}: .*summary"):
+        tracker.update_followup(ticket, title="Dry-run every migration", due_date=None, assignee=None)
+
+
+def test_forge_update_with_a_refused_assignee_saves_the_rest(forge, clock):
+    tracker = forge_for(forge, clock)
+    ticket = tracker.create_followup(spec(forge_parent(forge), "ana"))
+    tracker.update_followup(ticket, title="Dry-run every migration", due_date=None, assignee="nobody")
+    issue = forge.issue(int(ticket.key.rsplit("#", 1)[1]))
+    assert (issue["title"], issue["due_date"], issue["assignees"]) == ("Dry-run every migration", None, ["ana"])
+    assert tracker.last_warnings == [
+        f"{ticket.key}: assignee nobody was refused (Assignee does not exist: [name: nobody]); "
+        "updated the follow-up without it (check the follow-up owners setting)"
+    ]
