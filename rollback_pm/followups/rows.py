@@ -82,9 +82,15 @@ class Row:
         return bool(self.action) and not has_placeholder(self.source.cell("action") or "")
 
     def shows(self, followup: Followup) -> bool:
-        """Does the row carry this follow-up's ticket (its key or URL)?"""
-        text = self.source.raw
-        return bool(followup.key and (followup.key in text or (followup.url and followup.url in text)))
+        """Does the row carry this follow-up's ticket (its key or URL), as a whole word:
+        FU-1 is not in a row showing FU-12, nor acme/shop#2 in one showing acme/shop#23."""
+        if not followup.key:
+            return False
+        return any(_whole(value, self.source.raw) for value in (followup.key, followup.url) if value)
+
+
+def _whole(value: str, text: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(value)}(?![\w])", text) is not None
 
 
 def draft_rows(text: str) -> list[Row]:

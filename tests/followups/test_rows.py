@@ -91,6 +91,32 @@ def test_a_row_is_found_by_its_key_then_its_text_then_its_place():
     assert found == [by_place, None, by_key, by_text]
 
 
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [
+        ("FU-1", "FU-12"),
+        ("OPS-1", "OPS-10"),
+        ("acme/shop#2", "acme/shop#23"),
+        (
+            "[acme/shop#2](<https://git.example.com/acme/shop/issues/2>)",
+            "[acme/shop#21](<https://git.example.com/acme/shop/issues/21>)",
+        ),
+    ],
+)
+def test_a_ticket_key_is_matched_as_a_whole_word(short, long):
+    """With ten follow-ups or more, FU-1's record must not take the row showing FU-12."""
+    text = AZAION.replace(
+        "| @ana | Add a migration dry run to CI | 2026-06-01 | |", f"| @ana | First | 2026-06-01 | {long} |"
+    )
+    text = text.replace("| bo | Alert on \\| pipes | 2026-06-02 | OPS-7 |", f"| bo | Second | 2026-06-02 | {short} |")
+    rows = draft_rows(text)
+    key = plain(short)
+    one = followup(
+        "1.9-00000000", "no text in common", key=key, url=f"https://git.example.com/acme/shop/issues/{key[-1]}"
+    )
+    assert [f is one for f in match_rows(rows, [one])] == [False, False, True, False]
+
+
 def test_a_moved_row_keeps_its_follow_up_and_a_new_row_at_its_place_is_new():
     original = followup(new_row_key(draft_rows(AZAION)[0], set()), "Add a migration dry run to CI")
     moved = AZAION.replace(
