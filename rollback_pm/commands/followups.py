@@ -3,24 +3,55 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import click
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
 
 from rollback_pm.config import Settings
-from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
+from rollback_pm.deadlines import LOCK_NAME
+from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK, LedgerError
 from rollback_pm.followups import FollowupCheck, FollowupsRun, SyncResult, run_followups
-from rollback_pm.ledger import Ledger
+from rollback_pm.ledger import Ledger, lock_file, open_state_dir
 from rollback_pm.timeutil import iso, utcnow
 from rollback_pm.trackers import make_tracker
+
+LOCK_WAIT_S = 15.0  # a cron run holding the lock may take longer: then say so rather than hang
+
+
+@contextmanager
+def cron_lock(state_dir: Path) -> Iterator[None]:
+    """The lock check-deadlines holds: two runs syncing at once could each find no ticket for
+    a row and both create one."""
+    path = state_dir / LOCK_NAME
+    lock = FileLock(lock_file(open_state_dir(state_dir), LOCK_NAME, "check-deadlines lock"))
+    try:
+        lock.acquire(timeout=LOCK_WAIT_S)
+    except FileLockTimeout:
+        raise LedgerError(
+            f"a check-deadlines or followups sync run has held {path} for {LOCK_WAIT_S:.0f}s; it syncs the "
+            "follow-ups itself: run this again when it is done"
+        ) from None
+    except OSError as exc:  # a link planted after the check, or no permission
+        raise LedgerError(f"lock {path} cannot be taken ({exc.strerror or exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def followups_sync(
     settings: Settings, incident_id: str | None = None, *, dry_run: bool = False, as_json: bool = False
 ) -> int:
-    """0 done, 3 degraded (a row, a draft or the tracker could not be handled; each is named)."""
+    """0 done, 3 degraded (a row, a draft or the tracker could not be handled; each is named).
+    Only one run syncs at a time (check-deadlines' lock); --dry-run changes nothing and needs none."""
     now = utcnow()
-    with Ledger(settings.state_dir) as ledger:
+    state_dir = Path(settings.state_dir)
+    with nullcontext() if dry_run else cron_lock(state_dir), Ledger(state_dir) as ledger:
         run = run_followups(
             ledger, make_tracker(settings), settings, now=now, incident_id=incident_id, remind=False, dry_run=dry_run
         )

@@ -99,6 +99,32 @@ def test_dry_run_creates_and_writes_nothing(tmp_path):
     assert not (tmp_path / "state" / "tickets" / "followups").exists()
 
 
+def test_sync_never_runs_beside_a_cron_run(tmp_path, monkeypatch):
+    """Two syncs at once could each find no ticket for a row and both create one: a sync waits
+    for check-deadlines' lock, and says so when a run holds it too long."""
+    from filelock import FileLock
+
+    from rollback_pm.commands import followups as command
+
+    _, draft = drafted(tmp_path)
+    before = Path(draft).read_text()
+    monkeypatch.setattr(command, "LOCK_WAIT_S", 0.2)
+    held = FileLock(str(tmp_path / "state" / "check-deadlines.lock"))
+    with held:
+        result = run(tmp_path, "followups", "sync")
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"rollback-pm: a check-deadlines or followups sync run has held {tmp_path / 'state' / 'check-deadlines.lock'} "
+            "for 0s; it syncs the follow-ups itself: run this again when it is done\n"
+        )
+        assert Path(draft).read_text() == before
+        assert run(tmp_path, "followups", "sync", "--dry-run").exit_code == 0  # reads only: no lock needed
+        cron = run(tmp_path, "check-deadlines", "--quiet")  # the cron leaves the work to the run holding it
+        assert (cron.exit_code, cron.output) == (0, "")
+    assert run(tmp_path, "followups", "sync").exit_code == 0
+    assert "| FU-1 |" in Path(draft).read_text()
+
+
 def test_incidents_show_lists_the_follow_ups_with_their_status(tmp_path):
     iid, _ = drafted(tmp_path)
     assert run(tmp_path, "followups", "sync").exit_code == 0
