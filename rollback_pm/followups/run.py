@@ -82,9 +82,7 @@ class OneOutage:
     def _guard(self, call: Callable[..., Any]) -> Callable[..., Any]:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if self._down is not None:
-                raise TrackerUnavailable(
-                    f"{self._tracker.name} not asked: it was unavailable earlier in this run; the next run asks again"
-                )
+                raise TrackerUnavailable(f"{self._tracker.name} not asked: it was unavailable earlier in this run")
             try:
                 return call(*args, **kwargs)
             except TrackerUnavailable as exc:
