@@ -25,6 +25,8 @@ from rollback_pm.atomic import write_atomic
 from rollback_pm.config import REPO_DRAFTS_DIR
 from rollback_pm.deadline import due_at
 from rollback_pm.errors import DraftEditedError, DraftError, TemplateError
+from rollback_pm.facts.containers import mib
+from rollback_pm.facts.impact import describe_start
 from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
 from rollback_pm.markdown import PLACEHOLDER_RE, todo
@@ -164,6 +166,8 @@ def _time_context(incident: Incident) -> dict[str, Any]:
             "started": iso(start),
             "detected": iso(detected),
             "mitigated": iso(mitigated),
+            "started_source": incident.started_at_source if start else None,
+            "start_note": describe_start(incident),
             "started_hhmm": _hhmm(start),
             "detected_hhmm": _hhmm(detected),
             "mitigated_hhmm": _hhmm(mitigated),
@@ -280,7 +284,7 @@ def container_context(c: ContainerState) -> dict[str, Any]:
     if c.restart_count and not crash_looping:
         problems.append(f"{c.restart_count} restart{'s' if c.restart_count != 1 else ''}")
     if c.oom_killed:
-        problems.append("OOM-killed")
+        problems.append(f"OOM-killed (memory limit {mib(c.memory_limit)})" if c.memory_limit else "OOM-killed")
     if c.exit_code not in (None, 0):
         problems.append(f"exit code {c.exit_code}{_signal_hint(c.exit_code)}")
     if c.status in ("dead",):
@@ -299,6 +303,8 @@ def container_context(c: ContainerState) -> dict[str, Any]:
         "status": c.status,
         "exit_code": c.exit_code,
         "oom_killed": c.oom_killed,
+        "memory_limit": c.memory_limit,
+        "created_at": iso(c.created_at),
         "restart_count": c.restart_count,
         "started_at": iso(c.started_at),
         "finished_at": iso(c.finished_at),

@@ -450,6 +450,7 @@ class Ledger:
                 "commits": [asdict(c) for c in incident.commits],
                 "changed_files": [asdict(f) for f in incident.changed_files],
                 "warnings": incident.warnings,
+                "started_at_source": incident.started_at_source if incident.started_at else None,
             },
             default=iso,
         )
@@ -657,6 +658,7 @@ class Ledger:
             pipeline_url=row["pipeline_url"],
             repo=row["repo"],
             started_at=_dt(row["started_at"]),
+            started_at_source=facts["started_at_source"] if row["started_at"] else None,
             detected_at=_dt(row["detected_at"]),
             mitigated_at=_dt(row["mitigated_at"]),
             severity=row["severity"],

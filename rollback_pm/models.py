@@ -60,6 +60,29 @@ class ContainerState:
     health_status: str | None = None  # healthy | unhealthy | starting
     health_log: list[dict[str, Any]] = field(default_factory=list)  # Start, End, ExitCode, Output
     image_revision: str | None = None  # org.opencontainers.image.revision
+    created_at: datetime | None = None  # a crash loop's first start; StartedAt moves with each restart
+    memory_limit: int | None = None  # bytes (HostConfig.Memory); None: no limit
+    health_failing_streak: int = 0  # consecutive failing probes (Docker keeps only the last 5)
+    health_interval_s: float | None = None  # the health check's interval, when the container sets one
+
+
+@dataclass
+class LogNote:
+    """What a container's own log adds to its timeline entries (from the signals stage).
+
+    ``last_*``: the last line it logged before it exited or was killed; ``crash_*``: the
+    words it logged before each exit of a crash loop, first logged at ``crash_first_at``
+    and ``crash_count`` times in all. ``*_cite`` is ``rollback-<ts>.log:<lines>``.
+    """
+
+    container: str
+    last_line: str | None = None
+    last_at: datetime | None = None
+    last_cite: str | None = None
+    crash_line: str | None = None
+    crash_first_at: datetime | None = None
+    crash_count: int = 0
+    crash_cite: str | None = None
 
 
 @dataclass
@@ -149,6 +172,7 @@ class Incident:
     pipeline_url: str | None = None
     repo: str | None = None  # owner/name
     started_at: datetime | None = None  # bad version went live
+    started_at_source: str | None = None  # flag | woodpecker | containers (see facts.impact)
     detected_at: datetime | None = None  # first failed smoke step
     mitigated_at: datetime | None = None  # rollback finished
     severity: str = "High"  # Critical | High | Medium | Low (azaion scale; templates map it)

@@ -76,6 +76,10 @@ def _value(value: Any, hint: Any, what: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise Damaged(f"{what} is {type(value).__name__}, not a whole number")
         return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Damaged(f"{what} is {type(value).__name__}, not a number")
+        return float(value)
     if hint is str:
         if not isinstance(value, str):
             raise Damaged(f"{what} is {type(value).__name__}, not text")
@@ -85,6 +89,8 @@ def _value(value: Any, hint: Any, what: str) -> Any:
             raise Damaged(f"{what} is {type(value).__name__}, not a list")
         args = typing.get_args(hint)
         return [_value(item, args[0], f"{what}[{n}]") for n, item in enumerate(value)] if args else value
+    if isinstance(hint, type) and is_dataclass(hint):
+        return build(hint, value, what)
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise Damaged(f"{what} is {type(value).__name__}, not an object")
@@ -118,6 +124,7 @@ def incident_facts(text: Any) -> dict[str, Any]:
         for name, cls in _LISTS.items()
     }
     facts["warnings"] = _value(data.get("warnings") or [], list[str], "warnings")
+    facts["started_at_source"] = _value(data.get("started_at_source"), str | None, "started_at_source")
     return facts
 
 

@@ -221,7 +221,7 @@ def test_azaion_timeline_repair_and_appendix():
         "(source: smoke report smoke.jsonl)"
     ) in timeline
     assert (
-        "08:43  annotations-api-1 crash loop: restarted 7 times, OOM-killed, last exit code 137  "
+        "08:43  annotations-api-1 crash loop: last of 8 exits (restarted 7 times), OOM-killed, exit code 137  "
         "(source: container state)"
     ) in timeline
     assert timeline[-2] == "08:47  mitigated: rolled back to 3c7fed0  (source: pipeline)"

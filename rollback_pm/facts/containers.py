@@ -2,18 +2,21 @@
 
 A container that crash-looped, was OOM-killed or failed its health check is usually
 the first lead to the root cause, so these become timeline events and the top lines
-of the draft's Detection section.
+of the draft's Detection section. What the container itself logged (a ``LogNote`` from
+the signals stage: its last line before the exit, a crash loop's repeated last words)
+goes into the same events when it is known.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from rollback_pm.errors import UsageError
 from rollback_pm.facts.shas import REVISION_LABEL
 from rollback_pm.log import mask
-from rollback_pm.models import ContainerState, TimelineEvent
+from rollback_pm.models import ContainerState, LogNote, TimelineEvent
 from rollback_pm.timeutil import parse_ts
 
 SOURCE = "container state"
@@ -21,6 +24,8 @@ CRASH_LOOP_RESTARTS = 3  # this many restarts (or status "restarting") is a cras
 HEALTH_LOG_KEEP = 5  # Docker keeps the last 5 probes; so do we
 HEALTH_OUTPUT_CHARS = 500
 PROBE_QUOTE_CHARS = 80  # the probe output quoted in a one-line event
+LOG_QUOTE_CHARS = 120  # a logged line quoted in a one-line event
+DEFAULT_HEALTH_INTERVAL_S = 30.0  # Docker's, when a health check sets none
 
 
 def container_state(inspect_doc: dict[str, Any], image_doc: dict[str, Any] | None = None) -> ContainerState:
@@ -35,6 +40,7 @@ def container_state(inspect_doc: dict[str, Any], image_doc: dict[str, Any] | Non
     ever_exited = finished is not None or status in ("exited", "dead")
     exit_code = state.get("ExitCode") if ever_exited and (restarting or not state.get("Running")) else None
     health = state.get("Health") or {}
+    check = config.get("Healthcheck") or {}
     revision = None
     for labels in (((image_doc or {}).get("Config") or {}).get("Labels") or {}, config.get("Labels") or {}):
         if labels.get(REVISION_LABEL):
@@ -53,7 +59,23 @@ def container_state(inspect_doc: dict[str, Any], image_doc: dict[str, Any] | Non
         health_status=health.get("Status") or None,
         health_log=[_probe(entry) for entry in (health.get("Log") or [])[-HEALTH_LOG_KEEP:]],
         image_revision=revision,
+        created_at=_time(inspect_doc.get("Created")),
+        memory_limit=_positive_int((inspect_doc.get("HostConfig") or {}).get("Memory")),
+        health_failing_streak=_positive_int(health.get("FailingStreak")) or 0,
+        health_interval_s=_interval(check) if health else None,
     )
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _interval(check: dict[str, Any]) -> float | None:
+    """The health check's interval in seconds (Docker's default when unset); None: no check."""
+    if (check.get("Test") or [None])[0] == "NONE":
+        return None
+    nanoseconds = _positive_int(check.get("Interval"))
+    return nanoseconds / 1e9 if nanoseconds else DEFAULT_HEALTH_INTERVAL_S
 
 
 def _time(value: Any) -> datetime | None:
@@ -90,8 +112,20 @@ def _last_failed_probe(state: ContainerState) -> dict[str, Any] | None:
     return failed[-1] if failed else None
 
 
+def _failing_run(state: ContainerState) -> list[dict[str, Any]]:
+    """The kept probes of the current failing streak (the trailing failures), oldest first."""
+    run: list[dict[str, Any]] = []
+    for probe in reversed(state.health_log):
+        if probe.get("ExitCode") in (0, None):
+            break
+        run.append(probe)
+    return run[::-1]
+
+
 def _probe_text(probe: dict[str, Any]) -> str:
-    first = next((line.strip() for line in str(probe.get("Output") or "").splitlines() if line.strip()), "")
+    lines = [line.strip() for line in str(probe.get("Output") or "").splitlines() if line.strip()]
+    # A probe that died of an exception: its last line names it, the first only says "Traceback".
+    first = lines[-1] if lines and lines[0].startswith("Traceback (most recent call last)") else next(iter(lines), "")
     if len(first) > PROBE_QUOTE_CHARS:
         first = first[: PROBE_QUOTE_CHARS - 1] + "…"
     text = f"probe exit {probe.get('ExitCode')}"
@@ -102,37 +136,104 @@ def _restarts(count: int) -> str:
     return f"restarted {count} time{'' if count == 1 else 's'}"
 
 
-def notable_events(states: list[ContainerState]) -> list[TimelineEvent]:
-    """Timeline events: OOM kills, non-zero exits, restarts, failing health checks.
+def _quote(line: str) -> str:
+    line = " ".join(line.split())
+    return f'"{line if len(line) <= LOG_QUOTE_CHARS else line[: LOG_QUOTE_CHARS - 1] + "…"}"'
 
-    Each is placed at the time Docker recorded for it; one without any time is left to
-    the summary lines (a timeline entry needs a time).
+
+def mib(value: int) -> str:
+    """Bytes as MiB the way Docker's --memory is written: ``32 MiB``, ``1.5 MiB``."""
+    amount = value / 2**20
+    return f"{amount:.0f} MiB" if amount == int(amount) or amount >= 10 else f"{amount:.1f} MiB"
+
+
+def _last_words(note: LogNote | None) -> str:
+    if note is None or not note.last_line:
+        return ""
+    cite = f" ({note.last_cite})" if note.last_cite else ""
+    return f"; last line logged: {_quote(note.last_line)}{cite}"
+
+
+def exits(state: ContainerState) -> int:
+    """How many times it has exited: each restart followed an exit, and a stopped one exited once more."""
+    return state.restart_count + (0 if state.status == "running" else 1)
+
+
+def first_failing_probe(state: ContainerState) -> tuple[datetime | None, str] | None:
+    """When its health probes began failing, and how that is known (None: not failing).
+
+    Docker keeps the last 5 probes; its ``FailingStreak`` counts all the failures in a
+    row. When the streak is longer than the failures kept, its start is estimated back
+    from the first one kept at the check's interval, and the text says so.
+    """
+    run = _failing_run(state)
+    if not run:
+        return None
+    first = run[0]
+    when = _time(first.get("Start") or first.get("End"))
+    streak = max(state.health_failing_streak, len(run))
+    how = f"{streak} failing in a row" if streak > 1 else ""
+    if streak > len(run) and when is not None and state.health_interval_s:
+        when -= timedelta(seconds=(streak - len(run)) * state.health_interval_s)
+        how = (
+            f"estimated: {streak} failing in a row at a {state.health_interval_s:g}s interval, "
+            f"Docker keeps the last {len(state.health_log)}"
+        )
+    return when, f"{_probe_text(first)} ({how})" if how else _probe_text(first)
+
+
+def notable_events(states: list[ContainerState], notes: Iterable[LogNote] = ()) -> list[TimelineEvent]:
+    """Timeline events: OOM kills (with the memory limit), exits, a crash loop's first and
+    last exit, restarts, the first failing health probe.
+
+    Each is placed at the time Docker recorded for it, or (a crash loop's first exit)
+    when its last words were first logged; one without any time is left to the summary
+    lines (a timeline entry needs a time). ``notes`` add what the containers logged.
     """
     events: list[TimelineEvent] = []
+    by_name = {note.container: note for note in notes}
 
-    def add(ts: datetime | None, text: str) -> None:
+    def add(ts: datetime | None, text: str, source: str = SOURCE) -> None:
         if ts is not None:
-            events.append(TimelineEvent(ts=ts, text=text, source=SOURCE))
+            events.append(TimelineEvent(ts=ts, text=text, source=source))
 
     for state in states:
+        note = by_name.get(state.name)
         ended = state.finished_at or state.started_at
         exited = f"exit code {state.exit_code}" if state.exit_code not in (None, 0) else ""
-        if crash_looping(state):  # one line for the whole loop: it is the lead
-            facts = [_restarts(state.restart_count) if state.restart_count else "restarting"]
-            facts += ["OOM-killed"] if state.oom_killed else []
-            facts += [f"last {exited}"] if exited else []
-            add(ended, f"{state.name} crash loop: {', '.join(facts)}")
+        limit = f"memory limit {mib(state.memory_limit)}" if state.memory_limit else ""
+        if crash_looping(state):  # its first and its last exit
+            if note is not None and note.crash_first_at is not None and note.crash_line:
+                cite = f"; {note.crash_cite}" if note.crash_cite else ""
+                times = f"{note.crash_count} time{'' if note.crash_count == 1 else 's'}"
+                add(
+                    note.crash_first_at,
+                    f"{state.name} crash loop began: first exit after {_quote(note.crash_line)} (logged {times}{cite})",
+                    "container logs",
+                )
+            elif state.created_at is not None:
+                add(state.created_at, f"{state.name} created: the crash loop's first run")
+            count = exits(state)
+            facts = [
+                f"last of {count} exits ({_restarts(state.restart_count)})" if state.restart_count else "restarting"
+            ]
+            facts += [f"OOM-killed ({limit})" if limit else "OOM-killed"] if state.oom_killed else []
+            facts += [exited] if exited else []
+            add(ended, f"{state.name} crash loop: {', '.join(facts)}{_last_words(note)}")
         else:
             if state.oom_killed:
-                add(ended, f"{state.name} OOM-killed" + (f" ({exited})" if exited else ""))
+                detail = ", ".join(part for part in (limit, exited) if part)
+                add(ended, f"{state.name} OOM-killed" + (f" ({detail})" if detail else "") + _last_words(note))
             elif exited:
-                add(ended, f"{state.name} exited with code {state.exit_code}")
+                add(ended, f"{state.name} exited with code {state.exit_code}{_last_words(note)}")
             if state.restart_count:
                 add(state.started_at or ended, f"{state.name} {_restarts(state.restart_count)}")
         if state.health_status == "unhealthy":
-            probe = _last_failed_probe(state)
-            when = _time(probe.get("End") or probe.get("Start")) if probe else None
-            add(when or ended, f"{state.name} unhealthy: {_probe_text(probe)}" if probe else f"{state.name} unhealthy")
+            first = first_failing_probe(state)
+            if first is not None and first[0] is not None:
+                add(first[0], f"{state.name} first failing health probe: {first[1]}")
+            else:
+                add(ended, f"{state.name} unhealthy")
     return sorted(events, key=lambda e: e.ts)
 
 
@@ -163,7 +264,7 @@ def summary_lines(states: list[ContainerState]) -> list[str]:
         if rank == 0:
             facts.append("CRASH LOOP (likely root-cause lead)")
         if state.oom_killed:
-            facts.append("OOM-killed")
+            facts.append(f"OOM-killed (memory limit {mib(state.memory_limit)})" if state.memory_limit else "OOM-killed")
         if state.restart_count:
             facts.append(_restarts(state.restart_count))
         if state.exit_code not in (None, 0):

@@ -13,10 +13,10 @@ from typing import Any
 
 from rollback_pm.errors import RollbackPmError, WoodpeckerError
 from rollback_pm.evidence import BundleResult, Selection, docker_client, select_containers
-from rollback_pm.facts import changes, containers, shas, smoke, timeline
+from rollback_pm.facts import changes, containers, impact, shas, smoke, timeline
 from rollback_pm.log import get_logger
 from rollback_pm.models import ChangedFile, Commit, ContainerState, EvidenceFile, Incident, SmokeStep
-from rollback_pm.timeutil import parse_ts
+from rollback_pm.stored_facts import build
 
 log = get_logger(__name__)
 
@@ -100,6 +100,16 @@ def gather(
     warnings = list(resolution.warnings)
     steps, deployed_at = smoke_steps(request, degraded)
     failed = [s for s in steps if s.failed and s.ts]
+    detected_at = min(s.ts for s in failed if s.ts) if failed else None
+    mitigated_at = request.mitigated_at or now
+    states = container_states(bundle) + parked_states(parked)
+    start = impact.bad_version_start(
+        given=request.deployed_at,
+        woodpecker=deployed_at,
+        states=states,
+        deploy_sha=request.deploy_sha,
+        detected_at=detected_at or mitigated_at,
+    )
     commits: list[Commit] = []
     files: list[ChangedFile] = []
     if request.repo_dir:
@@ -116,16 +126,17 @@ def gather(
         pipeline_number=request.pipeline_number,
         pipeline_url=request.pipeline_url,
         repo=request.repo,
-        started_at=request.deployed_at or deployed_at,
-        detected_at=min(s.ts for s in failed if s.ts) if failed else None,
-        mitigated_at=request.mitigated_at or now,
+        started_at=start.at if start else None,
+        started_at_source=start.source if start else None,
+        detected_at=detected_at,
+        mitigated_at=mitigated_at,
         severity=request.severity,
         detected_by=request.detected_by or timeline.default_detected_by(steps),
         deploy_ticket=request.deploy_ticket,
         owner=request.owner,
         smoke_steps=steps,
         evidence=parked.files + (bundle.files if bundle else []),
-        containers=container_states(bundle) + parked_states(parked),
+        containers=states,
         commits=commits,
         changed_files=files,
         warnings=warnings,
@@ -179,12 +190,9 @@ def container_states(bundle: BundleResult | None) -> list[ContainerState]:
 
 
 def parked_states(parked: Parked) -> list[ContainerState]:
-    """The container states stored with parked evidence (times as ISO text)."""
-    states = []
-    for facts in parked.facts:
-        for stored in facts.get("containers", []):
-            fields: dict[str, Any] = {
-                k: parse_ts(v) if k in ("started_at", "finished_at") else v for k, v in stored.items()
-            }
-            states.append(ContainerState(**fields))
-    return states
+    """The container states stored with parked evidence (checked when the ledger read them)."""
+    return [
+        build(ContainerState, stored, f"parked containers[{n}]")
+        for facts in parked.facts
+        for n, stored in enumerate(facts.get("containers", []))
+    ]

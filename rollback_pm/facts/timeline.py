@@ -12,7 +12,8 @@ from pathlib import Path
 
 from rollback_pm.errors import ConfigError
 from rollback_pm.facts.containers import notable_events
-from rollback_pm.models import Incident, SmokeStep, TimelineEvent
+from rollback_pm.facts.impact import CONTAINERS, WOODPECKER
+from rollback_pm.models import Incident, LogNote, SmokeStep, TimelineEvent
 from rollback_pm.timeutil import STAMP_FORMAT, as_utc
 
 SEVERITIES = ("Critical", "High", "Medium", "Low")
@@ -21,23 +22,22 @@ FALLBACK_SEVERITY = "Medium"
 EVIDENCE_SOURCE = "evidence collection"
 
 
-def build_timeline(incident: Incident) -> list[TimelineEvent]:
-    """All events with a time, sorted by time; ties keep the order of the story."""
+def build_timeline(incident: Incident, notes: Iterable[LogNote] = ()) -> list[TimelineEvent]:
+    """All events with a time, sorted by time; ties keep the order of the story.
+
+    ``notes``: what the containers logged (the signals stage), added to their events.
+    """
     events: list[TimelineEvent] = []
 
     def add(ts: datetime | None, text: str, source: str) -> None:
         if ts is not None:
             events.append(TimelineEvent(ts=as_utc(ts), text=text, source=source))
 
-    add(
-        incident.started_at,
-        f"deploy {_short(incident.deploy_sha)} of {incident.service} went live in {incident.environment}",
-        "pipeline",
-    )
+    add(incident.started_at, *_went_live(incident))
     for step in incident.smoke_steps:
         add(step.ts or step.started_at, _step_text(step), step_source(step))
     add(incident.detected_at, *_detection(incident))
-    events.extend(notable_events(incident.containers))
+    events.extend(notable_events(incident.containers, notes))
     recorded = {(as_utc(e.ts), e.source) for e in incident.events}
     for bundle, names in _bundles(incident).items():
         when = bundle_time(bundle)
@@ -48,6 +48,16 @@ def build_timeline(incident: Incident) -> list[TimelineEvent]:
     for event in incident.events:
         add(event.ts, event.text, event.source)
     return sorted(events, key=lambda e: e.ts)
+
+
+def _went_live(incident: Incident) -> tuple[str, str]:
+    """The first entry, with where its time came from (facts.impact)."""
+    text = f"deploy {_short(incident.deploy_sha)} of {incident.service} went live in {incident.environment}"
+    if incident.started_at_source == CONTAINERS:
+        return f"{text} (the earliest start of its containers)", "container state"
+    if incident.started_at_source == WOODPECKER:
+        return text, "Woodpecker pipeline"
+    return text, "pipeline"
 
 
 def duration_seconds(incident: Incident) -> float | None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rollback_pm.evidence.lines import normalize_ts
-from rollback_pm.facts.containers import container_state
+from rollback_pm.facts.containers import container_state, mib
 from rollback_pm.signals.traces import HEAD_KEEP
 
 SIGNATURE_TEMPLATES = 3
@@ -139,7 +139,7 @@ class ContainerContext:
         """The container's state in one line: ``OOM-killed (memory limit 32 MiB), exit code 137``."""
         parts: list[str] = []
         if self.oom_killed:
-            limit = f" (memory limit {_mib(self.memory_limit)})" if self.memory_limit else ""
+            limit = f" (memory limit {mib(self.memory_limit)})" if self.memory_limit else ""
             parts.append(f"OOM-killed{limit}")
         if self.status == "restarting":
             parts.append("restarting")
@@ -158,13 +158,6 @@ class ContainerContext:
     def start(self) -> str | None:
         """When this container's version went live: created (a crash loop's first start), else started."""
         return self.created or self.started_at
-
-
-def _mib(value: int | None) -> str:
-    if not value:
-        return ""
-    mib = value / 2**20
-    return f"{mib:.0f} MiB" if mib == int(mib) or mib >= 10 else f"{mib:.1f} MiB"
 
 
 def _docker_ts(value: Any) -> str | None:

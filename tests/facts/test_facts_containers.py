@@ -50,6 +50,7 @@ def test_exited_container(docs: dict[str, dict], image: dict) -> None:
         started_at=utc(2026, 11, 23, 19, 53, 19, 660684),
         finished_at=utc(2026, 11, 23, 19, 53, 20, 665879),
         image_revision=REVISION,
+        created_at=utc(2026, 11, 23, 19, 53, 19, 395600),
     )
 
 
@@ -111,16 +112,26 @@ def test_notable_events_from_real_states(docs: dict[str, dict], image: dict) -> 
     states = [container_state(d, image) for d in docs.values()]
     source = "container state"
     assert notable_events(states) == [
-        TimelineEvent(utc(2026, 11, 23, 19, 53, 20, 665879), "factsfx-api-1 exited with code 3", source),
-        TimelineEvent(utc(2026, 11, 23, 19, 53, 20, 836995), "factsfx-oom-1 OOM-killed (exit code 137)", source),
+        # a crash loop without its logs: its first run starts at its creation
         TimelineEvent(
-            utc(2026, 11, 23, 19, 53, 28, 89233),
-            "factsfx-worker-1 crash loop: restarted 7 times, last exit code 1",
+            utc(2026, 11, 23, 19, 53, 19, 941479), "factsfx-worker-1 created: the crash loop's first run", source
+        ),
+        TimelineEvent(utc(2026, 11, 23, 19, 53, 20, 665879), "factsfx-api-1 exited with code 3", source),
+        TimelineEvent(
+            utc(2026, 11, 23, 19, 53, 20, 836995),
+            "factsfx-oom-1 OOM-killed (memory limit 8 MiB, exit code 137)",
+            source,
+        ),
+        # FailingStreak 11 at its 1s interval, 5 kept: the first failure 6 intervals before the first kept
+        TimelineEvent(
+            utc(2026, 11, 23, 19, 53, 21, 327000),
+            'factsfx-web-1 first failing health probe: probe exit 1 "HTTP/1.1 502 Bad Gateway" '
+            "(estimated: 11 failing in a row at a 1s interval, Docker keeps the last 5)",
             source,
         ),
         TimelineEvent(
-            utc(2026, 11, 23, 19, 53, 31, 607000),
-            'factsfx-web-1 unhealthy: probe exit 1 "HTTP/1.1 502 Bad Gateway"',
+            utc(2026, 11, 23, 19, 53, 28, 89233),
+            "factsfx-worker-1 crash loop: last of 8 exits (restarted 7 times), exit code 1",
             source,
         ),
     ]
@@ -149,7 +160,7 @@ def test_summary_puts_crash_loops_first_and_flags_them(docs: dict[str, dict], im
     assert summary_lines(states) == [
         "factsfx-worker-1 (factsfx-busybox:1): CRASH LOOP (likely root-cause lead), restarted 7 times, "
         "last exit code 1, status restarting",
-        "factsfx-oom-1 (factsfx-busybox:1): OOM-killed, last exit code 137, status exited",
+        "factsfx-oom-1 (factsfx-busybox:1): OOM-killed (memory limit 8 MiB), last exit code 137, status exited",
         'factsfx-web-1 (factsfx-busybox:1): unhealthy: probe exit 1 "HTTP/1.1 502 Bad Gateway", status running',
         "factsfx-api-1 (factsfx-busybox:1): last exit code 3, status exited",
         "no trouble seen in: factsfx-db-1",

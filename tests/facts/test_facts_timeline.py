@@ -91,7 +91,7 @@ def test_timeline_has_every_event_with_its_source_in_time_order() -> None:
     assert [(e.ts, e.text, e.source) for e in build_timeline(incident())] == [
         (utc(8, 45, 0), "deploy d4e5f6a of azaion went live in production", "pipeline"),
         (utc(8, 46, 30), "api-1 OOM-killed (exit code 137)", "container state"),
-        (utc(8, 47, 0, 200000), 'web-1 unhealthy: probe exit 1 "502 Bad Gateway"', "container state"),
+        (utc(8, 47, 0, 100000), 'web-1 first failing health probe: probe exit 1 "502 Bad Gateway"', "container state"),
         (utc(8, 47, 1), 'smoke step 1 "containers up" passed', "smoke report smoke.jsonl"),
         # ties keep the story's order: the step, then detection, then recorded events
         (utc(8, 47, 21), 'smoke step 3 "api health" failed: GET /health -> 502', "smoke report smoke.jsonl"),
