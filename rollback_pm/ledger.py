@@ -192,6 +192,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX signatures_signature ON signatures (signature);
     """,
+    # 4: what the failing software said (rollback_pm.signals), one report per evidence bundle
+    """
+    CREATE TABLE signal_reports (
+        incident_id TEXT NOT NULL REFERENCES incidents(id),
+        bundle TEXT NOT NULL,
+        report_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (incident_id, bundle)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -936,6 +946,28 @@ class Ledger:
     def signature_rows(self) -> Rows:
         """Every signature as stored (unparsed), for readers that take each record on its own."""
         return [dict(r) for r in self.db.execute("SELECT * FROM signatures ORDER BY incident_id")]
+
+    # -- signal reports (rollback_pm.signals) ----------------------------------------------
+
+    def set_signal_report(self, incident_id_: str, bundle: str, report: dict[str, Any]) -> None:
+        """Record (or replace) the signal report of one of the incident's evidence bundles."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO signal_reports (incident_id, bundle, report_json, created_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (incident_id, bundle) DO UPDATE SET report_json = excluded.report_json""",
+                (incident_id_, bundle, json.dumps(report), iso(utcnow())),
+            )
+
+    def signal_report_rows(self, incident_id_: str) -> Rows:
+        """The incident's signal reports as stored (unparsed: ``rollback_pm.signals.stored`` reads
+        them back checked, each on its own), oldest bundle first."""
+        return [
+            dict(r)
+            for r in self.db.execute(
+                "SELECT bundle, report_json, created_at FROM signal_reports WHERE incident_id = ? ORDER BY bundle",
+                (incident_id_,),
+            )
+        ]
 
     # -- good deploys and pending evidence ------------------------------------------------
 

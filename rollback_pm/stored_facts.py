@@ -1,5 +1,5 @@
 """The JSON the ledger stores (an incident's containers, commits, changed files and warnings;
-the facts parked with evidence of ``--phase collect``), read back checked.
+the facts parked with evidence of ``--phase collect``; the signal reports), read back checked.
 
 Anything can end up in a SQLite column: a hand edit, a disk error, an older version. Each
 value is checked against the dataclass it becomes, field by field, so a damaged record is
@@ -142,6 +142,14 @@ def pending_facts(text: Any) -> dict[str, Any]:
         raise Damaged(f"pending facts are {type(data).__name__}, not an object")
     for n, item in enumerate(_list(data, "containers")):
         build(ContainerState, item, f"containers[{n}]")
+    return data
+
+
+def json_object(text: Any, what: str) -> dict[str, Any]:
+    """Stored JSON text that must hold an object (Damaged otherwise)."""
+    data = _json(text, what)
+    if not isinstance(data, dict):
+        raise Damaged(f"{what} is {type(data).__name__}, not an object")
     return data
 
 

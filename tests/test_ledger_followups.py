@@ -33,8 +33,7 @@ def test_a_version_2_ledger_gains_the_new_tables_and_keeps_its_incidents(tmp_pat
     db.commit()
     db.close()
     with Ledger(tmp_path) as ledger:
-        assert SCHEMA_VERSION == 3
-        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
         old = ledger.get("abc123abc123")
         assert (old.status, old.done_at) == ("done", None)  # done before the ledger kept the time
         indexes = {r["name"] for r in ledger.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
