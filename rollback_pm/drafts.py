@@ -31,6 +31,8 @@ from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
 from rollback_pm.markdown import PLACEHOLDER_RE, todo
 from rollback_pm.models import ContainerState, Incident, Repeat, SmokeStep, TimelineEvent
+from rollback_pm.signals import SignalReport
+from rollback_pm.signals.summary import excerpts, listed, log_notes, state_line
 from rollback_pm.timeutil import as_utc, iso, mmss, utcnow
 
 __all__ = [
@@ -74,6 +76,7 @@ def build_context(
     seq: int = 1,
     template: str | None = None,
     seen_before: list[Repeat] | None = None,
+    signals: SignalReport | None = None,
 ) -> dict[str, Any]:
     """Everything a template can use (reference: docs/templates.md).
 
@@ -81,8 +84,11 @@ def build_context(
     ``template`` (the built-in's name) goes into the hidden marker comment that lint reads.
     ``seen_before``: earlier incidents that failed the same way (``repeats``); None when the
     incident has no failure signature to compare.
+    ``signals``: the incident's signal report (what the failing software logged), if any.
     """
     deadline = due_at(incident, deadline_hours)  # the same clock as the ticket and check-deadlines
+    if timeline is None:
+        timeline = build_timeline(incident, log_notes(signals) if signals else ())
     return {
         **_header_context(incident, now=now, seq=seq),
         **_time_context(incident),
@@ -90,7 +96,8 @@ def build_context(
         **_smoke_context(incident),
         **_container_and_change_context(incident),
         "evidence": _evidence_context(incident),
-        "timeline": _timeline_context(timeline if timeline is not None else build_timeline(incident)),
+        "timeline": _timeline_context(timeline),
+        **_logs_context(incident, signals),
         **_link_context(incident),
         "warnings": _warnings(incident),
         "deadline": iso(deadline),
@@ -239,6 +246,77 @@ def _timeline_context(events: list[TimelineEvent]) -> list[dict[str, Any]]:
         }
         for e in events
     ]
+
+
+def _logs_context(incident: Incident, report: SignalReport | None) -> dict[str, Any]:
+    """What the failing software said (the signals stage), the suspected cause, and the
+    log excerpt: the failed step's own log, else the logs' strongest signal."""
+    cause = report.suspected_cause if report else None
+    suspected = None
+    if cause is not None:
+        suspected = {
+            "text": cause.text,
+            "container": cause.container,
+            "cite": cause.ref.cite(),
+            "path": cause.ref.path,
+            "rationale": cause.rationale,
+        }
+    failed = incident.failed_step
+    excerpt = None
+    if failed is not None and failed.log_excerpt:
+        number = f" {failed.step}" if failed.step is not None else ""
+        excerpt = {"text": failed.log_excerpt, "source": f"the log of smoke step{number} ({failed.name})", "cite": None}
+    elif report is not None:
+        excerpt = _cause_excerpt(report)
+    return {"logs": _logs(incident, report), "suspected_cause": suspected, "log_excerpt": excerpt}
+
+
+def _logs(incident: Incident, report: SignalReport | None) -> dict[str, Any]:
+    if report is None:
+        logged = any(e.kind == "log" for e in incident.evidence)
+        note = (
+            "The evidence log was not read for signals (see the hook's output); the full logs are in the bundle."
+            if logged
+            else "No evidence log was collected, so there is nothing the containers said to quote."
+        )
+        return {"available": False, "note": note, "log": None, "baseline": None, "containers": [], "quiet": []}
+    chosen = listed(report)
+    names = {item.container.name for item in chosen}
+    return {
+        "available": True,
+        "note": None,
+        "log": os.path.basename(report.log),
+        "baseline": report.baseline,
+        "containers": [
+            {
+                "name": item.container.name,
+                "why": item.why,
+                "state": state_line(item.container),
+                "excerpts": [
+                    {"kind": e.kind, "title": e.title, "detail": e.detail, "text": e.text, "cite": e.cite}
+                    for e in excerpts(item.container)
+                ],
+            }
+            for item in chosen
+        ],
+        "quiet": [c.name for c in report.containers if c.name not in names],
+    }
+
+
+def _cause_excerpt(report: SignalReport) -> dict[str, Any] | None:
+    """The suspected cause's lines (a whole stack trace), else the failing container's last lines."""
+    cause = report.suspected_cause
+    if cause is None:
+        return None
+    if cause.signal is not None:
+        text, cite = cause.signal.excerpt_text(), cause.signal.ref.cite()
+    else:
+        container = report.container(cause.container)
+        tail = container.tail if container else None
+        if tail is None or tail.ref is None:
+            return None
+        text, cite = "\n".join(tail.excerpt()), tail.ref.cite()
+    return {"text": text, "source": f"the log of {cause.container}", "cite": cite}
 
 
 def _link_context(incident: Incident) -> dict[str, Any]:
@@ -532,6 +610,7 @@ def render(
     deadline_hours: float = 24.0,
     seq: int = 1,
     seen_before: list[Repeat] | None = None,
+    signals: SignalReport | None = None,
 ) -> str:
     name, tmpl = resolve_template(template)
     return _render(
@@ -543,6 +622,7 @@ def render(
         deadline_hours=deadline_hours,
         seq=seq,
         seen_before=seen_before,
+        signals=signals,
     )
 
 
@@ -556,6 +636,7 @@ def _render(
     deadline_hours: float,
     seq: int,
     seen_before: list[Repeat] | None = None,
+    signals: SignalReport | None = None,
 ) -> str:
     builtin = name if name in TEMPLATE_NAMES else None
     context = build_context(
@@ -566,6 +647,7 @@ def _render(
         seq=seq,
         template=builtin,
         seen_before=seen_before,
+        signals=signals,
     )
     try:
         text = tmpl.render(context)
@@ -655,6 +737,7 @@ def write_draft(
     deadline_hours: float = 24.0,
     seq: int = 1,
     seen_before: list[Repeat] | None = None,
+    signals: SignalReport | None = None,
 ) -> DraftResult:
     """Render and write atomically; refuse to overwrite a human's edits unless ``force``.
 
@@ -672,6 +755,7 @@ def write_draft(
         deadline_hours=deadline_hours,
         seq=seq,
         seen_before=seen_before,
+        signals=signals,
     )
     digest = sha256_text(text)
     if previous_path is not None and Path(previous_path).parent.is_dir():

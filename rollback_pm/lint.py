@@ -448,6 +448,9 @@ TRACKER_KEY = re.compile(
 )
 _DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _HUMAN_ERROR = re.compile(r"(?i)\bhuman[\s_-]*error")
+# The machine-suggested cause the drafts quote from the logs: never the author's answer,
+# quoted or not (a human who unquotes it has still not written the root cause).
+_SUGGESTED = re.compile(r"(?i)\bsuspected cause \(verify\)")
 
 
 def _field_value(line: str, field: str) -> str | None:
@@ -462,7 +465,10 @@ def _field_value(line: str, field: str) -> str | None:
 
 
 def _content(text: str) -> bool:
-    """Does this line say something beyond markup, placeholders and unanswered labels?"""
+    """Does this line say something beyond markup, placeholders, unanswered labels and the
+    machine-suggested cause?"""
+    if _SUGGESTED.search(text):
+        return False
     text = PLACEHOLDER_RE.sub(" ", text)
     for seed in _seed_placeholders(text):
         text = text.replace(seed, " ")
@@ -550,7 +556,15 @@ def _required_sections(lines: list[_Line], sections: list[_Section], spec: Templ
             for i in body
         )
         if not has_content and not has_placeholder:
-            add(lines[section.line].no, "empty-section", f"required section '{name}' is empty")
+            if name in spec.root_cause_sections and any(_SUGGESTED.search(lines[i].raw) for i in body):
+                add(
+                    lines[section.line].no,
+                    "empty-section",
+                    f"required section '{name}' holds only the machine-suggested cause: "
+                    "write the root cause in your own words (the suggestion may stay)",
+                )
+            else:
+                add(lines[section.line].no, "empty-section", f"required section '{name}' is empty")
 
 
 def _root_cause(lines: list[_Line], sections: list[_Section], spec: TemplateSpec, add: Add) -> None:

@@ -19,6 +19,8 @@ from rollback_pm.facts import timeline
 from rollback_pm.ledger import Ledger
 from rollback_pm.models import Incident
 from rollback_pm.safe_dirs import ensure_dir
+from rollback_pm.signals import stored
+from rollback_pm.signals.summary import log_notes
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ def write_incident_draft(
     template: str | None = None,
 ) -> drafts.DraftResult:
     """(Re)render an incident's draft, refusing to clobber human edits unless forced."""
+    report = stored.choose(ledger.signal_report_rows(incident.id), incident.id)
     previous_path, previous_sha, previous_template = ledger.draft_record(incident.id)
     template = template or previous_template or policy.template
     directory = Path(previous_path).parent if previous_path and not policy.explicit else policy.directory
@@ -59,9 +62,10 @@ def write_incident_draft(
         previous_path=Path(previous_path) if previous_path else None,
         force=force,
         now=now,
-        timeline=timeline.build_timeline(incident),
+        timeline=timeline.build_timeline(incident, log_notes(report) if report else ()),
         deadline_hours=deadline_hours,
         seen_before=repeats.seen_before(ledger, incident),
+        signals=report,
     )
     ledger.set_draft(incident.id, draft.path, draft.sha256, template)
     return draft

@@ -19,6 +19,8 @@ from rollback_pm.errors import TrackerError, TrackerUnavailable
 from rollback_pm.ledger import Ledger
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
+from rollback_pm.signals import SignalReport, stored
+from rollback_pm.signals.summary import listed, state_line
 from rollback_pm.timeutil import iso
 from rollback_pm.trackers.base import TicketSpec, Tracker
 from rollback_pm.trackers.markup import Doc, code, link, plain_doc, strong, to_markdown
@@ -42,12 +44,18 @@ def label(text: str) -> str:
     return _LABEL_SAFE.sub("-", text.strip()).strip("-").lower() or "unknown"
 
 
-def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path: str | None = None) -> TicketSpec:
+def ticket_spec(
+    incident: Incident,
+    *,
+    deadline_hours: float = 24.0,
+    draft_path: str | None = None,
+    signals: SignalReport | None = None,
+) -> TicketSpec:
     """The ticket's title, body, labels, due date and attachments."""
     deploy7 = incident.deploy_sha[:7]
     rollback7 = (incident.rollback_sha or "unknown")[:7]
     due = due_at(incident, deadline_hours)
-    body = ticket_body(incident, deadline_hours=deadline_hours, draft_path=draft_path)
+    body = ticket_body(incident, deadline_hours=deadline_hours, draft_path=draft_path, signals=signals)
     attachments: list[Path] = []
     if draft_path and Path(draft_path).is_file():
         attachments.append(Path(draft_path))
@@ -67,7 +75,9 @@ def ticket_spec(incident: Incident, *, deadline_hours: float = 24.0, draft_path:
     )
 
 
-def ticket_body(incident: Incident, *, deadline_hours: float, draft_path: str | None) -> Doc:
+def ticket_body(
+    incident: Incident, *, deadline_hours: float, draft_path: str | None, signals: SignalReport | None = None
+) -> Doc:
     """The ticket's body as a document: every value from the incident is data, never markup."""
     doc = Doc().paragraph(
         "Production rollback of ",
@@ -94,6 +104,8 @@ def ticket_body(incident: Incident, *, deadline_hours: float, draft_path: str | 
     if failed:
         number = f"step {failed.step} " if failed.step is not None else ""
         doc.paragraph(strong(f"Failed smoke {number}"), code(failed.name), ": ", failed.message or "no message")
+    if signals is not None:
+        _what_the_logs_say(doc, signals)
     for warning in incident.warnings:
         doc.paragraph(strong("Warning:"), " ", warning)
     if incident.evidence:
@@ -102,6 +114,27 @@ def ticket_body(incident: Incident, *, deadline_hours: float, draft_path: str | 
     if draft_path:
         doc.paragraph(strong("Postmortem draft:"), " ", code(draft_path), " (attached)")
     return doc
+
+
+def _what_the_logs_say(doc: Doc, report: SignalReport) -> None:
+    """The short version of the draft's "What the logs say": the suspected cause with its
+    citation, and each failing container's state in one line."""
+    cause = report.suspected_cause
+    if cause is not None:
+        doc.paragraph(
+            strong("Suspected cause (verify, machine-suggested from the logs):"),
+            " ",
+            code(cause.text),
+            " logged by ",
+            code(cause.container),
+            " (",
+            code(cause.ref.cite()),
+            ")",
+        )
+    chosen = listed(report)
+    if chosen:
+        doc.paragraph(strong("What the logs say"), " (the draft quotes each with its lines):")
+        doc.bullets([code(item.container.name), ": ", state_line(item.container)] for item in chosen)
 
 
 def _bundles(incident: Incident) -> list[str]:
@@ -139,7 +172,8 @@ def open_ticket(
         if ticket is None:
             ticket = tracker.find(incident.unique_label)
         if ticket is None:
-            spec = ticket_spec(incident, deadline_hours=deadline_hours, draft_path=draft_path)
+            report = stored.choose(ledger.signal_report_rows(incident.id), incident.id)
+            spec = ticket_spec(incident, deadline_hours=deadline_hours, draft_path=draft_path, signals=report)
             ticket = tracker.create(spec)
             created = True
             log.info("ticket created", incident=incident.id, key=ticket.key, tracker=tracker.name)
