@@ -1,11 +1,17 @@
 """The rollback hook: a short pipeline of stages over one state object.
 
-    evidence -> facts -> ledger -> draft -> ticket (-> pull request) -> repeats
+    evidence -> facts -> signals -> ledger -> draft -> ticket (-> pull request) -> repeats
 
 `--phase collect` runs before the rollback replaces the failed containers: the evidence
 stage, then the bundle is parked in the ledger. `--phase finalize` runs after it: the
 facts stage adopts what was parked, and the later stages follow. The default runs both.
 Every stage is idempotent for one rollback.
+
+The signals stage reads the bundle logs this run brings (its own collection, or the
+parked one) for what the failing software said; never Docker. Only its yardstick, the
+replacing version's recent logs (``replacing``), is read from the engine, after the
+rollback and within what is left of ``--timeout``. A report it cannot make costs the
+draft its "What the logs say", never the draft or the ticket.
 
 All input the finalize stages take is checked before the ledger stage (settings at load,
 the template and tracker before the ledger is opened, smoke reports in the facts stage),
@@ -16,6 +22,8 @@ all the same: it is what disappears.
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,15 +33,18 @@ from filelock import FileLock
 from rollback_pm import drafts, inputs, repeats
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
-from rollback_pm.errors import DraftEditedError, LedgerError, TrackerError, UsageError
+from rollback_pm.errors import DraftEditedError, LedgerError, SignalsError, TrackerError, UsageError
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
+from rollback_pm.facts.impact import GIVEN, WOODPECKER
 from rollback_pm.facts.incident import Parked, container_states, gather
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir
 from rollback_pm.log import get_logger
-from rollback_pm.models import Incident, Repeat
+from rollback_pm.models import EvidenceFile, Incident, Repeat, Signature
 from rollback_pm.placement import DraftPolicy, draft_policy, write_incident_draft
 from rollback_pm.pull_request import open_draft_pull_request
+from rollback_pm.replacing import BaselineRead, read_baseline
 from rollback_pm.safe_dirs import ensure_dir
+from rollback_pm.signals import Baseline, SignalReport, extract_bundle, stored
 from rollback_pm.tickets import TicketOutcome, open_ticket
 from rollback_pm.timeutil import utcnow
 from rollback_pm.trackers import Tracker, make_tracker
@@ -48,6 +59,8 @@ class HookState:
 
     phase: str
     bundle: BundleResult | None = None
+    signals: SignalReport | None = None  # the report the draft and ticket use
+    baseline_note: str | None = None  # what "new in the bad version" was compared with, or why not
     incident: Incident | None = None
     new_incident: bool = False
     draft: drafts.DraftResult | None = None
@@ -64,6 +77,7 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
         raise UsageError(f"--phase must be one of {', '.join(PHASES)}, not {phase!r}")
     settings = settings.for_environment(settings.environment)
     now = now or utcnow()
+    started = time.monotonic()
     who = inputs.identity(settings)
     state = HookState(phase=phase)
 
@@ -85,7 +99,16 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
         last_good = ledger.last_good(who.service, who.environment)
         gathered = gather(request, bundle=state.bundle, parked=parked, last_good=last_good, now=now)
         state.degraded += gathered.degraded
+        logs = new_logs(state.bundle, parked)
+        reports: list[SignalReport] = []
+        if logs:
+            seconds_left = settings.timeout - (time.monotonic() - started)
+            read = baseline_stage(settings, gathered.incident, seconds_left, now)
+            state.baseline_note = read.note
+            reports, problems = signals_stage(logs, baseline=read.baseline, bad_since=bad_since(gathered.incident))
+            state.degraded += problems
         state.incident, state.new_incident = ledger_stage(ledger, gathered.incident, who.pending_key)
+        state.signals = store_signals_stage(ledger, state.incident, reports)
         state.draft, state.draft_note = draft_stage(ledger, policy, state.incident, hours, now)
         state.ticket = ticket_stage(ledger, tracker, state.incident, hours)
         if state.ticket.queued:
@@ -110,6 +133,64 @@ def evidence_problems(bundle: BundleResult) -> list[str]:
     if not bundle.degraded:
         return []
     return ["evidence incomplete: " + "; ".join(bundle.errors or ["see manifest"])]
+
+
+def new_logs(bundle: BundleResult | None, parked: Parked) -> list[EvidenceFile]:
+    """The bundle logs this run brings: its own collection's, or what `--phase collect` parked."""
+    files = (bundle.files if bundle else []) + parked.files
+    return [f for f in files if f.kind == "log"]
+
+
+def bad_since(incident: Incident) -> datetime | None:
+    """When the bad version went live, if a deploy time is known; else the signals take each
+    container's own creation (the same moment, per container)."""
+    return incident.started_at if incident.started_at_source in (GIVEN, WOODPECKER) else None
+
+
+def baseline_stage(settings: Settings, incident: Incident, seconds: float, now: datetime) -> BaselineRead:
+    """After the rollback: the replacing version's recent logs (the same selection, minus the
+    containers in the evidence), within what is left of the run's --timeout."""
+    try:
+        selection = inputs.selection(settings)
+    except UsageError:
+        return BaselineRead(None, "no container selection given, so the replacing version was not read")
+    return read_baseline(
+        selection, settings.docker_host, exclude={c.id for c in incident.containers}, seconds=seconds, now=now
+    )
+
+
+def signals_stage(
+    logs: list[EvidenceFile], *, baseline: Baseline | None, bad_since: datetime | None
+) -> tuple[list[SignalReport], list[str]]:
+    """What the failing software said: each bundle log read for its signals (the redacted
+    files only, never Docker). Returns the reports and what could not be read."""
+    reports: list[SignalReport] = []
+    problems: list[str] = []
+    for evidence in logs:
+        name = os.path.basename(evidence.path)
+        try:
+            reports.append(extract_bundle(evidence.path, baseline=baseline, bad_since=bad_since))
+        except SignalsError as exc:
+            problems.append(f"signals not read from {name}: {exc}")
+        except Exception as exc:  # a bug here must not cost the draft and the ticket
+            log.error("signals.failed", log=name, error=repr(exc))
+            problems.append(f"signals not read from {name}: internal error ({type(exc).__name__}); please report it")
+    return reports, problems
+
+
+def store_signals_stage(ledger: Ledger, incident: Incident, reports: list[SignalReport]) -> SignalReport | None:
+    """Keep each report with its bundle; the one the draft uses gives the failure signature."""
+    for report in reports:
+        bundle = next((e.bundle for e in incident.evidence if e.path == report.log), None)
+        ledger.set_signal_report(incident.id, bundle or os.path.basename(report.log), report.to_dict())
+    chosen = stored.choose(ledger.signal_report_rows(incident.id), incident.id)
+    if chosen is not None:
+        failed = incident.failed_step
+        signature = chosen.signature(failed.name if failed else None)
+        ledger.set_signature(
+            Signature(incident.id, signature.key, failed_step=signature.step, templates=list(signature.templates))
+        )
+    return chosen
 
 
 def park_stage(state_dir: Path, who: inputs.Identity, bundle: BundleResult) -> None:

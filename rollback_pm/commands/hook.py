@@ -9,6 +9,7 @@ from rollback_pm.commands import emit
 from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.hook import HookState, run_hook
+from rollback_pm.markdown import clean
 
 
 def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> int:
@@ -35,6 +36,10 @@ def summary_lines(result: HookState) -> list[str]:
         failed = inc.failed_step
         if failed:
             lines.append(f"failed smoke step: {failed.step if failed.step is not None else '-'} {failed.name}")
+    cause = result.signals.suspected_cause if result.signals else None
+    if cause is not None:
+        text = " ".join(clean(cause.text).split())
+        lines.append(f"suspected cause (verify): {text[:200]} ({cause.container}, {cause.ref.cite()})")
     if result.draft:
         lines.append(f"draft: {result.draft.path} ({result.draft.reason})")
     elif result.draft_note:
@@ -54,6 +59,13 @@ def summary_lines(result: HookState) -> list[str]:
     return lines
 
 
+def _cause_json(result: HookState) -> dict[str, Any] | None:
+    cause = result.signals.suspected_cause if result.signals else None
+    if cause is None:
+        return None
+    return {"container": cause.container, "text": cause.text, "cite": cause.ref.cite(), "rationale": cause.rationale}
+
+
 def result_json(result: HookState) -> dict[str, Any]:
     return {
         "phase": result.phase,
@@ -67,5 +79,7 @@ def result_json(result: HookState) -> dict[str, Any]:
             {"incident": r.incident_id, "day": r.day, "ticket": r.ticket.key if r.ticket else None}
             for r in result.repeats
         ],
+        "suspected_cause": _cause_json(result),
+        "baseline": result.baseline_note,
         "degraded": result.degraded,
     }
