@@ -17,76 +17,26 @@ import pytest
 
 from rollback_pm.evidence import CollectOptions, Selection, collect
 from rollback_pm.signals import Baseline, extract_bundle
+from tests.signals.apps import (
+    CRASH_APP,
+    HEALTH_APP,
+    KEYERROR_APP,
+    NGINX_BAD_CONF,
+    OOM_APP,
+    PG_BAD_PRELOAD,
+    PROBE,
+    SECOND,
+    exited,
+)
 
 pytestmark = pytest.mark.docker
-
-PG = "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main -c config_file=/etc/postgresql/15/main/postgresql.conf"
-KEYERROR_APP = """cat > /tmp/app.py <<'EOF'
-import logging, os
-logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
-logging.error("statsd host not set, metrics disabled")
-logging.info("starting orders-api 2.14.0")
-DATABASE_URL = os.environ["DATABASE_URL"]
-logging.info("serving orders from %s", DATABASE_URL.rsplit("@", 1)[-1])
-EOF
-exec python3 /tmp/app.py"""
-OOM_APP = """cat > /tmp/app.py <<'EOF'
-chunks = []
-print("loading the product catalogue into memory", flush=True)
-for i in range(1000):
-    chunks.append(bytearray(b"x" * (4 << 20)))
-    print(f"loaded chunk {i} ({(i + 1) * 4} MiB)", flush=True)
-EOF
-exec python3 /tmp/app.py"""
-CRASH_APP = """cat > /tmp/app.py <<'EOF'
-print("worker starting, reading /etc/worker/queue.conf", flush=True)
-with open("/etc/worker/queue.conf") as handle:
-    QUEUES = handle.read().split()
-EOF
-exec python3 /tmp/app.py"""
-HEALTH_APP = """cat > /tmp/app.py <<'EOF'
-import http.server, logging, socket
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
-log = logging.getLogger("catalog.health")
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        try:
-            socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-            self.send_response(200)
-        except OSError as exc:
-            log.error("health check failed: cache 127.0.0.1:6379 unreachable: %s", exc)
-            self.send_response(503)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-log.info("catalog listening on 127.0.0.1:8080")
-http.server.HTTPServer(("127.0.0.1", 8080), Handler).serve_forever()
-EOF
-exec python3 /tmp/app.py"""
-PROBE = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2)"
-SECOND = 1_000_000_000
-
-
-def _exited(doc: dict) -> bool:
-    return doc["State"]["Status"] == "exited" and not doc["State"]["Restarting"]
 
 
 @pytest.fixture(scope="module")
 def started(failing):
     failing.start("keyerror", KEYERROR_APP)
-    failing.start(
-        "postgres",
-        f"echo \"shared_preload_libraries = 'pg_stat_statments'\" >> /etc/postgresql/15/main/postgresql.conf; exec {PG}",
-        user="postgres",
-    )
-    failing.start(
-        "nginx",
-        'printf "server {\\n  listen 8080;\\n  location / {\\n    proxy_passs http://127.0.0.1:9000;\\n  }\\n}\\n" '
-        "> /etc/nginx/conf.d/app.conf; exec nginx -g 'daemon off;'",
-    )
+    failing.start("postgres", PG_BAD_PRELOAD, user="postgres")
+    failing.start("nginx", NGINX_BAD_CONF)
     failing.start("oom", OOM_APP, mem_limit="32m", memswap_limit="32m")
     failing.start("crashloop", CRASH_APP, restart_policy={"Name": "on-failure", "MaximumRetryCount": 3})
     failing.start(
@@ -111,7 +61,7 @@ def _cited(lines: list[str], ref) -> list[str]:
 
 
 def test_python_keyerror_at_startup(started, tmp_path):
-    doc = started.wait_until("keyerror", _exited, "exited")
+    doc = started.wait_until("keyerror", exited, "exited")
     assert doc["State"]["ExitCode"] == 1
 
     report, lines = _collect(started, "keyerror", tmp_path)
@@ -128,9 +78,9 @@ def test_python_keyerror_at_startup(started, tmp_path):
 
 
 def test_keyerror_is_new_against_the_version_that_replaced_it(started, tmp_path):
-    started.wait_until("keyerror", _exited, "exited")
+    started.wait_until("keyerror", exited, "exited")
     good = started.start("keyerror-good", f"export DATABASE_URL=postgres://app@db/shop; {KEYERROR_APP}")
-    started.wait_until("keyerror-good", _exited, "exited")
+    started.wait_until("keyerror-good", exited, "exited")
     good_bundle = collect(Selection(containers=[good]), CollectOptions(evidence_dir=tmp_path / "good", timeout=60))
     baseline = Baseline.from_log(good_bundle.file("log").path)
 
@@ -145,7 +95,7 @@ def test_keyerror_is_new_against_the_version_that_replaced_it(started, tmp_path)
 
 
 def test_postgresql_refuses_a_misspelled_preload_library(started, tmp_path):
-    started.wait_until("postgres", _exited, "exited")
+    started.wait_until("postgres", exited, "exited")
 
     report, lines = _collect(started, "postgres", tmp_path)
 
@@ -156,7 +106,7 @@ def test_postgresql_refuses_a_misspelled_preload_library(started, tmp_path):
 
 
 def test_nginx_rejects_an_unknown_directive(started, tmp_path):
-    started.wait_until("nginx", _exited, "exited")
+    started.wait_until("nginx", exited, "exited")
 
     report, lines = _collect(started, "nginx", tmp_path)
 
@@ -167,7 +117,7 @@ def test_nginx_rejects_an_unknown_directive(started, tmp_path):
 
 
 def test_an_oom_kill_quotes_what_the_process_was_doing(started, tmp_path):
-    doc = started.wait_until("oom", _exited, "exited")
+    doc = started.wait_until("oom", exited, "exited")
     assert doc["State"]["OOMKilled"] and doc["State"]["ExitCode"] == 137
 
     report, lines = _collect(started, "oom", tmp_path)
@@ -182,7 +132,7 @@ def test_an_oom_kill_quotes_what_the_process_was_doing(started, tmp_path):
 
 
 def test_a_crash_loop_is_one_signal_with_its_count(started, tmp_path):
-    doc = started.wait_until("crashloop", lambda d: _exited(d) and d["RestartCount"] == 3, "gave up restarting")
+    doc = started.wait_until("crashloop", lambda d: exited(d) and d["RestartCount"] == 3, "gave up restarting")
     assert doc["State"]["ExitCode"] == 1
 
     report, lines = _collect(started, "crashloop", tmp_path)
