@@ -18,7 +18,11 @@ Measured, in the same run (best of --repeat; the machine is shared):
   * extract_bundle() over that bundle: the signals stage. Its share of the hook is
     extract / (collect + extract); the issue's target is at most 15%;
   * peak RSS of the extraction (target < 64 MiB), from getrusage(RUSAGE_CHILDREN) in a
-    wrapper process around it.
+    wrapper process around it;
+  * the whole `rollback-pm hook` (evidence, facts, signals, ledger, draft, file ticket) on
+    the 8, as a pipeline runs it, and the same hook with its signals and baseline stages
+    replaced by no-ops: the overhead the signals add to the hook's wall time (target: at
+    most +15%), and the hook's peak RSS.
 """
 
 from __future__ import annotations
@@ -82,6 +86,71 @@ print(json.dumps({"seconds": seconds, "bytes": report.stats.bytes, "lines": repo
 """
 
 
+# The real CLI in a child; "off" turns the signals and baseline stages into no-ops.
+HOOK_CHILD = r"""
+import json, logging, sys, time
+import structlog
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+from rollback_pm import cli, hook
+from rollback_pm.replacing import BaselineRead
+mode, args = sys.argv[1], sys.argv[2:]
+staged = {"signals": 0.0, "baseline": 0.0}
+if mode == "off":
+    hook.signals_stage = lambda logs, **kw: ([], [])
+    hook.baseline_stage = lambda *a, **kw: BaselineRead(None, "off")
+else:  # time the two stages inside the run: a ratio the machine's noise cannot swing
+    def timed(name, stage):
+        def run(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return stage(*a, **kw)
+            finally:
+                staged[name] += time.perf_counter() - t0
+        return run
+    hook.signals_stage = timed("signals", hook.signals_stage)
+    hook.baseline_stage = timed("baseline", hook.baseline_stage)
+sys.argv = ["rollback-pm", *args]
+start = time.perf_counter()
+try:
+    cli.main()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "exit": code, **staged}))
+"""
+
+
+def hook(ids: list[str], work: Path, mode: str) -> tuple[float, int, str, float]:
+    """One `rollback-pm hook` run over the containers: (seconds, peak RSS KiB, its stdout,
+    seconds in the signals and baseline stages)."""
+    run = work / f"hook-{mode}-{time.monotonic_ns()}"
+    run.mkdir()
+    (run / "smoke.jsonl").write_text(
+        '{"step": 3, "name": "api health", "status": "failed", "ts": "2026-05-13T08:47:21Z", "message": "502"}\n'
+    )
+    (run / "none.toml").write_text("")
+    args = ["--config", str(run / "none.toml"), "--state-dir", str(run / "state"), "hook"]
+    args += ["--service", "bench", "--environment", "production", "--deploy-sha", "1" * 40]
+    args += ["--rollback-sha", "2" * 40, "--pipeline-number", "1", "--smoke-report", str(run / "smoke.jsonl")]
+    args += ["--evidence-dir", str(run / "evidence"), "--drafts-dir", str(run / "drafts"), "--timeout", "600"]
+    for ident in ids:
+        args += ["--container", ident]
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-c", HOOK_CHILD, mode, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    *out, report_line, rss_line = proc.stdout.strip().splitlines()
+    report = json.loads(report_line)
+    if report["exit"] not in (0,):
+        raise SystemExit(f"hook ({mode}) exited {report['exit']}:\n{proc.stdout}\n{proc.stderr}")
+    shutil.rmtree(run, ignore_errors=True)
+    return report["seconds"], int(rss_line), "\n".join(out), report["signals"] + report["baseline"]
+
+
 def run_child(code: str, args: list[str]) -> tuple[dict, int]:
     """(the child's JSON report, its peak RSS in KiB)."""
     proc = subprocess.run(
@@ -126,8 +195,10 @@ def main() -> int:
     try:
         for ident in ids:
             cli_logs(ident, work)  # warm the page cache
-        runs: dict[str, list] = {"cli": [], "collect": [], "extract": []}
+        runs: dict[str, list] = {"cli": [], "collect": [], "extract": [], "hook_on": [], "hook_off": []}
         for _ in range(args.repeat):
+            runs["hook_off"].append(hook(ids, work, "off"))
+            runs["hook_on"].append(hook(ids, work, "on"))
             runs["cli"].append(sum(cli_logs(ident, work) for ident in ids))
             report, rss, log = collect(ids, work)
             runs["collect"].append((report["seconds"], rss))
@@ -150,6 +221,22 @@ def main() -> int:
             f"  share of collect + extract          {extract_s / (collect_s + extract_s):7.1%}   (target: at most 15% of the hook)"
         )
         print(f"  suspected cause: {extract_report['cause']!r} at {extract_report['cite']}")
+        on_s, on_rss, on_out, _ = min(runs["hook_on"])
+        off_s, off_rss, _, _ = min(runs["hook_off"])
+        # the stages' own share of each run, then the worst run: the same run's clock on both sides
+        shares = [stage / (total - stage) for total, _, _, stage in runs["hook_on"]]
+        stage_s = min(r[3] for r in runs["hook_on"])
+        print(f"  rollback-pm hook, signals off       {off_s:7.2f} s   peak RSS {off_rss / 1024:.0f} MiB")
+        print(f"  rollback-pm hook, signals on        {on_s:7.2f} s   peak RSS {on_rss / 1024:.0f} MiB")
+        print(f"  signals + baseline stages in it     {stage_s:7.2f} s")
+        print(
+            f"  hook overhead of the signals        {max(shares):+7.1%}   (stages / rest of the same run, worst of "
+            f"{len(shares)}; target: at most +15%)"
+        )
+        every = ", ".join(f"{off[0]:.1f}/{on[0]:.1f}" for off, on in zip(runs["hook_off"], runs["hook_on"]))
+        print(f"  on vs off, best of each             {on_s / off_s - 1:+7.1%}   (runs off/on, s: {every}; noisy)")
+        print(f"  hook / docker logs -t               {on_s / cli:7.1%}")
+        print("  the hook said: " + " | ".join(line for line in on_out.splitlines() if "suspected cause" in line))
         if extract_rss / 1024 >= 64:
             print("  PEAK RSS OVER THE 64 MiB BUDGET")
             return 1
