@@ -46,7 +46,9 @@ GOOD_ORDERS = "export DATABASE_URL=postgres://app@db/shop; " + KEYERROR_APP.repl
 )
 
 
-def hook(tmp_path: Path, *args: str, template: str = "azaion") -> subprocess.CompletedProcess[str]:
+def hook(
+    tmp_path: Path, *args: str, template: str = "azaion", deploy: str = DEPLOY, pipeline: str = "7"
+) -> subprocess.CompletedProcess[str]:
     smoke = tmp_path / "smoke.jsonl"
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     smoke.write_text(f'{{"step": 3, "name": "api health", "status": "failed", "ts": "{now}", "message": "502"}}\n')
@@ -63,11 +65,11 @@ def hook(tmp_path: Path, *args: str, template: str = "azaion") -> subprocess.Com
         "--environment",
         "production",
         "--deploy-sha",
-        DEPLOY,
+        deploy,
         "--rollback-sha",
         GOOD,
         "--pipeline-number",
-        "7",
+        pipeline,
         "--smoke-report",
         str(smoke),
         "--evidence-dir",
@@ -84,10 +86,10 @@ def hook(tmp_path: Path, *args: str, template: str = "azaion") -> subprocess.Com
     return result
 
 
-def outcome(tmp_path: Path) -> tuple[Incident, str, str]:
-    """The incident, its draft and its ticket's body."""
+def outcome(tmp_path: Path, pipeline: str = "7") -> tuple[Incident, str, str]:
+    """The incident (of that pipeline), its draft and its ticket's body."""
     with Ledger(tmp_path / "state") as ledger:
-        [incident] = ledger.list()
+        [incident] = [i for i in ledger.list() if i.pipeline_number == pipeline]
     ticket = json.loads((tmp_path / "state" / "tickets" / f"PM-{incident.id}.json").read_text())
     return incident, Path(incident.draft_path).read_text(), ticket["body"]
 
@@ -246,3 +248,21 @@ def test_failing_probe_behind_the_services_own_error(started, tmp_path):
     timeline = next(t.content for t in MD.parse(draft) if t.type == "fence" and t.info == "text")
     assert f"{name} first failing health probe: probe exit 1" in timeline
     assert "unhealthy" in draft.split("## What the logs say", 1)[1].split("**State:**", 1)[1].split("\n", 1)[0]
+
+
+def test_the_same_failure_again_is_seen_before_by_its_signature(started, tmp_path):
+    started.wait_until("nginx", exited, "exited")
+    hook(tmp_path, "--container", started.ids["nginx"])
+    first, _, _ = outcome(tmp_path)
+    # a later deploy fails the same way: the signals stage's signature finds the first
+    again = "3333333333333333333333333333333333333333"
+    result = hook(tmp_path, "--container", started.ids["nginx"], deploy=again, pipeline="8")
+
+    second, draft, _ = outcome(tmp_path, pipeline="8")
+    with Ledger(tmp_path / "state") as ledger:
+        a, b = ledger.get_signature(first.id), ledger.get_signature(second.id)
+    assert a is not None and b is not None and a.signature == b.signature
+    assert a.templates[0].endswith("[emerg] <NUM>#<NUM>: unknown directive <STR> in /etc/nginx/conf.d/app.conf:<NUM>")
+    seen = draft.split("## Seen before", 1)[1].split("\n## ", 1)[0]
+    assert f"`{first.id}`" in seen
+    assert f"seen before: incident {first.id} of " in result.stdout
