@@ -33,15 +33,15 @@ from rollback_pm.errors import (
     EXIT_OK,
     LedgerError,
     TrackerError,
-    UsageError,
 )
 from rollback_pm.followups import FollowupsRun, run_followups
 from rollback_pm.followups.run import incidents_to_sync
-from rollback_pm.ledger import Ledger, lock_file, open_state_dir
-from rollback_pm.lint import lint_file
+from rollback_pm.ledger import Ledger, Unreadable, lock_file, open_state_dir
+from rollback_pm.lint import lint_text
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
 from rollback_pm.notices import Notice, Planned, clock_state, deliver
+from rollback_pm.safe_dirs import is_symlink_error, read_nofollow
 from rollback_pm.tickets import FlushResult, flush, notify, refresh_status
 from rollback_pm.timeutil import iso, utcnow
 from rollback_pm.trackers import make_tracker
@@ -53,6 +53,7 @@ log = get_logger(__name__)
 
 OVERDUE_LABEL = "postmortem-overdue"
 LOCK_NAME = "check-deadlines.lock"
+MAX_DRAFT_BYTES = 4 * 1024 * 1024  # a postmortem is some KB
 
 
 # -- the clock ------------------------------------------------------------------------------
@@ -67,9 +68,20 @@ def draft_complete(path: str | None, *, now: datetime) -> tuple[bool, str]:
     if not path:
         return False, "no draft recorded"
     try:
-        findings = lint_file(Path(path), now=now)
-    except UsageError as exc:
-        return False, f"draft unreadable: {exc}"
+        # Bounded, regular files only, never through a link: a draft path in the ledger that
+        # names /dev/zero, a pipe or a huge file must not hang or exhaust this cron run.
+        raw = read_nofollow(path, MAX_DRAFT_BYTES)
+    except FileNotFoundError:
+        return False, f"draft unreadable: {path}: no such file; `rollback-pm draft ID` writes it again"
+    except OSError as exc:
+        why = "a symlink" if is_symlink_error(exc) else exc.strerror or str(exc)
+        return False, f"draft unreadable: {path} cannot be read ({why}); it must be a regular file"
+    if len(raw) > MAX_DRAFT_BYTES:
+        return False, f"draft unreadable: {path} is larger than {MAX_DRAFT_BYTES // (1024 * 1024)} MiB"
+    try:
+        findings = lint_text(raw.decode("utf-8"), path=str(path), now=now)
+    except UnicodeDecodeError:
+        return False, f"draft unreadable: {path} is not UTF-8 text"
     if findings:
         first = findings[0]
         return False, f"draft has {len(findings)} lint finding(s), first at line {first.line}: {first.rule}"
@@ -106,6 +118,7 @@ class CheckResult:
     checks: list[Check] = field(default_factory=list)
     flushed: FlushResult | None = None
     followups: FollowupsRun = field(default_factory=FollowupsRun)
+    unreadable: list[Unreadable] = field(default_factory=list)  # damaged records, skipped
 
     @property
     def overdue(self) -> list[Check]:
@@ -118,6 +131,8 @@ class CheckResult:
             f"outbox: still queued {line}; the next run retries"
             for line in (self.flushed.failed if self.flushed else [])
         ]
+        lines += [f"outbox: {u.problem}" for u in (self.flushed.unreadable if self.flushed else [])]
+        lines += [f"not checked: {u.problem}" for u in self.unreadable]
         for c in self.checks:
             i = c.incident
             if c.unchecked:
@@ -267,7 +282,8 @@ def check_deadlines(
         result.flushed = flush(ledger, tracker, deadline_hours=partial(hours_for, settings))
     followup_incidents = incidents_to_sync(ledger)  # before this run marks any of them done
     webhooks: dict[str, Webhook] = {}
-    for incident in ledger.list(status="open"):
+    incidents, result.unreadable = ledger.read_each(status="open")
+    for incident in incidents:
         local = settings.for_environment(incident.environment)
         url = local.webhook_url
         if url and url not in webhooks:

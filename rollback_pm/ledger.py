@@ -24,8 +24,8 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -227,8 +227,73 @@ def pending_key(service: str, environment: str, deploy_sha: str, pipeline_number
     return "\x1f".join([service, environment, deploy_sha, pipeline_number or ""])
 
 
-def _dt(value: str | None) -> datetime | None:
-    return parse_ts(value) if value else None
+# The times rollback-pm writes lie in this window (inputs are checked to 2000-01-01 .. now + 1
+# day); a stored time outside it is damage, and would overflow the deadline arithmetic.
+STORED_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+STORED_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+TIME_COLUMNS = ("started_at", "detected_at", "mitigated_at", "created_at", "done_at")
+
+
+def stored_time(value: Any, what: str = "timestamp") -> datetime | None:
+    """A time column as the ledger holds it (None when empty); ``Damaged`` naming ``what`` otherwise."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise stored_facts.Damaged(f"{what} is {type(value).__name__}, not an ISO 8601 time")
+    try:
+        parsed = parse_ts(value, what)
+    except (UsageError, ValueError, OverflowError):
+        raise stored_facts.Damaged(
+            f"{what} {value[:40]!r} is not an ISO 8601 time (e.g. 2026-05-13T08:47:21Z)"
+        ) from None
+    if parsed is None or not STORED_EARLIEST <= parsed < STORED_LATEST:
+        raise stored_facts.Damaged(
+            f"{what} {value[:40]!r} lies outside {STORED_EARLIEST.date()} .. {STORED_LATEST.date()}, "
+            "where rollback-pm never writes"
+        )
+    return parsed
+
+
+def _typed(value: Any, kind: type, what: str, *, optional: bool = False) -> Any:
+    """A stored column as the type rollback-pm writes (SQLite keeps whatever it is given)."""
+    if value is None and optional:
+        return None
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    shown = "NULL" if value is None else type(value).__name__
+    raise stored_facts.Damaged(f"{what} is {shown}, not {'text' if kind is str else 'a whole number'}")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A ledger record that cannot be read, so a reader reports it and goes on with the rest.
+
+    ``problem`` is the LedgerError's message: it names the record and how to fix it. The
+    other fields are what could be read of it (for a listing), as text."""
+
+    kind: str  # incident | outbox entry
+    ident: str
+    problem: str
+    service: str = "?"
+    environment: str = "?"
+    status: str = "?"
+
+    @staticmethod
+    def of_incident(row: sqlite3.Row, problem: str) -> Unreadable:
+        def shown(name: str) -> str:
+            value = row[name]
+            return value if isinstance(value, str) else "?"
+
+        return Unreadable(
+            "incident", record_id(row["id"]), problem, shown("service"), shown("environment"), shown("status")
+        )
+
+
+def record_id(value: Any) -> str:
+    """A record's id as text for a message, also when the column is damaged."""
+    return value if isinstance(value, str) and value else f"(id {'NULL' if value is None else repr(value)[:20]})"
 
 
 def open_state_dir(path: Path | str) -> Path:
@@ -498,6 +563,7 @@ class Ledger:
                     ),
                 )
             else:
+                self._clear_damaged_times(db, incident.id, now)
                 # A retry may know less (no smoke report the second time); keep what we had.
                 try:
                     old_facts = stored_facts.raw_incident_facts(existing["facts_json"])
@@ -560,6 +626,18 @@ class Ledger:
         return self.get(incident.id), existing is None
 
     @staticmethod
+    def _clear_damaged_times(db: sqlite3.Connection, iid: str, now: str | None) -> None:
+        """A retry's times replace stored ones that are damaged (a kept time must be one)."""
+        row = db.execute(f"SELECT {', '.join(TIME_COLUMNS)} FROM incidents WHERE id = ?", (iid,)).fetchone()
+        for column in TIME_COLUMNS:
+            try:
+                stored_time(row[column], column)
+            except stored_facts.Damaged as exc:
+                log.warning("a damaged stored time is replaced", incident=iid, damage=str(exc))
+                value = now if column == "created_at" else None  # created_at is NOT NULL
+                db.execute(f"UPDATE incidents SET {column} = ? WHERE id = ?", (value, iid))
+
+    @staticmethod
     def _add_evidence(db: sqlite3.Connection, incident_id_: str, files: list[EvidenceFile]) -> None:
         for f in files:
             db.execute(
@@ -590,6 +668,11 @@ class Ledger:
         row = self.db.execute("SELECT * FROM incidents WHERE id = ?", (iid,)).fetchone()
         return self._incident(row)
 
+    def row(self, ident: str) -> dict[str, Any]:
+        """An incident's columns as stored, unparsed (what ``incidents show`` prints of a damaged one)."""
+        iid = self.resolve_id(ident)
+        return dict(self.db.execute("SELECT * FROM incidents WHERE id = ?", (iid,)).fetchone())
+
     # Below this method, `list` in an annotation would name it: those say builtins.list.
     def list(
         self,
@@ -599,8 +682,35 @@ class Ledger:
         status: str | None = None,
         since: datetime | None = None,
     ) -> list[Incident]:
-        clauses: list[str] = []
-        args: list[str | None] = []
+        """Incidents, newest first; a damaged one is a LedgerError (``read_each`` reads past it)."""
+        return [self._incident(r) for r in self._rows(service, environment, status, since)]
+
+    def read_each(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+    ) -> tuple[builtins.list[Incident], builtins.list[Unreadable]]:
+        """Incidents, newest first, each read on its own: (the readable ones, the damaged ones).
+
+        For readers of the whole ledger (check-deadlines, incidents list): one damaged record
+        is reported by id with how to fix it, and never stops the others."""
+        good: builtins.list[Incident] = []
+        damaged: builtins.list[Unreadable] = []
+        for row in self._rows(service, environment, status, since):
+            try:
+                good.append(self._incident(row))
+            except LedgerError as exc:
+                damaged.append(Unreadable.of_incident(row, str(exc)))
+        return good, damaged
+
+    def _rows(
+        self, service: str | None, environment: str | None, status: str | None, since: datetime | None
+    ) -> builtins.list[sqlite3.Row]:
+        clauses: builtins.list[str] = []
+        args: builtins.list[str | None] = []
         for column, value in (("service", service), ("environment", environment), ("status", status)):
             if value:
                 clauses.append(f"{column} = ?")
@@ -609,86 +719,10 @@ class Ledger:
             clauses.append("created_at >= ?")
             args.append(iso(since))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.db.execute(f"SELECT * FROM incidents {where} ORDER BY created_at DESC, id", args).fetchall()
-        return [self._incident(r) for r in rows]
+        return self.db.execute(f"SELECT * FROM incidents {where} ORDER BY created_at DESC, id", args).fetchall()
 
     def _incident(self, row: sqlite3.Row) -> Incident:
-        """The incident of ``row``; a damaged field is a LedgerError naming the incident."""
-        iid = row["id"]
-        try:
-            return self._read_incident(iid, row)
-        except (stored_facts.Damaged, UsageError, ValueError, TypeError, OverflowError, OSError) as exc:
-            raise LedgerError(
-                f"incident {iid} in the ledger {self.path} has a damaged record ({exc}); "
-                "correct it with sqlite3, or recover it from its draft and ticket with "
-                "`rollback-pm ledger rebuild --force`"
-            ) from None
-
-    def _read_incident(self, iid: str, row: sqlite3.Row) -> Incident:
-        facts = stored_facts.incident_facts(row["facts_json"])
-        steps = [
-            SmokeStep(
-                name=s["name"],
-                status=s["status"],
-                step=None if s["step"] == -1 else s["step"],
-                ts=_dt(s["ts"]),
-                started_at=_dt(s["started_at"]),
-                message=s["message"],
-                source=s["source"],
-                log_excerpt=s["log_excerpt"],
-            )
-            for s in self.db.execute(
-                "SELECT * FROM smoke_steps WHERE incident_id = ? ORDER BY ts IS NULL, ts, step", (iid,)
-            )
-        ]
-        evidence = [
-            EvidenceFile(path=e["path"], kind=e["kind"], sha256=e["sha256"], bytes=e["bytes"], bundle=e["bundle"])
-            for e in self.db.execute("SELECT * FROM evidence WHERE incident_id = ? ORDER BY bundle, rowid", (iid,))
-        ]
-        events = [
-            TimelineEvent(ts=_dt(e["ts"]), text=e["text"], source=e["source"])  # type: ignore[arg-type]
-            for e in self.db.execute("SELECT * FROM events WHERE incident_id = ? ORDER BY ts", (iid,))
-        ]
-        ticket_row = self.db.execute("SELECT * FROM tickets WHERE incident_id = ?", (iid,)).fetchone()
-        ticket = (
-            TicketRef(
-                tracker=ticket_row["tracker"], key=ticket_row["key"], url=ticket_row["url"], status=ticket_row["status"]
-            )
-            if ticket_row
-            else None
-        )
-        return Incident(
-            id=iid,
-            service=row["service"],
-            environment=row["environment"],
-            deploy_sha=row["deploy_sha"],
-            rollback_sha=row["rollback_sha"],
-            rollback_sha_source=row["rollback_sha_source"],
-            pipeline_number=row["pipeline_number"],
-            pipeline_url=row["pipeline_url"],
-            repo=row["repo"],
-            started_at=_dt(row["started_at"]),
-            started_at_source=facts["started_at_source"] if row["started_at"] else None,
-            detected_at=_dt(row["detected_at"]),
-            mitigated_at=_dt(row["mitigated_at"]),
-            severity=row["severity"],
-            detected_by=row["detected_by"],
-            status=row["status"],
-            created_at=_dt(row["created_at"]),
-            updated_at=_dt(row["updated_at"]),
-            deploy_ticket=row["deploy_ticket"],
-            owner=row["owner"],
-            done_at=_dt(row["done_at"]),
-            smoke_steps=steps,
-            evidence=evidence,
-            events=events,
-            containers=facts["containers"],
-            commits=facts["commits"],
-            changed_files=facts["changed_files"],
-            warnings=facts["warnings"],
-            draft_path=row["draft_path"],
-            ticket=ticket,
-        )
+        return read_incident(self.db, self.path, row)
 
     def set_status(self, iid: str, status: str) -> None:
         with self.transaction() as db:
@@ -1019,6 +1053,103 @@ class Ledger:
             db.execute("DELETE FROM pending_evidence WHERE pending_key = ?", (key,))
 
 
+def read_incident(db: sqlite3.Connection, path: Path, row: sqlite3.Row) -> Incident:
+    """The incident of ``row`` (a ``SELECT * FROM incidents`` row, sqlite3.Row), every column
+    checked; a damaged one is a LedgerError naming the incident, what is wrong and the fix."""
+    iid = row["id"]
+    try:
+        return _read_incident(db, _typed(iid, str, "id"), row)
+    except (stored_facts.Damaged, UsageError, ValueError, TypeError, OverflowError, OSError) as exc:
+        raise LedgerError(
+            f"incident {record_id(iid)} in the ledger {path} has a damaged record ({exc}); "
+            "correct it with sqlite3, or recover it from its draft and ticket with "
+            "`rollback-pm ledger rebuild --force`"
+        ) from None
+
+
+def _read_incident(db: sqlite3.Connection, iid: str, row: sqlite3.Row) -> Incident:
+    facts = stored_facts.incident_facts(row["facts_json"])
+
+    def text(r: sqlite3.Row, name: str, what: str, optional: bool = False) -> Any:
+        return _typed(r[name], str, f"{what}{name}", optional=optional)
+
+    steps = []
+    for s in db.execute("SELECT * FROM smoke_steps WHERE incident_id = ? ORDER BY ts IS NULL, ts, step", (iid,)):
+        what = f"smoke step {s['step']!r} "
+        number = _typed(s["step"], int, f"{what}step", optional=True)
+        steps.append(
+            SmokeStep(
+                name=text(s, "name", what),
+                status=text(s, "status", what),
+                step=None if number in (None, -1) else number,
+                ts=stored_time(s["ts"], f"{what}ts"),
+                started_at=stored_time(s["started_at"], f"{what}started_at"),
+                message=text(s, "message", what),
+                source=text(s, "source", what),
+                log_excerpt=text(s, "log_excerpt", what),
+            )
+        )
+    evidence = [
+        EvidenceFile(
+            path=text(e, "path", "evidence "),
+            kind=text(e, "kind", f"evidence {e['path']!r} "),
+            sha256=text(e, "sha256", f"evidence {e['path']!r} "),
+            bytes=_typed(e["bytes"], int, f"evidence {e['path']!r} bytes"),
+            bundle=text(e, "bundle", f"evidence {e['path']!r} "),
+        )
+        for e in db.execute("SELECT * FROM evidence WHERE incident_id = ? ORDER BY bundle, rowid", (iid,))
+    ]
+    events = []
+    for e in db.execute("SELECT * FROM events WHERE incident_id = ? ORDER BY ts", (iid,)):
+        ts = stored_time(e["ts"], "event ts")
+        if ts is None:
+            raise stored_facts.Damaged("an event has no ts")
+        events.append(TimelineEvent(ts=ts, text=text(e, "text", "event "), source=text(e, "source", "event ")))
+    ticket_row = db.execute("SELECT * FROM tickets WHERE incident_id = ?", (iid,)).fetchone()
+    ticket = (
+        TicketRef(
+            tracker=text(ticket_row, "tracker", "ticket "),
+            key=text(ticket_row, "key", "ticket "),
+            url=text(ticket_row, "url", "ticket "),
+            status=text(ticket_row, "status", "ticket "),
+        )
+        if ticket_row
+        else None
+    )
+    return Incident(
+        id=iid,
+        service=text(row, "service", ""),
+        environment=text(row, "environment", ""),
+        deploy_sha=text(row, "deploy_sha", ""),
+        rollback_sha=text(row, "rollback_sha", "", True),
+        rollback_sha_source=text(row, "rollback_sha_source", "", True),
+        pipeline_number=text(row, "pipeline_number", "", True),
+        pipeline_url=text(row, "pipeline_url", "", True),
+        repo=text(row, "repo", "", True),
+        started_at=stored_time(row["started_at"], "started_at"),
+        started_at_source=facts["started_at_source"] if row["started_at"] else None,
+        detected_at=stored_time(row["detected_at"], "detected_at"),
+        mitigated_at=stored_time(row["mitigated_at"], "mitigated_at"),
+        severity=text(row, "severity", ""),
+        detected_by=text(row, "detected_by", ""),
+        status=text(row, "status", ""),
+        created_at=stored_time(row["created_at"], "created_at"),
+        updated_at=stored_time(row["updated_at"], "updated_at"),
+        deploy_ticket=text(row, "deploy_ticket", "", True),
+        owner=text(row, "owner", "", True),
+        done_at=stored_time(row["done_at"], "done_at"),
+        smoke_steps=steps,
+        evidence=evidence,
+        events=events,
+        containers=facts["containers"],
+        commits=facts["commits"],
+        changed_files=facts["changed_files"],
+        warnings=facts["warnings"],
+        draft_path=text(row, "draft_path", "", True),
+        ticket=ticket,
+    )
+
+
 def _damaged(what: str, exc: Exception) -> LedgerError:
     return LedgerError(f"{what} in the ledger has a damaged record ({exc}); correct it with sqlite3")
 
@@ -1035,9 +1166,9 @@ def _followup(row: sqlite3.Row) -> Followup:
             key=row["key"],
             url=row["url"],
             status=row["status"],
-            created_at=_dt(row["created_at"]),
-            updated_at=_dt(row["updated_at"]),
-            closed_at=_dt(row["closed_at"]),
+            created_at=stored_time(row["created_at"], "created_at"),
+            updated_at=stored_time(row["updated_at"], "updated_at"),
+            closed_at=stored_time(row["closed_at"], "closed_at"),
         )
     except (UsageError, ValueError, OverflowError) as exc:
         raise _damaged(f"follow-up {row['row_key']} of incident {row['incident_id']}", exc) from None
@@ -1050,7 +1181,7 @@ def _signature(row: sqlite3.Row) -> Signature:
             signature=row["signature"],
             failed_step=row["failed_step"],
             templates=stored_facts.text_list(row["templates_json"], "templates_json"),
-            created_at=_dt(row["created_at"]),
+            created_at=stored_time(row["created_at"], "created_at"),
         )
     except (stored_facts.Damaged, UsageError, ValueError, OverflowError) as exc:
         raise _damaged(f"the signature of incident {row['incident_id']}", exc) from None

@@ -42,6 +42,8 @@ from rollback_pm.ledger import (
     Ledger,
     lock_file,
     open_state_dir,
+    read_incident,
+    record_id,
     unusable_reason,
 )
 from rollback_pm.log import get_logger
@@ -90,7 +92,7 @@ _DRAFT_TITLE = re.compile(r"^# [^\n]*?(?:—|:) (?P<service>.+?) rollback on (?P
 
 @dataclass
 class Problem:
-    kind: str  # ledger | schema | draft | ticket | evidence
+    kind: str  # ledger | schema | record | draft | ticket | evidence
     message: str  # what is wrong and what to do
     path: str | None = None
     incident: str | None = None
@@ -186,23 +188,43 @@ def _read_ledger(path: Path, report: CheckReport) -> _Known:
                 f"after a backup in {BACKUP_DIR}/"
             )
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # Values that are not text belong to damaged records, reported below; they name no file.
         for iid, draft in db.execute("SELECT id, draft_path FROM incidents"):
-            known.incidents.add(iid)
-            if draft:
-                known.drafts[iid] = draft
-        report.incidents = len(known.incidents)
+            if isinstance(iid, str):
+                known.incidents.add(iid)
+                if isinstance(draft, str) and draft:
+                    known.drafts[iid] = draft
+        report.incidents = db.execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
         for iid, tracker, key in db.execute("SELECT incident_id, tracker, key FROM tickets"):
-            known.tickets[iid] = (tracker, key)
+            if isinstance(iid, str) and isinstance(tracker, str) and isinstance(key, str):
+                known.tickets[iid] = (tracker, key)
         for iid, evidence in db.execute("SELECT incident_id, path FROM evidence"):
-            known.evidence[evidence] = iid
+            if isinstance(evidence, str):
+                known.evidence[evidence] = iid if isinstance(iid, str) else None
         if "pending_evidence" in tables:
             for (evidence,) in db.execute("SELECT path FROM pending_evidence"):
-                known.evidence.setdefault(evidence, None)
+                if isinstance(evidence, str):
+                    known.evidence.setdefault(evidence, None)
+        if version == SCHEMA_VERSION:
+            _check_records(db, path, report)
     except sqlite3.Error as exc:
         report.problems.append(Problem("ledger", f"ledger {path} cannot be read ({exc})", str(path)))
     finally:
         db.close()
     return known
+
+
+def _check_records(db: sqlite3.Connection, path: Path, report: CheckReport) -> None:
+    """Every incident read as the commands read it: a damaged one is a problem naming it."""
+    db.row_factory = sqlite3.Row
+    try:
+        for row in db.execute("SELECT * FROM incidents ORDER BY id"):
+            try:
+                read_incident(db, path, row)
+            except LedgerError as exc:
+                report.problems.append(Problem("record", str(exc), str(path), record_id(row["id"])))
+    finally:
+        db.row_factory = None
 
 
 def draft_dirs(state: Path, extra: Iterable[Path | None]) -> list[Path]:

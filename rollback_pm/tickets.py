@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rollback_pm.deadline import describe, due_at
-from rollback_pm.errors import TrackerError, TrackerUnavailable
-from rollback_pm.ledger import Ledger
+from rollback_pm.errors import IncidentNotFound, LedgerError, TrackerError, TrackerUnavailable
+from rollback_pm.ledger import Ledger, Unreadable
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import Incident, TicketRef
 from rollback_pm.signals import SignalReport, stored
@@ -223,6 +224,28 @@ def notify(ledger: Ledger, tracker: Tracker, incident: Incident, action: str, pa
 class FlushResult:
     sent: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)  # entries that cannot be sent as they are
+
+
+OUTBOX_ACTIONS = {"open": None, "comment": "text", "label": "label"}  # action -> the payload's text field
+
+
+def _entry_payload(entry: sqlite3.Row) -> dict[str, Any]:
+    """An outbox entry's payload as sent, checked: ValueError saying what is wrong."""
+    action = entry["action"]
+    if action not in OUTBOX_ACTIONS:
+        raise ValueError(f"its action {str(action)[:40]!r} is not one of {', '.join(OUTBOX_ACTIONS)}")
+    text = entry["payload"]
+    try:
+        payload = json.loads(text) if isinstance(text, (str, bytes)) else None
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict):
+        raise ValueError("its payload is not a JSON object")
+    needed = OUTBOX_ACTIONS[action]
+    if needed and not isinstance(payload.get(needed), str):
+        raise ValueError(f'its payload has no "{needed}" text')
+    return payload
 
 
 def flush(
@@ -230,17 +253,45 @@ def flush(
 ) -> FlushResult:
     """Send the outbox in order. An incident whose entry fails keeps its later entries queued.
 
-    ``deadline_hours`` maps an environment to its deadline (environments may differ).
+    Each entry stands on its own: one that cannot be sent as it is (its payload is not JSON,
+    its incident is damaged or gone) is listed in ``unreadable`` with how to fix it and left
+    queued; the other entries are sent. ``deadline_hours`` maps an environment to its
+    deadline (environments may differ).
     """
     result = FlushResult()
     blocked: set[str] = set()
     for entry in ledger.pending_outbox():
-        iid = entry["incident_id"]
+        iid, action = str(entry["incident_id"]), entry["action"]
+        what = f"outbox entry {entry['id']} ({str(action)[:20]}) for incident {iid}"
+        drop = f'sqlite3 {ledger.path} "DELETE FROM outbox WHERE id = {entry["id"]}"'
         if iid in blocked:
             continue
-        incident = ledger.get(iid)
         try:
-            if entry["action"] == "open":
+            payload = _entry_payload(entry)
+        except ValueError as exc:
+            result.unreadable.append(
+                Unreadable(
+                    "outbox entry", str(entry["id"]), f"{what} is not sent: {exc}; correct it or delete it: {drop}"
+                )
+            )
+            continue
+        try:
+            incident = ledger.get(iid)
+        except IncidentNotFound:
+            result.unreadable.append(
+                Unreadable(
+                    "outbox entry",
+                    str(entry["id"]),
+                    f"{what} is not sent: the ledger has no such incident; delete it: {drop}",
+                )
+            )
+            continue
+        except LedgerError as exc:
+            result.unreadable.append(Unreadable("outbox entry", str(entry["id"]), f"{what} is not sent: {exc}"))
+            blocked.add(iid)  # its later entries wait for the incident to be repaired, in order
+            continue
+        try:
+            if action == "open":
                 outcome = open_ticket(
                     ledger,
                     tracker,
@@ -250,12 +301,14 @@ def flush(
                 )
                 done = f"{iid}: {outcome.message}"
             else:
-                notify(ledger, tracker, incident, entry["action"], json.loads(entry["payload"]))
-                done = f"{iid}: {entry['action']} sent"
+                field_name = OUTBOX_ACTIONS[action]
+                assert field_name is not None
+                notify(ledger, tracker, incident, action, {field_name: payload[field_name]})
+                done = f"{iid}: {action} sent"
         except TrackerError as exc:
             message = mask(str(exc))
             ledger.outbox_failed(entry["id"], message)
-            result.failed.append(f"{iid}: {entry['action']}: {message}")
+            result.failed.append(f"{iid}: {action}: {message}")
             blocked.add(iid)
             continue
         ledger.outbox_done(entry["id"])

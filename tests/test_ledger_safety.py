@@ -167,5 +167,5 @@ def test_a_damaged_stored_record_names_the_incident_and_the_field(tmp_path: Path
         ledger.upsert_incident(make_incident())
         assert ledger.get(iid).containers == []
         ledger.db.execute("UPDATE incidents SET mitigated_at = 'someday' WHERE id = ?", (iid,))
-        with pytest.raises(LedgerError, match=r"has a damaged record \(timestamp 'someday' is not an ISO 8601 time"):
+        with pytest.raises(LedgerError, match=r"has a damaged record \(mitigated_at 'someday' is not an ISO 8601 time"):
             ledger.list()

@@ -41,7 +41,7 @@ def check_deadlines(
 
 
 def table_lines(result: CheckResult) -> list[str]:
-    if not result.checks:
+    if not result.checks and not result.unreadable:
         return ["no open incidents"]
     lines = [f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DUE':<20}  {'LEFT':>7}  {'STATE':<8} {'TICKET':<16} OWNER"]
     for c in result.checks:
@@ -54,6 +54,8 @@ def table_lines(result: CheckResult) -> list[str]:
             f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {iso(c.due) or '-':<20}  "
             f"{left:>7}  {state:<8} {(i.ticket.key if i.ticket else '-')[:16]:<16} {i.owner or '-'}"
         )
+    for u in result.unreadable:
+        lines.append(f"{u.ident[:12]:<12}  {u.service[:16]:<16} {u.environment[:11]:<11} {'?':<20}  {'?':>7}  damaged")
     if any(c.unchecked for c in result.checks):
         lines.append("?: the tracker could not be asked; state from the last known ticket status")
     pressing = [c for c in result.followups.checks if c.state in ("due-soon", "overdue") or c.unchecked]
@@ -124,6 +126,7 @@ def result_json(result: CheckResult) -> dict[str, Any]:
             for k, v in run_json(result.followups, dry_run=result.dry_run).items()
             if k not in ("dry_run", "degraded")
         },
+        "unreadable": [{"id": u.ident, "problem": u.problem} for u in result.unreadable],
         "degraded": result.degraded,
         "exit_code": result.exit_code,
     }

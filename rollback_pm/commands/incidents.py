@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
+
 from rollback_pm.commands import emit
 from rollback_pm.config import Settings, Since
-from rollback_pm.errors import EXIT_OK
-from rollback_pm.ledger import Ledger
+from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK, LedgerError
+from rollback_pm.ledger import Ledger, Unreadable
 from rollback_pm.models import Followup, Incident
 from rollback_pm.timeutil import iso, to_jsonable, utcnow
 
@@ -21,17 +23,19 @@ def incidents_list(
     since: Since | None = None,
     as_json: bool = False,
 ) -> int:
-    """Incidents, newest first."""
+    """Incidents, newest first; 3 when some could not be read (each is named, the others listed)."""
     with Ledger(settings.state_dir) as ledger:
-        found = ledger.list(
+        found, damaged = ledger.read_each(
             service=service, environment=environment, status=status, since=since.start(utcnow()) if since else None
         )
-    emit(as_json, lambda: [brief(i) for i in found], lambda: table_lines(found))
-    return EXIT_OK
+    emit(as_json, lambda: [brief(i) for i in found], lambda: table_lines(found, damaged))
+    for record in damaged:
+        click.echo(f"rollback-pm: degraded: {record.problem}", err=True)
+    return EXIT_DEGRADED if damaged else EXIT_OK
 
 
-def table_lines(found: list[Incident]) -> list[str]:
-    if not found:
+def table_lines(found: list[Incident], damaged: list[Unreadable] = ()) -> list[str]:  # type: ignore[assignment]
+    if not found and not damaged:
         return ["no incidents"]
     lines = [
         f"{'ID':<12}  {'SERVICE':<16} {'ENV':<11} {'DEPLOY':<7} {'ROLLBACK':<8} {'MITIGATED':<20} {'STATUS':<6} TICKET"
@@ -41,6 +45,10 @@ def table_lines(found: list[Incident]) -> list[str]:
             f"{i.id:<12}  {i.service[:16]:<16} {i.environment[:11]:<11} {i.deploy_sha[:7]:<7} "
             f"{(i.rollback_sha or '-')[:7]:<8} {iso(i.mitigated_at) or '-':<20} {i.status:<6} "
             f"{i.ticket.key if i.ticket else '-'}"
+        )
+    for u in damaged:
+        lines.append(
+            f"{u.ident[:12]:<12}  {u.service[:16]:<16} {u.environment[:11]:<11} {'?':<7} {'?':<8} {'?':<20} damaged"
         )
     return lines
 
@@ -62,16 +70,39 @@ def brief(i: Incident) -> dict[str, Any]:
 
 
 def incidents_show(settings: Settings, incident_id: str, *, as_json: bool = False) -> int:
-    """Every fact recorded for one incident (a unique id prefix works)."""
+    """Every fact recorded for one incident (a unique id prefix works). A damaged one shows its
+    columns as stored and what is wrong (exit 3)."""
     with Ledger(settings.state_dir) as ledger:
-        incident = ledger.get(incident_id)
-        followups, damaged = ledger.read_followups(incident.id)
+        try:
+            incident = ledger.get(incident_id)
+        except LedgerError as exc:
+            row, problem = ledger.row(incident_id), str(exc)
+        else:
+            followups, damaged = ledger.read_followups(incident.id)
+            emit(
+                as_json,
+                lambda: {
+                    **incident.to_dict(),
+                    "followups": [followup_json(f) for f in followups],
+                    "damaged": damaged,
+                },
+                lambda: show_lines(incident) + followup_lines(followups, damaged),
+            )
+            return EXIT_OK
     emit(
         as_json,
-        lambda: {**incident.to_dict(), "followups": [followup_json(f) for f in followups], "damaged": damaged},
-        lambda: show_lines(incident) + followup_lines(followups, damaged),
+        lambda: {"id": str(row["id"]), "damaged": problem, "stored": {k: _stored(v) for k, v in row.items()}},
+        lambda: [f"{k + ':':<20}{_stored(v)}" for k, v in row.items()],
     )
-    return EXIT_OK
+    click.echo(f"rollback-pm: degraded: {problem}", err=True)
+    return EXIT_DEGRADED
+
+
+def _stored(value: Any) -> Any:
+    """A column as stored, printable: text and numbers as they are, anything else as its repr."""
+    if value is None or isinstance(value, (int, float, str)):
+        return value
+    return repr(value)[:200]
 
 
 def followup_json(f: Followup) -> dict[str, Any]:

@@ -31,12 +31,14 @@ def ticket_flush(settings: Settings) -> int:
         result = flush(ledger, make_tracker(settings), deadline_hours=partial(hours_for, settings))
     for line in flush_lines(result):
         click.echo(line)
-    return EXIT_DEGRADED if result.failed else EXIT_OK
+    for unreadable in result.unreadable:
+        click.echo(f"rollback-pm: degraded: {unreadable.problem}", err=True)
+    return EXIT_DEGRADED if result.failed or result.unreadable else EXIT_OK
 
 
 def flush_lines(result: FlushResult) -> list[str]:
     lines = [f"sent {line}" for line in result.sent] + [f"still queued {line}" for line in result.failed]
-    return lines or ["outbox empty"]
+    return lines or ([] if result.unreadable else ["outbox empty"])
 
 
 def ticket_status(settings: Settings, incident_id: str) -> int:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 
 from rollback_pm.deadline import due_at
 from rollback_pm.errors import RollbackPmError
-from rollback_pm.ledger import Ledger
+from rollback_pm.ledger import STORED_EARLIEST, STORED_LATEST, Ledger, stored_time
 from rollback_pm.models import FOLLOWUP_CLOSED, Incident
 from rollback_pm.timeutil import parse_ts
 
@@ -88,7 +88,7 @@ class ReportFollowup:
 
 @dataclass(frozen=True)
 class Skipped:
-    record: str  # incident | follow-up | signature
+    record: str  # incident | follow-up | signature | evidence
     ident: str
     reason: str
 
@@ -110,13 +110,18 @@ def load(ledger: Ledger, scope: Scope, deadline_hours: Callable[[str], float]) -
     skipped: list[Skipped] = []
     evidence: dict[str, list[EvidenceLink]] = {}
     for row in ledger.evidence_rows():
-        evidence.setdefault(row["incident_id"], []).append(EvidenceLink(row["bundle"], row["kind"], row["path"]))
+        try:
+            link = EvidenceLink(_required(row, "bundle"), _required(row, "kind"), _required(row, "path"))
+        except TypeError as exc:
+            skipped.append(Skipped("evidence", f"{row['incident_id']}/{row['path']!r}"[:80], str(exc)))
+            continue
+        evidence.setdefault(row["incident_id"], []).append(link)
     hours_cache: dict[str, float] = {}
     incidents: list[ReportIncident] = []
     for row in ledger.report_rows(service=scope.service, environment=scope.environment):
         try:
             incident = _incident(row, evidence.get(row["id"], []), hours_cache, deadline_hours)
-        except (RollbackPmError, ValueError, TypeError) as exc:
+        except (RollbackPmError, ValueError, TypeError, OverflowError) as exc:
             skipped.append(Skipped("incident", str(row["id"]), str(exc)))
             continue
         if scope.since <= incident.rolled_back_at <= scope.until:
@@ -125,8 +130,12 @@ def load(ledger: Ledger, scope: Scope, deadline_hours: Callable[[str], float]) -
     by_id = {i.id: i for i in incidents}
     for row in ledger.signature_rows():
         target = by_id.get(row["incident_id"])
-        if target is not None:
-            target.signature, target.failed_step = row["signature"], row["failed_step"]
+        if target is None:
+            continue
+        try:
+            target.signature, target.failed_step = _required(row, "signature"), _optional(row, "failed_step")
+        except TypeError as exc:
+            skipped.append(Skipped("signature", target.id, str(exc)))
     followups: list[ReportFollowup] = []
     for row in ledger.followup_rows():
         if row["incident_id"] not in by_id:
@@ -147,25 +156,25 @@ def _incident(
     times = {name: _time(row[name], name) for name in TIMES}
     if times["mitigated_at"] is None and times["created_at"] is None:
         raise ValueError("neither mitigated_at nor created_at is recorded: no rollback time")
-    environment = str(row["environment"])
+    environment = _required(row, "environment")
     if environment not in hours_cache:
         hours_cache[environment] = float(deadline_hours(environment) or 0.0)
     hours = hours_cache[environment]
     clock = Incident(
-        id=str(row["id"]),
-        service=str(row["service"]),
+        id=_required(row, "id"),
+        service=_required(row, "service"),
         environment=environment,
-        deploy_sha=str(row["deploy_sha"]),
+        deploy_sha=_required(row, "deploy_sha"),
         mitigated_at=times["mitigated_at"],
         created_at=times["created_at"],
     )
     return ReportIncident(
-        id=str(row["id"]),
-        service=str(row["service"]),
+        id=_required(row, "id"),
+        service=_required(row, "service"),
         environment=environment,
-        status=str(row["status"]),
-        severity=str(row["severity"]),
-        deploy_sha=str(row["deploy_sha"]),
+        status=_required(row, "status"),
+        severity=_required(row, "severity"),
+        deploy_sha=_required(row, "deploy_sha"),
         started_at=times["started_at"],
         detected_at=times["detected_at"],
         mitigated_at=times["mitigated_at"],
@@ -173,37 +182,39 @@ def _incident(
         done_at=times["done_at"],
         deadline_hours=hours,
         due_at=due_at(clock, hours),
-        owner=_text(row["owner"]),
-        draft_path=_text(row["draft_path"]),
-        ticket_key=_text(row["ticket_key"]),
-        ticket_url=_text(row["ticket_url"]),
-        ticket_status=_text(row["ticket_status"]),
+        owner=_optional(row, "owner"),
+        draft_path=_optional(row, "draft_path"),
+        ticket_key=_optional(row, "ticket_key"),
+        ticket_url=_optional(row, "ticket_url"),
+        ticket_status=_optional(row, "ticket_status"),
         evidence=evidence,
     )
 
 
 def _time(value: object, name: str) -> datetime | None:
-    """A stored time; the ledger's own form (2026-05-13T08:47:21Z) the fast way."""
-    if value is None or value == "":
-        return None
+    """A stored time; the ledger's own form (2026-05-13T08:47:21Z) the fast way. Outside the
+    window the ledger writes in (or not a time) it is a ValueError naming the column."""
     if isinstance(value, str) and len(value) == 20 and value.endswith("Z"):
         try:
-            return datetime.fromisoformat(value[:19]).replace(tzinfo=timezone.utc)
+            parsed = datetime.fromisoformat(value[:19]).replace(tzinfo=timezone.utc)
         except ValueError:
             pass
-    return parse_ts(value, name)  # type: ignore[arg-type]  # raises a UsageError naming the value
+        else:
+            if STORED_EARLIEST <= parsed < STORED_LATEST:
+                return parsed
+    return stored_time(value, name)
 
 
 def _followup(row: dict[str, object]) -> ReportFollowup:
     return ReportFollowup(
-        incident_id=str(row["incident_id"]),
-        row_key=str(row["row_key"]),
-        action=str(row["action"]),
-        owner=_text(row["owner"]),
-        target_date=target_date(_text(row["target_date"])),
-        status=str(row["status"]),
-        key=_text(row["key"]),
-        url=_text(row["url"]),
+        incident_id=_required(row, "incident_id"),
+        row_key=_required(row, "row_key"),
+        action=_required(row, "action"),
+        owner=_optional(row, "owner"),
+        target_date=target_date(_optional(row, "target_date")),
+        status=_required(row, "status"),
+        key=_optional(row, "key"),
+        url=_optional(row, "url"),
     )
 
 
@@ -222,5 +233,13 @@ def target_date(text: str | None) -> date | None:
     return parsed.date() if parsed else None
 
 
-def _text(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _optional(row: dict[str, object], name: str) -> str | None:
+    value = row[name]
+    return None if value is None or value == "" else _required(row, name)
+
+
+def _required(row: dict[str, object], name: str) -> str:
+    value = row[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is {'NULL' if value is None else type(value).__name__}, not text")
+    return value

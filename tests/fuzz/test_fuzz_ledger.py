@@ -1,6 +1,6 @@
 """Fuzz the JSON and times the ledger stores: whatever a column holds (a hand edit, a disk
 error), reading the incident gives it back or a LedgerError naming the incident; a retry
-of the hook still records its facts."""
+of the hook still records its facts and repairs what was damaged."""
 
 from __future__ import annotations
 
@@ -113,10 +113,10 @@ def test_fuzz_stored_incident(stored_facts: Any, started: Any, mitigated: Any, s
         outcome = TALLY.run("ledger stored incident", lambda: read_back(ledger), LedgerError)
         if is_error(outcome):
             assert f"incident {IID}" in str(outcome), str(outcome)
-        # a retry of the hook records its facts whatever was stored before (then reads may still refuse)
+        # a retry of the hook records its facts whatever was stored before: its own replace
+        # damaged facts and times, so the incident reads again
         retry = TALLY.run("ledger retry over it", lambda: ledger.upsert_incident(incident()), LedgerError)
-        if is_error(retry):
-            assert f"incident {IID}" in str(retry), str(retry)
+        assert not is_error(retry), str(retry)
         ledger.db.execute(
             "UPDATE incidents SET facts_json = '{}', started_at = NULL, mitigated_at = ? WHERE id = ?",
             ("2026-05-13T08:47:21Z", IID),
