@@ -206,7 +206,7 @@ def hook(ctx: click.Context, phase: str, as_json: bool, **flags: Any) -> None:
 
     Called by the pipeline's rollback step. Safe to retry: the same rollback updates the
     same incident, draft and ticket. Exits 3 when done but degraded (evidence missing,
-    ticket queued in the outbox).
+    draft not written, ticket queued in the outbox).
     """
     from rollback_pm.commands.hook import hook as command
 

@@ -33,7 +33,7 @@ from filelock import FileLock
 from rollback_pm import drafts, inputs, repeats
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
-from rollback_pm.errors import DraftEditedError, LedgerError, SignalsError, TrackerError, UsageError
+from rollback_pm.errors import DraftEditedError, DraftError, LedgerError, SignalsError, TrackerError, UsageError
 from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
 from rollback_pm.facts.impact import GIVEN, WOODPECKER
 from rollback_pm.facts.incident import Parked, container_states, gather
@@ -65,6 +65,7 @@ class HookState:
     new_incident: bool = False
     draft: drafts.DraftResult | None = None
     draft_note: str | None = None
+    draft_problem: str | None = None  # why the draft could not be written (the ticket says it)
     ticket: TicketOutcome | None = None
     pull_request: str | None = None
     repeats: list[Repeat] = field(default_factory=list)  # earlier incidents that failed the same way
@@ -109,8 +110,10 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
             state.degraded += problems
         state.incident, state.new_incident = ledger_stage(ledger, gathered.incident, who.pending_key)
         state.signals = store_signals_stage(ledger, state.incident, reports)
-        state.draft, state.draft_note = draft_stage(ledger, policy, state.incident, hours, now)
-        state.ticket = ticket_stage(ledger, tracker, state.incident, hours)
+        state.draft, state.draft_note, state.draft_problem = draft_stage(ledger, policy, state.incident, hours, now)
+        if state.draft_problem:
+            state.degraded.append(f"draft not written: {state.draft_problem}")
+        state.ticket = ticket_stage(ledger, tracker, state.incident, hours, draft_problem=state.draft_problem)
         if state.ticket.queued:
             state.degraded.append(state.ticket.message)
         if settings.open_pr and state.draft is not None:
@@ -218,17 +221,27 @@ def ledger_stage(ledger: Ledger, incident: Incident, pending_key: str) -> tuple[
 
 def draft_stage(
     ledger: Ledger, policy: DraftPolicy, incident: Incident, deadline_hours: float, now: datetime
-) -> tuple[drafts.DraftResult | None, str | None]:
-    """(the draft written, or None and why it was left alone)."""
+) -> tuple[drafts.DraftResult | None, str | None, str | None]:
+    """(the draft written, or None and why it was left alone, why it could not be written).
+
+    A draft that cannot be written (a read-only or full drafts dir, a planted symlink) does
+    not stop the run: the ticket still opens and says the draft is missing and why."""
     try:
-        return write_incident_draft(ledger, policy, incident, now=now, deadline_hours=deadline_hours), None
+        return write_incident_draft(ledger, policy, incident, now=now, deadline_hours=deadline_hours), None, None
     except DraftEditedError as exc:
         # A human is already writing it: their words win; the facts are in the ledger and ticket.
-        return None, f"draft kept as edited ({exc})"
+        return None, f"draft kept as edited ({exc})", None
+    except DraftError as exc:
+        log.warning("draft not written; the ticket says so", incident=incident.id, error=str(exc))
+        return None, None, str(exc)
 
 
-def ticket_stage(ledger: Ledger, tracker: Tracker, incident: Incident, deadline_hours: float) -> TicketOutcome:
-    return open_ticket(ledger, tracker, ledger.get(incident.id), deadline_hours=deadline_hours)
+def ticket_stage(
+    ledger: Ledger, tracker: Tracker, incident: Incident, deadline_hours: float, *, draft_problem: str | None = None
+) -> TicketOutcome:
+    return open_ticket(
+        ledger, tracker, ledger.get(incident.id), deadline_hours=deadline_hours, draft_problem=draft_problem
+    )
 
 
 def repeats_stage(ledger: Ledger, tracker: Tracker, incident: Incident) -> tuple[list[Repeat], list[str]]:

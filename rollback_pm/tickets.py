@@ -24,11 +24,14 @@ from rollback_pm.signals import SignalReport, stored
 from rollback_pm.signals.summary import listed, state_line
 from rollback_pm.timeutil import iso
 from rollback_pm.trackers.base import TicketSpec, Tracker
-from rollback_pm.trackers.markup import Doc, code, link, plain_doc, strong, to_markdown
+from rollback_pm.trackers.markup import Doc, Span, code, link, plain_doc, strong, to_markdown
 
 log = get_logger(__name__)
 ATTACH_LOG_CAP = 10 * 1024 * 1024  # logs bigger than this are linked, not uploaded
 _LABEL_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# notifications (kind, channel "ticket"): the ticket was opened without its draft / has heard it is there now
+DRAFT_MISSING = "draft-missing"
+DRAFT_WRITTEN = "draft-written"
 
 
 @dataclass
@@ -51,12 +54,15 @@ def ticket_spec(
     deadline_hours: float = 24.0,
     draft_path: str | None = None,
     signals: SignalReport | None = None,
+    draft_problem: str | None = None,
 ) -> TicketSpec:
     """The ticket's title, body, labels, due date and attachments."""
     deploy7 = incident.deploy_sha[:7]
     rollback7 = (incident.rollback_sha or "unknown")[:7]
     due = due_at(incident, deadline_hours)
-    body = ticket_body(incident, deadline_hours=deadline_hours, draft_path=draft_path, signals=signals)
+    body = ticket_body(
+        incident, deadline_hours=deadline_hours, draft_path=draft_path, signals=signals, draft_problem=draft_problem
+    )
     attachments: list[Path] = []
     if draft_path and Path(draft_path).is_file():
         attachments.append(Path(draft_path))
@@ -77,7 +83,12 @@ def ticket_spec(
 
 
 def ticket_body(
-    incident: Incident, *, deadline_hours: float, draft_path: str | None, signals: SignalReport | None = None
+    incident: Incident,
+    *,
+    deadline_hours: float,
+    draft_path: str | None,
+    signals: SignalReport | None = None,
+    draft_problem: str | None = None,
 ) -> Doc:
     """The ticket's body as a document: every value from the incident is data, never markup."""
     doc = Doc().paragraph(
@@ -112,8 +123,20 @@ def ticket_body(
     if incident.evidence:
         doc.paragraph(strong("Evidence"), " (sha256):")
         doc.bullets([code(e.path), f" ({e.bytes} bytes, ", code(e.sha256), ")"] for e in incident.evidence)
-    if draft_path:
+    rewrite: list[Span | str] = [
+        "; once that is fixed, " if draft_problem else "; ",
+        code(f"rollback-pm draft {incident.id}"),
+        " writes it.",
+    ]
+    if draft_path and Path(draft_path).is_file():
         doc.paragraph(strong("Postmortem draft:"), " ", code(draft_path), " (attached)")
+        if draft_problem:
+            doc.paragraph(strong("The draft was not updated with these facts:"), " ", draft_problem, *rewrite)
+    else:
+        why = draft_problem or (
+            f"the draft {draft_path} is gone" if draft_path else "the ledger records none for this rollback"
+        )
+        doc.paragraph(strong("Postmortem draft missing:"), " ", why, *rewrite)
     return doc
 
 
@@ -160,10 +183,35 @@ def _report_new_bundles(ledger: Ledger, tracker: Tracker, incident: Incident, ti
     return comments
 
 
+def _report_draft_written(
+    ledger: Ledger, tracker: Tracker, incident: Incident, ticket: TicketRef, draft_path: str | None
+) -> list[str]:
+    """A ticket opened without its draft hears once that the draft is there now (attached)."""
+    if not draft_path or not Path(draft_path).is_file():
+        return []
+    if not ledger.notified(incident.id, DRAFT_MISSING, "ticket") or ledger.notified(
+        incident.id, DRAFT_WRITTEN, "ticket"
+    ):
+        return []
+    doc = Doc().paragraph(strong("Postmortem draft written:"), " ", code(draft_path), " (attached)")
+    tracker.comment(ticket, doc)
+    tracker.attach(ticket, Path(draft_path))
+    ledger.record_notification(incident.id, DRAFT_WRITTEN, "ticket")
+    return [to_markdown(doc)]
+
+
 def open_ticket(
-    ledger: Ledger, tracker: Tracker, incident: Incident, *, deadline_hours: float = 24.0, queue_on_failure: bool = True
+    ledger: Ledger,
+    tracker: Tracker,
+    incident: Incident,
+    *,
+    deadline_hours: float = 24.0,
+    queue_on_failure: bool = True,
+    draft_problem: str | None = None,
 ) -> TicketOutcome:
-    """Find or create the incident's ticket; on a re-run, comment only what is new."""
+    """Find or create the incident's ticket; on a re-run, comment only what is new.
+
+    ``draft_problem``: why this run could not write the draft; a new ticket says so."""
     if not tracker.capabilities.tickets:
         return TicketOutcome(ticket=None, message=f"no ticket (tracker {tracker.name})")
     draft_path, _, _ = ledger.draft_record(incident.id)
@@ -174,7 +222,13 @@ def open_ticket(
             ticket = tracker.find(incident.unique_label)
         if ticket is None:
             report = stored.choose(ledger.signal_report_rows(incident.id), incident.id)
-            spec = ticket_spec(incident, deadline_hours=deadline_hours, draft_path=draft_path, signals=report)
+            spec = ticket_spec(
+                incident,
+                deadline_hours=deadline_hours,
+                draft_path=draft_path,
+                signals=report,
+                draft_problem=draft_problem,
+            )
             ticket = tracker.create(spec)
             created = True
             log.info("ticket created", incident=incident.id, key=ticket.key, tracker=tracker.name)
@@ -182,10 +236,13 @@ def open_ticket(
             ledger.set_ticket(incident.id, ticket)
             for bundle in _bundles(incident):
                 ledger.record_notification(incident.id, f"evidence:{bundle}", "ticket")
+            if not (draft_path and Path(draft_path).is_file()):
+                ledger.record_notification(incident.id, DRAFT_MISSING, "ticket")
             comments: list[str] = []
         else:
             ledger.set_ticket(incident.id, ticket)
             comments = _report_new_bundles(ledger, tracker, incident, ticket)
+            comments += _report_draft_written(ledger, tracker, incident, ticket, draft_path)
     except TrackerError as exc:
         if not queue_on_failure:
             raise

@@ -48,7 +48,10 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "done"),
     (EXIT_FAILED, "failed (Docker unreachable, evidence dir not writable, ledger unusable, ...)"),
     (EXIT_USAGE, "usage or bad input (bad flag or setting, malformed smoke report or SHA, no container matched)"),
-    (EXIT_DEGRADED, "done but degraded (a container's evidence missing, the ticket queued in the outbox)"),
+    (
+        EXIT_DEGRADED,
+        "done but degraded (a container's evidence missing, the draft not written, the ticket queued in the outbox, a record that could not be read)",
+    ),
 )
 
 INTRO = f"""\

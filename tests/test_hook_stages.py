@@ -121,7 +121,7 @@ def test_each_stage_leaves_its_output_on_the_state(tmp_path):
     # The draft stage leaves a human's edits alone and says so.
     state.draft.path.write_text(state.draft.path.read_text() + "\nedited\n")
     with Ledger(tmp_path / "state") as ledger:
-        draft, note = draft_stage(ledger, draft_policy(settings), state.incident, 24.0, state.incident.mitigated_at)
+        draft, note, _ = draft_stage(ledger, draft_policy(settings), state.incident, 24.0, state.incident.mitigated_at)
     assert draft is None and note.startswith(f"draft kept as edited (draft {state.draft.path} was edited")
 
     again = run_hook(settings, "finalize")
