@@ -23,7 +23,7 @@ from rollback_pm.models import Incident, TicketRef
 from rollback_pm.signals import SignalReport, stored
 from rollback_pm.signals.summary import listed, state_line
 from rollback_pm.timeutil import iso
-from rollback_pm.trackers.base import TicketSpec, Tracker
+from rollback_pm.trackers.base import ExistingTicket, TicketSpec, Tracker
 from rollback_pm.trackers.markup import Doc, Span, code, link, plain_doc, strong, to_markdown
 
 log = get_logger(__name__)
@@ -229,8 +229,11 @@ def open_ticket(
                 signals=report,
                 draft_problem=draft_problem,
             )
-            ticket = tracker.create(spec)
-            created = True
+            made = tracker.create(spec)
+            # A ticket that turned out to exist (a lost create's, another runner's) is found, not made.
+            ticket = TicketRef(made.tracker, made.key, made.url, made.status)
+            created = not isinstance(made, ExistingTicket)
+        if created:
             log.info("ticket created", incident=incident.id, key=ticket.key, tracker=tracker.name)
             # The creation already carries every bundle known now.
             ledger.set_ticket(incident.id, ticket)

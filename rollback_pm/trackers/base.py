@@ -39,6 +39,13 @@ class Capabilities:
 
 
 @dataclass
+class ExistingTicket(TicketRef):
+    """What ``create`` returns when the incident's ticket turned out to exist already (a
+    create whose answer was lost, another runner's ticket for the same rollback, a ticket
+    file already there): nothing was created, and the caller treats it as found."""
+
+
+@dataclass
 class TicketSpec:
     """What to open for one incident."""
 
@@ -79,7 +86,9 @@ class Tracker(Protocol):
         """The ticket carrying this label, if one exists."""
 
     def create(self, spec: TicketSpec) -> TicketRef:
-        """Create a ticket (with labels, due date, attachments, pipeline link)."""
+        """Create a ticket (with labels, due date, attachments, pipeline link), never a second
+        one for the same unique label: a ticket that turns out to exist already is returned
+        as an ``ExistingTicket``."""
 
     def comment(self, ticket: TicketRef, text: Doc | str) -> None:
         """Add a comment: a document, or a plain string shown as text (never parsed as markup)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,14 @@ from rollback_pm.log import get_logger
 from rollback_pm.models import TicketRef
 from rollback_pm.safe_dirs import ensure_dir, is_symlink_error, read_nofollow
 from rollback_pm.timeutil import iso, utcnow
-from rollback_pm.trackers.base import Capabilities, FollowupSpec, NoPullRequests, TicketSpec, answers
+from rollback_pm.trackers.base import (
+    Capabilities,
+    ExistingTicket,
+    FollowupSpec,
+    NoPullRequests,
+    TicketSpec,
+    answers,
+)
 from rollback_pm.trackers.markup import Doc, plain_doc, to_markdown
 
 log = get_logger(__name__)
@@ -212,7 +220,7 @@ class FileTracker(NoPullRequests):
             self._save(key, data, new=True)
         except FileExistsError:
             # Never replace a ticket (a human may have written in it): the file is the ticket.
-            return self._ref(key, self._load(key))
+            return ExistingTicket(**asdict(self._ref(key, self._load(key))))
         ref = self._ref(key, data)
         for path in spec.attachments:
             self.attach(ref, path)

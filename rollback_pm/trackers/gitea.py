@@ -7,15 +7,22 @@ a pull request opened, so the on-call engineer edits it in place.
 
 Searching by label has a trap: both forges drop label names they do not know from the
 filter, so a search for a label that does not exist yet returns *every* issue. Results are
-therefore always checked for the label before one is taken as the incident's ticket.
+therefore always checked for the label before one is taken as the incident's ticket, by
+reading the issue itself: the list can lag behind writes (an issue indexer, a replica).
+Creating is made safe against lost answers and racing runners by reading issues by number
+(``rollback_pm.trackers.claim``); each create carries its attempt in a hidden comment at the
+end of the issue's body, so a lost answer is recognised for certain.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,7 +30,8 @@ from typing import Any
 from rollback_pm.errors import ConfigError, TrackerError
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import Capabilities, FollowupSpec, TicketSpec, answers
+from rollback_pm.trackers import claim
+from rollback_pm.trackers.base import Capabilities, ExistingTicket, FollowupSpec, TicketSpec, answers
 from rollback_pm.trackers.http import (
     Confirmed,
     HttpClient,
@@ -40,6 +48,7 @@ PAGE = 50  # the forges' maximum page size (API.MAX_RESPONSE_ITEMS default)
 MAX_PAGES = 200
 LABEL_COLORS = {"postmortem": "#b60205", "rollback": "#d93f0b"}
 TOKEN_HINT = "ROLLBACK_PM_TRACKER_TOKEN / --token-file"
+_ATTEMPT = re.compile(r"<!-- rollback-pm attempt=([0-9a-f]{32}) -->")
 
 
 def due_date_value(day: date) -> str:
@@ -184,6 +193,8 @@ class GiteaTracker:
     # -- Tracker protocol
 
     def find(self, unique_label: str) -> TicketRef | None:
+        """The lowest-numbered issue with the label. The list only suggests (it may lag, and
+        show a label a duplicate had); reading the issue itself confirms."""
         label = unique_label.strip()
         issues = (
             self.http.get_json(
@@ -192,26 +203,71 @@ class GiteaTracker:
             or []
         )
         # Unknown label names are dropped from the forge's filter: check every hit.
-        mine = [i for i in issues if answers(label, [lab.get("name") or "" for lab in i.get("labels") or []])]
-        if not mine:
+        mine = [i["number"] for i in issues if answers(label, [lab.get("name") or "" for lab in i.get("labels") or []])]
+        for number in sorted(mine):
+            seen = self._read_number(number)
+            if seen is not None and seen.answers(label):
+                return seen.ref
+        return None
+
+    def _newest(self) -> int:
+        """The highest issue number the list shows (0: none); lower than the truth while the
+        list lags, which is safe (claim.tail reads on from it). Newest first is both forges'
+        order (Forgejo also takes sort=latest; Gitea's list has no sort parameter)."""
+        params: dict[str, Any] = {"state": "all", "type": "issues", "limit": 1}
+        if self.name == "forgejo":
+            params["sort"] = "latest"
+        issues = self.http.get_json(f"{self.repo_path}/issues", params=params) or []
+        return max((int(i["number"]) for i in issues), default=0)
+
+    def _read_number(self, number: int) -> claim.Seen | None:
+        """Issue ``number`` read directly (consistent), or None when there is none. A pull
+        request shares the numbers and is answered too: it is never the ticket."""
+        path = f"{self.repo_path}/issues/{number}"
+        resp = self.http.request("GET", path, allow=(404,))
+        if resp.status_code == 404:
             return None
-        return self._ref(min(mine, key=lambda i: i["number"]))
+        issue = self.http.decode(resp, "GET", path) or {}
+        marker = _ATTEMPT.search(issue.get("body") or "")
+        return claim.Seen(
+            number=number,
+            ref=self._ref(issue),
+            labels=frozenset(lab.get("name") for lab in issue.get("labels") or []),
+            attempt=marker.group(1) if marker else None,
+            is_ticket=not issue.get("pull_request"),
+        )
 
     def create(self, spec: TicketSpec) -> TicketRef:
         self.last_warnings = []
         label = spec.unique_label.strip()
         with self.http.budget():
+            mark = self._newest()
+            found = claim.tail(self._read_number, label, mark, service=self.name)
+            if found:
+                log.info(f"{self.name} issue found by its number; not created again", key=found[0].ref.key)
+                return ExistingTicket(**asdict(found[0].ref))
+            attempt = uuid.uuid4().hex
             payload: dict[str, Any] = {
                 # Titles are not Markdown, but the forges find references and mentions in them.
                 "title": inert(" ".join(spec.title.split()))[:255],
-                "body": to_markdown(spec.body),
+                "body": f"{to_markdown(spec.body)}\n\n<!-- rollback-pm attempt={attempt} -->\n",
                 "labels": self.label_ids([*spec.labels, label]),
             }
             if spec.due_date:
                 payload["due_date"] = due_date_value(spec.due_date)
             if self.assignees:
                 payload["assignees"] = self.assignees
-            ticket = self._create_issue(payload, label)
+            mine, ours = self._create_issue(payload, label, mark, attempt)
+            ticket, new = claim.settle(
+                self._read_number,
+                label,
+                mine,
+                ours=ours,
+                after=mark,
+                retire=lambda loser, winner: self._retire(loser, winner, label),
+            )
+            if not new:
+                return ExistingTicket(**asdict(ticket))
             log.info(f"{self.name} issue created", key=ticket.key)
             for path in spec.attachments:
                 try:
@@ -220,23 +276,68 @@ class GiteaTracker:
                     self._warn(f"{ticket.key}: {Path(path).name} was not attached: {exc}")
         return ticket
 
-    def _create_issue(self, payload: dict[str, Any], label: str) -> TicketRef:
+    def _create_issue(self, payload: dict[str, Any], label: str, mark: int, attempt: str) -> tuple[claim.Seen, bool]:
+        """(the issue, whether this call made it): a lost answer is settled by reading issues
+        by number (never by the lagging list) before the create is ever sent again."""
         path = f"{self.repo_path}/issues"
-        resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
-        if isinstance(resp, Confirmed):
-            return resp.value
-        if resp.status_code == 422 and "assignees" in payload:
+
+        def landed() -> tuple[claim.Seen, bool] | None:
+            return claim.after_lost_answer(self._read_number, label, mark, attempt, service=self.name)
+
+        resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=landed)
+        if not isinstance(resp, Confirmed) and resp.status_code == 422 and "assignees" in payload:
             self._warn(
                 f"{self.repo}: assignees {', '.join(payload['assignees'])} were refused ({error_text(resp)}); "
                 "created the issue unassigned (check the assignees and follow-up owners settings)"
             )
             payload = {k: v for k, v in payload.items() if k != "assignees"}
-            resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
-            if isinstance(resp, Confirmed):
-                return resp.value
+            resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=landed)
+        if isinstance(resp, Confirmed):
+            seen, ours = resp.value
+            return seen, ours
         if resp.status_code == 422:
             raise TrackerError(mask(f"{self.name} refused to create the issue in {self.repo}: {error_text(resp)}"))
-        return self._ref(self.http.decode(resp, "POST", path))
+        issue = self.http.decode(resp, "POST", path)
+        labels = frozenset(lab.get("name") for lab in issue.get("labels") or []) or frozenset([label])
+        return claim.Seen(int(issue["number"]), self._ref(issue), labels, attempt), True
+
+    # -- a duplicate from a race
+
+    def _retire(self, loser: claim.Seen, winner: claim.Seen, label: str) -> None:
+        """Our issue lost the race to ``winner``: marked, unlabelled, referenced, closed. Each
+        step that fails is a warning; the winner is the ticket either way."""
+        issue_path = f"{self.repo_path}/issues/{loser.number}"
+        # Our own words, not a Doc: "#n" must stay a reference (the forges link both issues).
+        text = (
+            f"Duplicate of #{winner.number}: rollback-pm opened both for the same rollback at the same moment "
+            "(two runners, or a create whose answer was lost), and the lower number wins. "
+            f"This one is closed; follow #{winner.number}."
+        )
+
+        def unlabel() -> None:
+            current = self.http.get_json(issue_path) or {}
+            for lab in current.get("labels") or []:
+                if lab.get("name") == label:
+                    self.http.request("DELETE", f"{issue_path}/labels/{int(lab['id'])}", allow=(404,))
+
+        def commented() -> bool | None:
+            comments = self.http.get_json(f"{issue_path}/comments") or []
+            return True if any((c.get("body") or "").strip() == text for c in comments) else None
+
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("labelled", lambda: self.add_label(loser.ref, claim.DUPLICATE_LABEL)),
+            ("unlabelled", unlabel),
+            (
+                "commented",
+                lambda: self.http.request("POST", f"{issue_path}/comments", json={"body": text}, confirm=commented),
+            ),
+            ("closed", lambda: self.http.request("PATCH", issue_path, json={"state": "closed"}, idempotent=True)),
+        ]
+        for done, step in steps:
+            try:
+                step()
+            except TrackerError as exc:
+                self._warn(f"{loser.ref.key}, a duplicate of {winner.ref.key}, was not {done}: {exc}; do it by hand")
 
     def comment(self, ticket: TicketRef, text: Doc | str) -> None:
         path = f"{self._issue_path(ticket)}/comments"
@@ -309,7 +410,7 @@ class GiteaTracker:
                 payload["due_date"] = due_date_value(spec.due_date)
             if spec.assignee:
                 payload["assignees"] = [spec.assignee]
-            ticket = self._create_issue(payload, label)
+            ticket = self._create_followup_issue(payload, label)
             log.info(f"{self.name} follow-up created", key=ticket.key, parent=spec.parent.key)
             note = Doc().paragraph("Follow-up opened: ", issue_ref(self.reference(ticket)), " ", text(spec.title))
             try:
@@ -317,6 +418,25 @@ class GiteaTracker:
             except TrackerError as exc:
                 self._warn(f"{spec.parent.key}: the follow-up {ticket.key} was not mentioned there: {exc}")
         return ticket
+
+    def _create_followup_issue(self, payload: dict[str, Any], label: str) -> TicketRef:
+        """A follow-up's create: a lost answer is confirmed by its own row label."""
+        path = f"{self.repo_path}/issues"
+        resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
+        if isinstance(resp, Confirmed):
+            return resp.value
+        if resp.status_code == 422 and "assignees" in payload:
+            self._warn(
+                f"{self.repo}: assignees {', '.join(payload['assignees'])} were refused ({error_text(resp)}); "
+                "created the issue unassigned (check the assignees and follow-up owners settings)"
+            )
+            payload = {k: v for k, v in payload.items() if k != "assignees"}
+            resp = self.http.request("POST", path, json=payload, allow=(422,), confirm=lambda: self.find(label))
+            if isinstance(resp, Confirmed):
+                return resp.value
+        if resp.status_code == 422:
+            raise TrackerError(mask(f"{self.name} refused to create the issue in {self.repo}: {error_text(resp)}"))
+        return self._ref(self.http.decode(resp, "POST", path))
 
     def update_followup(self, ticket: TicketRef, *, title: str, due_date: date | None, assignee: str | None) -> None:
         payload: dict[str, Any] = {"title": inert(" ".join(title.split()))[:255]}

@@ -2,8 +2,11 @@
 (REST v2: wiki-markup bodies, bearer personal access token).
 
 The ticket is found by the incident's unique label with JQL (Cloud: /search/jql, since the
-classic /search is gone there; Data Center: /rest/api/2/search). A create whose answer is
-lost is confirmed by searching again before it is ever sent twice.
+classic /search is gone there; Data Center: /rest/api/2/search), and each hit is confirmed
+by reading the issue itself, since the search lags behind writes. Creating is made safe
+against lost answers and racing runners by reading issues by number
+(``rollback_pm.trackers.claim``): each create carries its attempt in the ``rollback-pm``
+issue property, so a lost answer is recognised for certain.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import base64
 import mimetypes
 import re
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,8 +26,8 @@ from urllib.parse import urlsplit
 from rollback_pm.errors import ConfigError, TrackerError, TrackerNotFoundError
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers import markup
-from rollback_pm.trackers.base import Capabilities, FollowupSpec, NoPullRequests, TicketSpec, answers
+from rollback_pm.trackers import claim, markup
+from rollback_pm.trackers.base import Capabilities, ExistingTicket, FollowupSpec, NoPullRequests, TicketSpec, answers
 from rollback_pm.trackers.http import (
     Confirmed,
     HttpClient,
@@ -41,6 +46,7 @@ OPTIONAL_FIELDS = frozenset({"priority", "duedate", "components", "assignee"})
 RELATES = "Relates"  # Jira's default link type for "relates to" (inward and outward alike)
 TOKEN_HINT = "ROLLBACK_PM_TRACKER_TOKEN / --token-file"
 EMAIL_HINT = "ROLLBACK_PM_JIRA_EMAIL / --jira-email"
+PROPERTY = "rollback-pm"  # issue property: {"incident": id, "attempt": the create attempt that made it}
 
 
 def clean_label(label: str) -> str:
@@ -163,10 +169,8 @@ class JiraTracker(NoPullRequests):
 
     # -- Tracker protocol
 
-    def find(self, unique_label: str) -> TicketRef | None:
-        label = clean_label(unique_label)
-        jql = f"project = {_jql_string(self.project)} AND labels = {_jql_string(label)} ORDER BY created ASC"
-        params = {"jql": jql, "fields": "status,labels", "maxResults": 10}
+    def _search(self, jql: str, fields: str, limit: int) -> list[dict[str, Any]]:
+        params = {"jql": jql, "fields": fields, "maxResults": limit}
         resp = self.http.request("GET", self.search_path, params=params, allow=(400,))
         if resp.status_code == 400:
             detail = error_text(resp)
@@ -176,13 +180,51 @@ class JiraTracker(NoPullRequests):
                 )
             raise TrackerError(mask(f"jira rejected the search {jql!r}: {detail}"))
         data = self.http.decode(resp, "GET", self.search_path) or {}
-        for issue in data.get("issues") or []:
-            if answers(label, (issue.get("fields") or {}).get("labels") or []):
-                return self._ref(issue)
+        return list(data.get("issues") or [])
+
+    def find(self, unique_label: str) -> TicketRef | None:
+        """The lowest-numbered issue with the label. The search only suggests (it lags, and may
+        still show a label a duplicate had); reading the issue itself confirms."""
+        label = clean_label(unique_label)
+        jql = f"project = {_jql_string(self.project)} AND labels = {_jql_string(label)} ORDER BY created ASC"
+        hits = [
+            issue["key"]
+            for issue in self._search(jql, "status,labels", 10)
+            if answers(label, (issue.get("fields") or {}).get("labels") or [])
+        ]
+        for key in sorted(hits, key=_key_number):
+            seen = self._read(key, _key_number(key))
+            if seen is not None and seen.answers(label):
+                return seen.ref
         return None
+
+    def _newest(self) -> int:
+        """The highest issue number the search shows in the project (0: none); lower than the
+        truth while the search lags, which is safe (claim.tail reads on from it)."""
+        issues = self._search(f"project = {_jql_string(self.project)} ORDER BY key DESC", "key", 1)
+        return _key_number(issues[0]["key"]) if issues else 0
+
+    def _read(self, key: str, number: int) -> claim.Seen | None:
+        """Issue ``key`` read directly (consistent), or None when there is none."""
+        path = f"{self.api}/issue/{segment(key)}"
+        resp = self.http.request("GET", path, params={"fields": "status,labels", "properties": PROPERTY}, allow=(404,))
+        if resp.status_code == 404:
+            return None
+        issue = self.http.decode(resp, "GET", path) or {}
+        marker = ((issue.get("properties") or {}).get(PROPERTY)) or {}
+        return claim.Seen(
+            number=number,
+            ref=self._ref(issue),
+            labels=frozenset((issue.get("fields") or {}).get("labels") or []),
+            attempt=marker.get("attempt") if isinstance(marker, dict) else None,
+        )
+
+    def _read_number(self, number: int) -> claim.Seen | None:
+        return self._read(f"{self.project}-{number}", number)
 
     def create(self, spec: TicketSpec) -> TicketRef:
         self.last_warnings = []
+        label = clean_label(spec.unique_label)
         labels = list(dict.fromkeys(clean_label(x) for x in [*spec.labels, spec.unique_label] if x.strip()))
         fields: dict[str, Any] = {
             "project": {"key": self.project},
@@ -199,7 +241,23 @@ class JiraTracker(NoPullRequests):
         if self.components:
             fields["components"] = [{"name": c} for c in self.components]
         with self.http.budget():
-            ticket = self._create_issue(fields, clean_label(spec.unique_label))
+            mark = self._newest()
+            found = claim.tail(self._read_number, label, mark, service="jira")
+            if found:
+                log.info("jira issue found by its number; not created again", key=found[0].ref.key)
+                return ExistingTicket(**asdict(found[0].ref))
+            attempt = uuid.uuid4().hex
+            mine, ours = self._create_issue(fields, label, mark, {"incident": spec.incident_id, "attempt": attempt})
+            ticket, new = claim.settle(
+                self._read_number,
+                label,
+                mine,
+                ours=ours,
+                after=mark,
+                retire=lambda loser, winner: self._retire(loser, winner, label),
+            )
+            if not new:
+                return ExistingTicket(**asdict(ticket))
             log.info("jira issue created", key=ticket.key)
             if spec.pipeline_url:
                 try:
@@ -213,7 +271,57 @@ class JiraTracker(NoPullRequests):
                     self._warn(f"{ticket.key}: {Path(path).name} was not attached: {exc}")
         return ticket
 
-    def _create_issue(self, fields: dict[str, Any], label: str) -> TicketRef:
+    def _create_issue(
+        self, fields: dict[str, Any], label: str, mark: int, marker: dict[str, str]
+    ) -> tuple[claim.Seen, bool]:
+        """(the issue, whether this call made it): a lost answer is settled by reading issues
+        by number (never by the lagging search) before the create is ever sent again."""
+        path = f"{self.api}/issue"
+
+        def landed() -> tuple[claim.Seen, bool] | None:
+            return claim.after_lost_answer(self._read_number, label, mark, marker["attempt"], service="jira")
+
+        for _ in range(2):
+            body = {"fields": fields, "properties": [{"key": PROPERTY, "value": marker}]}
+            resp = self.http.request("POST", path, json=body, allow=(400,), confirm=landed)
+            if isinstance(resp, Confirmed):
+                seen, ours = resp.value
+                return seen, ours
+            if resp.status_code != 400:
+                key = (self.http.decode(resp, "POST", path) or {}).get("key")
+                if not key:
+                    raise TrackerError(f"jira answered {resp.status_code} to POST {path} without an issue key")
+                ref = TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}", status="open")
+                return claim.Seen(_key_number(key), ref, frozenset(fields["labels"]), marker["attempt"]), True
+            errors = (json_of(resp) or {}).get("errors") or {}
+            detail = error_text(resp)
+            if "project" in errors:
+                raise TrackerNotFoundError(
+                    mask(f"jira rejected project {self.project}: {detail}. Check {self.project_hint}")
+                )
+            if "issuetype" in errors:
+                raise TrackerNotFoundError(
+                    mask(
+                        f"jira has no issue type {self.issue_type!r} in project "
+                        f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
+                        "--jira-issue-type"
+                    )
+                )
+            dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
+            if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
+                raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
+            for name in dropped:
+                fields.pop(name)
+            self._warn(
+                f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
+                "created the issue without "
+                + ("it" if len(dropped) == 1 else "them")
+                + " (check the priority map / components settings)"
+            )
+        raise TrackerError(f"jira refused to create the issue in {self.project}")
+
+    def _create_followup_issue(self, fields: dict[str, Any], label: str) -> TicketRef:
+        """A follow-up's create: a lost answer is confirmed by its own row label."""
         path = f"{self.api}/issue"
         for _ in range(2):
             resp = self.http.request(
@@ -340,7 +448,7 @@ class JiraTracker(NoPullRequests):
         if self.components:
             fields["components"] = [{"name": c} for c in self.components]
         with self.http.budget():
-            ticket = self._create_issue(fields, label)
+            ticket = self._create_followup_issue(fields, label)
             log.info("jira follow-up created", key=ticket.key, parent=spec.parent.key)
             try:
                 self.relate(ticket, spec.parent, markup.Doc())
@@ -437,6 +545,66 @@ class JiraTracker(NoPullRequests):
             self._users[wanted] = matches.pop() if len(matches) == 1 else None
         return self._users[wanted]
 
+    # -- a duplicate from a race
+
+    def _retire(self, loser: claim.Seen, winner: claim.Seen, label: str) -> None:
+        """Our issue lost the race to ``winner``: marked, unlabelled, linked, closed. Each step
+        that fails is a warning; the winner is the ticket either way."""
+        key, winner_key = loser.ref.key, winner.ref.key
+        doc = markup.Doc().paragraph(
+            "Duplicate of ",
+            markup.code(winner_key),
+            ": rollback-pm opened both for the same rollback at the same moment (two runners, or a create "
+            "whose answer was lost), and the lower number wins. This one is closed; follow ",
+            markup.code(winner_key),
+            ".",
+        )
+        steps: list[tuple[str, Callable[[], object]]] = [
+            (
+                "relabelled",
+                lambda: self.http.request(
+                    "PUT",
+                    self._issue_path(loser.ref),
+                    json={"update": {"labels": [{"add": claim.DUPLICATE_LABEL}, {"remove": label}]}},
+                ),
+            ),
+            # Jira's REST quirk: the inwardIssue reads the type's outward description, so this
+            # says "<loser> duplicates <winner>". The comment says it in words as well.
+            (
+                "linked",
+                lambda: self.http.request(
+                    "POST",
+                    f"{self.api}/issueLink",
+                    json={
+                        "type": {"name": "Duplicate"},
+                        "inwardIssue": {"key": key},
+                        "outwardIssue": {"key": winner_key},
+                    },
+                    idempotent=True,  # Jira answers a repeated link as created and changes nothing
+                ),
+            ),
+            ("commented", lambda: self.comment(loser.ref, doc)),
+            ("closed", lambda: self._close(loser.ref)),
+        ]
+        for done, step in steps:
+            try:
+                step()
+            except TrackerError as exc:
+                self._warn(f"{key}, a duplicate of {winner_key}, was not {done}: {exc}; do it by hand")
+
+    def _close(self, ticket: TicketRef) -> None:
+        """Move the issue to a status of the done category, by whichever transition leads there."""
+        path = f"{self._issue_path(ticket)}/transitions"
+        available = (self.http.get_json(path) or {}).get("transitions") or []
+        done = [t for t in available if ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"]
+        if not done:
+            raise TrackerError(f"no transition of {ticket.key} leads to a done status")
+
+        def closed() -> bool | None:
+            return True if self.status(ticket) == "resolved" else None
+
+        self.http.request("POST", path, json={"transition": {"id": done[0]["id"]}}, confirm=closed)
+
     # -- extra
 
     def link(self, ticket: TicketRef, url: str, title: str = "Woodpecker pipeline") -> None:
@@ -454,6 +622,12 @@ class JiraTracker(NoPullRequests):
             idempotent=True,
             not_found_hint=self._ticket_hint(ticket),
         )
+
+
+def _key_number(key: str) -> int:
+    """12 of OPS-12 (0 when the key has no number: it then sorts first and is read like any)."""
+    tail = key.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _status(fields: dict[str, Any]) -> str:

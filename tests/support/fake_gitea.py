@@ -5,7 +5,14 @@ labels that must exist and are passed by id, issue search by label names where n
 repository does not know are silently dropped from the filter (so an unknown label returns
 every issue, as on the real forges), the default ``state=open`` of the issue list, pages of
 at most 50, issue assets limited to the default allowed file types, file commits that
-create branches, and one open pull request per base/head.
+create branches, and one open pull request per base/head. Label names need not be unique
+(the forges accept a second label of the same name: POST /labels answers 201, 404 or 422,
+never a conflict), issue and pull request numbers share one sequence, and reading a pull
+request's number as an issue answers it with ``pull_request`` set.
+
+The issue list can lag behind writes, as it does on a forge whose issue indexer (Elastic,
+Meilisearch) or read replica is behind: with ``search_lag`` seconds (on ``clock``), the list
+shows each issue as it was that long ago, while GET /issues/{index} is always current.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cache
@@ -90,8 +98,12 @@ class FakeGitea(FakeService):
         repo: str = "shop",
         token: str = "forge-Secret-Token-0xBEEF",
         collaborators: tuple[str, ...] = ("oncall", "alice", "ana"),
+        search_lag: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kind = kind
+        self.search_lag = search_lag
+        self.clock = clock
         self.owner, self.name = owner, repo
         self.token = token
         self.collaborators = set(collaborators)
@@ -112,6 +124,7 @@ class FakeGitea(FakeService):
             ("GET", f"{r}/issues/{{index}}", self._get_issue),
             ("PATCH", f"{r}/issues/{{index}}", self._edit_issue),
             ("GET", f"{r}/assignees", self._list_assignees),
+            ("DELETE", f"{r}/issues/{{index}}/labels/{{id}}", self._remove_label),
             ("GET", f"{r}/issues/{{index}}/comments", self._list_comments),
             ("POST", f"{r}/issues/{{index}}/comments", self._create_comment),
             ("POST", f"{r}/issues/{{index}}/labels", self._add_labels),
@@ -144,6 +157,7 @@ class FakeGitea(FakeService):
         with self.server.lock:
             self.issues[number]["state"] = "closed"
             self.issues[number]["closed_at"] = _now()
+            self._reindex(self.issues[number])
 
     def add_issue(self, title: str, label_names: list[str] = (), state: str = "open") -> int:  # type: ignore[assignment]
         """An issue someone else opened."""
@@ -159,6 +173,16 @@ class FakeGitea(FakeService):
     def label_names(self, number: int) -> list[str]:
         with self.server.lock:
             return [self._label(i)["name"] for i in self.issues[number]["label_ids"]]
+
+    def labelled(self, name: str, *, open_only: bool = False) -> list[int]:
+        """Numbers of the issues carrying a label of this name now (not as the lagging list shows)."""
+        with self.server.lock:
+            return [
+                number
+                for number, issue in sorted(self.issues.items())
+                if name in {self._label(i)["name"] for i in issue["label_ids"]}
+                and not (open_only and issue["state"] == "closed")
+            ]
 
     # -- auth and routing
 
@@ -267,8 +291,10 @@ class FakeGitea(FakeService):
             "assets": [],
             "asset_data": {},
             "referenced_by": [],
+            "index": [],
         }
         self._cross_reference(number, body.get("body", ""))
+        self._reindex(self.issues[number])
         return number
 
     def _cross_reference(self, source: int, text: str) -> None:
@@ -279,6 +305,17 @@ class FakeGitea(FakeService):
             target = self.issues.get(int(number))
             if target is not None and int(number) != source and source not in target["referenced_by"]:
                 target["referenced_by"].append(source)
+
+    def _reindex(self, issue: dict[str, Any]) -> None:
+        """What the issue list will show of the issue from ``search_lag`` seconds on."""
+        issue["index"].append(
+            (self.clock() + self.search_lag, {"label_ids": list(issue["label_ids"]), "state": issue["state"]})
+        )
+
+    def _indexed(self, issue: dict[str, Any]) -> dict[str, Any] | None:
+        now = self.clock()
+        visible = [snapshot for at, snapshot in issue["index"] if at <= now]
+        return visible[-1] if visible else None
 
     def _issue_json(self, issue: dict[str, Any]) -> dict[str, Any]:
         number = issue["number"]
@@ -315,12 +352,16 @@ class FakeGitea(FakeService):
         # The forges resolve label names to ids in this repository and drop unknown names;
         # with none left there is no label filter at all.
         names = [n for n in (req.arg("labels", "") or "").split(",") if n]
-        wanted = {lab["id"] for lab in self.labels if lab["name"] in names}
+        wanted_names = {lab["name"] for lab in self.labels if lab["name"] in names}
         hits = []
-        for issue in sorted(self.issues.values(), key=lambda i: i["number"], reverse=True):
-            if state != "all" and issue["state"] != state:
+        # Newest first (the forges' default; Forgejo's sort=latest), oldest first on request.
+        for issue in sorted(self.issues.values(), key=lambda i: i["number"], reverse=req.arg("sort") != "oldest"):
+            seen = self._indexed(issue)
+            if seen is None:
+                continue  # created less than search_lag ago: not listed yet
+            if state != "all" and seen["state"] != state:
                 continue
-            if wanted and not wanted <= set(issue["label_ids"]):
+            if wanted_names and not wanted_names <= {self._label(i)["name"] for i in seen["label_ids"]}:
                 continue
             hits.append(self._issue_json(issue))
         return Response(200, self._page(req, hits), {"X-Total-Count": str(len(hits))})
@@ -344,7 +385,67 @@ class FakeGitea(FakeService):
 
     def _get_issue(self, req: Request) -> Response:
         issue = self._issue_for(req)
-        return Response(200, self._issue_json(issue)) if issue else self._not_found()
+        if issue is not None:
+            return Response(200, self._issue_json(issue))
+        pull = next((p for p in self.pulls if p["number"] == int(req.params["index"])), None)
+        if pull is not None:  # the forges answer a pull request's number as an issue too
+            return Response(200, self._pull_as_issue(pull))
+        return self._not_found()
+
+    def _pull_as_issue(self, pull: dict[str, Any]) -> dict[str, Any]:
+        number = pull["number"]
+        now = _now()
+        return {
+            "id": 1000 + number,
+            "number": number,
+            "title": pull["title"],
+            "body": pull["body"],
+            "url": f"{self.url}/api/v1/repos/{self.repo}/issues/{number}",
+            "html_url": f"{self.url}/{self.repo}/pulls/{number}",
+            "labels": [],
+            "state": pull["state"],
+            "user": self._user("rollback-bot"),
+            "comments": 0,
+            "created_at": now,
+            "updated_at": now,
+            "is_locked": False,
+            "assets": [],
+            "pull_request": {"merged": False, "html_url": f"{self.url}/{self.repo}/pulls/{number}"},
+            "repository": {"id": 1, "name": self.name, "owner": self.owner, "full_name": self.repo},
+        }
+
+    def _edit_issue(self, req: Request) -> Response:
+        issue = self._issue_for(req)
+        if issue is None:
+            return self._not_found()
+        body = req.json or {}
+        state = body.get("state")
+        if state is not None and state not in ("open", "closed"):
+            return Response(422, {"message": f"unknown state {state!r}", "url": f"{self.url}/api/swagger"})
+        for name in ("title", "body"):
+            if body.get(name) is not None:
+                issue[name] = body[name]
+        if state is not None and state != issue["state"]:
+            issue["state"] = state
+            issue["closed_at"] = _now() if state == "closed" else None
+        issue["updated_at"] = _now()
+        self._reindex(issue)
+        return Response(201, self._issue_json(issue))
+
+    def _remove_label(self, req: Request) -> Response:
+        issue = self._issue_for(req)
+        if issue is None:
+            return self._not_found()
+        try:
+            label_id = int(req.params["id"])
+        except ValueError:
+            return Response(422, {"message": "invalid label id", "url": f"{self.url}/api/swagger"})
+        if label_id not in {lab["id"] for lab in self.labels}:
+            return Response(422, {"message": f"label {label_id} does not exist", "url": f"{self.url}/api/swagger"})
+        if label_id in issue["label_ids"]:
+            issue["label_ids"].remove(label_id)
+            self._reindex(issue)
+        return Response(204)
 
     def _list_comments(self, req: Request) -> Response:
         issue = self._issue_for(req)
@@ -416,6 +517,7 @@ class FakeGitea(FakeService):
                 return Response(422, {"message": f"label {ref!r} does not exist", "url": f"{self.url}/api/swagger"})
             if match[0]["id"] not in issue["label_ids"]:
                 issue["label_ids"].append(match[0]["id"])
+        self._reindex(issue)
         return Response(200, [self._label(i) for i in issue["label_ids"]])
 
     def _list_assets(self, req: Request) -> Response:

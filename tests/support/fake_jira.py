@@ -8,6 +8,12 @@ official ADF JSON schema), v2 rich text must be a wiki-markup string, labels may
 spaces, due dates are YYYY-MM-DD, attachments need ``X-Atlassian-Token: no-check`` and a
 multipart field named ``file``. Such client mistakes are recorded as failures as well as
 answered the way Jira answers them.
+
+Search can lag behind writes, as Jira Cloud documents for /search/jql ("recent updates might
+not be immediately visible"; ``reconcileIssues`` gives read-after-write for the ids a client
+names) and as a Data Center cluster's replicated index does: with ``search_lag`` seconds
+(on ``clock``), a search sees each issue as it was that long ago, while reading an issue by
+its key (GET /issue/{key}) is always current.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import base64
 import copy
 import json
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any
@@ -181,8 +189,12 @@ class FakeJira(FakeService):
         unavailable_fields: tuple[str, ...] = (),
         link_types: tuple[dict[str, str], ...] = LINK_TYPES,
         users: tuple[dict[str, str], ...] = USERS,
+        search_lag: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_version = api_version
+        self.search_lag = search_lag
+        self.clock = clock
         self.project = project
         self.project_id = "10000"
         self.email = email
@@ -228,6 +240,17 @@ class FakeJira(FakeService):
     def set_status(self, key: str, name: str) -> None:
         with self.server.lock:
             self.issues[key]["fields"]["status"] = self._status(name)
+            self._reindex(self.issues[key])
+
+    def labelled(self, label: str, *, open_only: bool = False) -> list[str]:
+        """Keys of the issues carrying ``label`` now (not as the lagging search sees them)."""
+        with self.server.lock:
+            return [
+                key
+                for key, issue in self.issues.items()
+                if label in issue["fields"]["labels"]
+                and not (open_only and issue["fields"]["status"]["statusCategory"]["key"] == "done")
+            ]
 
     def linked(self, key: str) -> list[tuple[str, str]]:
         """(link type name, the other issue's key) of each link of an issue."""
@@ -306,8 +329,24 @@ class FakeJira(FakeService):
             "attachments": [],
             "attachment_data": {},
             "remotelinks": [],
+            "properties": {},
+            "index": [],
         }
+        self._reindex(self.issues[key])
         return key
+
+    def _reindex(self, issue: dict[str, Any]) -> None:
+        """What the search will see of the issue from ``search_lag`` seconds on."""
+        snapshot = {"labels": list(issue["fields"]["labels"]), "status": issue["fields"]["status"]}
+        issue["index"].append((self.clock() + self.search_lag, snapshot))
+
+    def _indexed(self, issue: dict[str, Any], reconcile: set[str]) -> dict[str, Any] | None:
+        """The issue's fields as the search index has them now (None: not indexed yet)."""
+        if issue["id"] in reconcile:
+            return issue["fields"]
+        now = self.clock()
+        visible = [snapshot for at, snapshot in issue["index"] if at <= now]
+        return {**issue["fields"], **visible[-1]} if visible else None
 
     def _find(self, key_or_id: str) -> dict[str, Any] | None:
         for issue in self.issues.values():
@@ -315,19 +354,25 @@ class FakeJira(FakeService):
                 return issue
         return None
 
-    def _bean(self, issue: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    def _bean(
+        self, issue: dict[str, Any], fields: list[str] | None, properties: list[str] | None = None
+    ) -> dict[str, Any]:
         all_fields = {**issue["fields"], "attachment": issue["attachments"], "issuelinks": self._issue_links(issue)}
         if fields is None or "*all" in fields or "*navigable" in fields:
             chosen = all_fields
         else:
             chosen = {f: all_fields.get(f) for f in fields if f in all_fields}
-        return {
+        bean = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog",
             "id": issue["id"],
             "key": issue["key"],
             "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}",
             "fields": chosen,
         }
+        if properties:
+            every = "*all" in properties
+            bean["properties"] = {k: v for k, v in issue["properties"].items() if every or k in properties}
+        return bean
 
     @staticmethod
     def _fields_param(req: Request) -> list[str] | None:
@@ -395,10 +440,14 @@ class FakeJira(FakeService):
             problem = self._check_assignee(req, fields["assignee"])
             if problem:
                 errors["assignee"] = problem
+        properties = (req.json or {}).get("properties") or []
+        if any(not isinstance(p, dict) or not p.get("key") or "value" not in p for p in properties):
+            errors["properties"] = "An entity property needs a key and a value."
         if errors:
             return _errors(400, errors=errors)
         key = self._store(fields)
         issue = self.issues[key]
+        issue["properties"] = {p["key"]: p["value"] for p in properties}
         return Response(
             201, {"id": issue["id"], "key": key, "self": f"{self.url}/rest/api/{self.api_version}/issue/{issue['id']}"}
         )
@@ -410,7 +459,8 @@ class FakeJira(FakeService):
         issue = self._find(req.params["issueIdOrKey"])
         if issue is None:
             return self._not_found()
-        return Response(200, self._bean(issue, self._fields_param(req)))
+        properties = [k.strip() for v in req.query.get("properties", []) for k in v.split(",") if k.strip()]
+        return Response(200, self._bean(issue, self._fields_param(req), properties))
 
     def _edit_issue(self, req: Request) -> Response:
         issue = self._find(req.params["issueIdOrKey"])
@@ -448,6 +498,7 @@ class FakeJira(FakeService):
                 value = self._user_bean(value)
             issue["fields"][name] = value
         issue["fields"]["updated"] = _now()
+        self._reindex(issue)
         return Response(204)
 
     _CLAUSE = re.compile(r'\s*(project|labels|key|status|statusCategory)\s*=\s*("(?:[^"\\]|\\.)*"|[\w.-]+)\s*', re.I)
@@ -481,9 +532,12 @@ class FakeJira(FakeService):
         for field, value in clauses:
             if field == "project" and value not in (self.project, self.project_id):
                 return _errors(400, [f"The value '{value}' does not exist for the field 'project'."])
+        reconcile = {v.strip() for value in req.query.get("reconcileIssues", []) for v in value.split(",")}
         hits = []
         for issue in self.issues.values():
-            f = issue["fields"]
+            f = self._indexed(issue, reconcile)
+            if f is None:
+                continue  # created less than search_lag ago: the index does not have it yet
             ok = True
             for field, value in clauses:
                 if field == "project":
@@ -640,6 +694,7 @@ class FakeJira(FakeService):
         if tid not in TRANSITIONS:
             return _errors(400, [f"Transition id '{tid}' is not valid for this issue."])
         issue["fields"]["status"] = self._status(TRANSITIONS[tid])
+        self._reindex(issue)
         return Response(204)
 
     # -- users and issue links

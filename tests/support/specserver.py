@@ -17,7 +17,8 @@ real service from its own spec.
 Failure injection: ``inject()`` queues an answer (status + headers + body), a hang, or a
 dropped connection for the next N requests matching a method and a path, either before the
 fake handles the request or after (``passthrough=True``: the request takes effect, then its
-answer is lost — the "created, but the client never heard" case).
+answer is lost — the "created, but the client never heard" case), or a gate that holds
+requests until several clients have sent theirs (a real race).
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class Injection:
     hang: float | None = None
     drop: bool = False
     passthrough: bool = False
+    gate: threading.Barrier | None = None
+    skip: int = 0  # matching requests to let through untouched first
 
     def matches(self, req: Request) -> bool:
         if self.method not in ("*", req.method):
@@ -629,16 +632,34 @@ class SpecServer:
         hang: float | None = None,
         drop: bool = False,
         passthrough: bool = False,
+        gate: threading.Barrier | None = None,
+        skip: int = 0,
     ) -> None:
         """Answer the next ``times`` requests matching METHOD and ``pattern`` (the spec's path
         template, or a regex fully matching the path below the base path) with ``status``,
         a ``hang`` of that many seconds then a dropped connection, or a ``drop``.
-        With ``passthrough`` the fake handles the request first (its effect stays)."""
-        if status is None and hang is None and not drop:
-            raise ValueError("inject needs a status, a hang or drop=True")
+        With ``passthrough`` the fake handles the request first (its effect stays).
+        A ``gate`` (a threading.Barrier) holds each matching request until as many have
+        arrived as the barrier has parties, then lets them all be handled as usual: the way
+        to make two clients' requests race for real. ``skip`` lets that many matching
+        requests through untouched first."""
+        if status is None and hang is None and not drop and gate is None:
+            raise ValueError("inject needs a status, a hang, drop=True or a gate")
         with self.lock:
             self._injections.append(
-                Injection(method.upper(), pattern, times, status, dict(headers or {}), body, hang, drop, passthrough)
+                Injection(
+                    method.upper(),
+                    pattern,
+                    times,
+                    status,
+                    dict(headers or {}),
+                    body,
+                    hang,
+                    drop,
+                    passthrough,
+                    gate,
+                    skip,
+                )
             )
 
     # -- life cycle
@@ -705,6 +726,9 @@ class SpecServer:
         with self.lock:
             for inj in self._injections:
                 if inj.remaining > 0 and inj.matches(req):
+                    if inj.skip > 0:
+                        inj.skip -= 1
+                        continue
                     inj.remaining -= 1
                     return inj
         return None
@@ -725,6 +749,9 @@ class SpecServer:
                 self.fail(req, problem)
             return Response(400, {"message": "request does not match the API spec", "problems": problems})
         injection = self._take_injection(req)
+        if injection is not None and injection.gate is not None:
+            injection.gate.wait(timeout=60)  # outside the lock: the other racers must get here too
+            injection = None
         if injection is not None and not injection.passthrough:
             return self._injected(injection)
         if self.authenticate is not None:

@@ -4,6 +4,7 @@ TicketFileError naming the file, the field and the fix, and it stops only its ow
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from rollback_pm.errors import EXIT_FAILED, TicketFileError, TrackerError
 from rollback_pm.models import TicketRef
-from rollback_pm.trackers.base import TicketSpec
+from rollback_pm.trackers.base import ExistingTicket, TicketSpec
 from rollback_pm.trackers.file import FileTracker
 from rollback_pm.trackers.markup import plain_doc
 from tests.test_deadlines import World, hm
@@ -91,7 +92,7 @@ def test_create_never_replaces_an_existing_ticket(tracker):
     edited = {**json.loads(path.read_text()), "body": "a human wrote this"}
     path.write_text(json.dumps(edited))
     again = tracker.create(spec())
-    assert again == first
+    assert isinstance(again, ExistingTicket) and asdict(again) == asdict(first)  # found, not made
     assert json.loads(path.read_text())["body"] == "a human wrote this"
 
 

@@ -163,7 +163,7 @@ def test_403_is_an_auth_error(forge, clock):
     forge.server.inject("POST", ISSUES, status=403, body={"message": "user should have specific permission"})
     tracker = gitea_for(forge, clock)
     with pytest.raises(TrackerAuthError, match="lack permission.*ROLLBACK_PM_TRACKER_TOKEN"):
-        tracker._create_issue({"title": "t"}, "rollback-pm-x")
+        tracker._create_issue({"title": "t"}, "rollback-pm-x", 0, "0" * 32)
 
 
 def test_404_names_the_repository_setting(forge, clock):
