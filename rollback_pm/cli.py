@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from rollback_pm import __version__
-from rollback_pm.config import BY_NAME, DAY, Option, Settings, convert, load_settings
+from rollback_pm.config import BY_NAME, DAY, Option, Settings, convert, load_settings, undecodable
 from rollback_pm.errors import EXIT_FAILED, ConfigError, RollbackPmError
 from rollback_pm.log import configure, get_logger, mask
 
@@ -54,6 +54,18 @@ class Typed(click.ParamType):  # type: ignore[type-arg]  # generic only in newer
             self.fail(str(exc), param, ctx)
 
 
+class Utf8Text(click.ParamType):  # type: ignore[type-arg]
+    """Free text (an incident id, a service name), refused when it holds bytes that are not UTF-8."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and undecodable(value):
+            self.fail(f"{value!r} holds bytes that are not UTF-8 text", param, ctx)
+        return value
+
+
+TEXT = Utf8Text()
 NOW = Typed(Option("now", None, "time", "Judge the clock as of this time."))
 # A deadline may lie as far ahead as deadline_hours allows (366 days), from a mitigation up to a day ahead.
 DEADLINE = Typed(Option("deadline", None, "time", "The postmortem's deadline.", ahead=367 * DAY))
@@ -96,6 +108,15 @@ def settings_from(ctx: click.Context, flags: dict[str, Any]) -> Settings:
     return settings
 
 
+def one_line(text: str) -> str:
+    """A message as one printable line: a control or format character that came with a value
+    (a newline or NEL in a path, an escape sequence, a right-to-left override) is shown escaped,
+    never acted on by the terminal or a log reader."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class Group(click.Group):
     """Turns expected failures into a message and an exit code, never a traceback."""
 
@@ -103,7 +124,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except RollbackPmError as exc:
-            click.echo(f"rollback-pm: {mask(str(exc))}", err=True)
+            click.echo(f"rollback-pm: {one_line(mask(str(exc)))}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -113,7 +134,7 @@ class Group(click.Group):
         except Exception as exc:  # an unexpected bug: say so plainly, keep secrets out
             log.debug("unexpected error", exc_info=True)
             click.echo(
-                f"rollback-pm: internal error: {type(exc).__name__}: {mask(str(exc))}. "
+                f"rollback-pm: internal error: {type(exc).__name__}: {one_line(mask(str(exc)))}. "
                 "Rerun with --log-level debug and report it.",
                 err=True,
             )
@@ -229,7 +250,7 @@ def collect(ctx: click.Context, as_json: bool, **flags: Any) -> None:
 
 
 @cli.command()
-@click.argument("incident_id")
+@click.argument("incident_id", type=TEXT)
 @click.option("--force", is_flag=True, help="Overwrite a draft a human edited (keeps a .bak first).")
 @setting_options("template", "drafts_dir", "repo_dir")
 @click.pass_context
@@ -269,7 +290,7 @@ def ticket() -> None:
 
 
 @ticket.command("open")
-@click.argument("incident_id")
+@click.argument("incident_id", type=TEXT)
 @setting_options(*TICKETS)
 @click.pass_context
 def ticket_open(ctx: click.Context, incident_id: str, **flags: Any) -> None:
@@ -290,7 +311,7 @@ def ticket_flush(ctx: click.Context, **flags: Any) -> None:
 
 
 @ticket.command("status")
-@click.argument("incident_id")
+@click.argument("incident_id", type=TEXT)
 @setting_options(*TICKETS)
 @click.pass_context
 def ticket_status(ctx: click.Context, incident_id: str, **flags: Any) -> None:
@@ -334,8 +355,8 @@ def incidents() -> None:
 
 
 @incidents.command("list")
-@click.option("--service", default=None, help="Only this service.")
-@click.option("--env", "environment", default=None, help="Only this environment.")
+@click.option("--service", default=None, type=TEXT, help="Only this service.")
+@click.option("--env", "environment", default=None, type=TEXT, help="Only this environment.")
 @click.option("--status", type=click.Choice(["open", "done"]), default=None, help="Only this status.")
 @click.option("--since", type=SINCE, default=None, help="Only incidents recorded since a duration (7d) or timestamp.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -359,7 +380,7 @@ def incidents_list(
 
 
 @incidents.command("show")
-@click.argument("incident_id")
+@click.argument("incident_id", type=TEXT)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def incidents_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
@@ -371,7 +392,7 @@ def incidents_show(ctx: click.Context, incident_id: str, as_json: bool) -> None:
 
 @cli.command("mark-good")
 @setting_options("service", "environment")
-@click.option("--sha", required=True, help="Full SHA of the deploy that passed its smoke test.")
+@click.option("--sha", required=True, type=TEXT, help="Full SHA of the deploy that passed its smoke test.")
 @click.pass_context
 def mark_good(ctx: click.Context, sha: str, **flags: Any) -> None:
     """Remember the last good SHA of a service and environment (after a good deploy).
@@ -467,8 +488,8 @@ def ledger_rebuild(ctx: click.Context, as_json: bool, force: bool, **flags: Any)
     show_default=True,
     help="Rollbacks since a duration back from now (90d, 12h) or a time (ISO 8601).",
 )
-@click.option("--service", default=None, help="Only this service.")
-@click.option("--env", "environment", default=None, help="Only this environment.")
+@click.option("--service", default=None, type=TEXT, help="Only this service.")
+@click.option("--env", "environment", default=None, type=TEXT, help="Only this environment.")
 @click.option(
     "--html", "html_to", default=None, metavar="FILE", help="Write the report as one self-contained HTML file."
 )

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from rollback_pm.errors import ConfigError, UsageError
 from rollback_pm.log import mask_url_passwords
@@ -125,6 +126,8 @@ class Option:
             return "true or false (1/0, yes/no, on/off)"
         if self.kind == "pairs":
             return "Name=Value pairs, comma-separated"
+        if self.name.endswith("_url"):
+            return "a URL such as https://host.example.com/path"
         return "text"
 
     def describe(self) -> str:
@@ -218,7 +221,7 @@ class Settings:
         64 * MIB, "bytes", "Keep at most this many (newest) log bytes per container.", low=0, high=1024**4
     )
     max_total_bytes: int | None = _opt(None, "bytes", "Keep at most this many log bytes in all.", low=0, high=1024**5)
-    timeout: float = _opt(120.0, "duration", "How long the evidence collection may take in all.", low=0, high=DAY)
+    timeout: float = _opt(120.0, "duration", "How long the evidence collection may take in all.", low=1, high=DAY)
     min_free_mb: int = _opt(
         256, "int", "Refuse to collect below this many MiB free in the evidence dir.", low=0, high=1024**3
     )
@@ -503,7 +506,34 @@ def _parse(option: Option, value: Any) -> Any:
         return Path(value).expanduser()
     if isinstance(value, (dict, list)):
         raise _Invalid("is not text")
+    if option.name.endswith("_url"):
+        return _url(str(value))
     return str(value)
+
+
+def _url(text: str) -> str:
+    """A URL urllib can take apart: a bad IPv6 bracket or port would otherwise fail deep inside
+    a request or a draft's link."""
+    try:
+        urlsplit(text).port  # noqa: B018 - reading it is the check
+    except ValueError as exc:
+        raise _Invalid(f"is not a well-formed URL ({exc})") from None
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def undecodable(text: str) -> bool:
+    """Whether ``text`` came from bytes that are not UTF-8: argv and the environment are decoded
+    with surrogateescape, and the lone surrogates that leaves cannot be stored, logged or sent."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _decodable(value: Any) -> None:
+    texts = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(t, str) and undecodable(t) for t in texts):
+        raise _Invalid("holds bytes that are not UTF-8 text")
 
 
 def _choice(option: Option, value: Any) -> Any:
@@ -518,10 +548,12 @@ def convert(option: Option, value: Any, where: str) -> Any:
     if value is None:
         return None
     try:
+        _decodable(value)
         parsed = _parse(option, value)
     except _Invalid as exc:
+        shown = "(a secret, not shown)" if option.secret else mask_url_passwords(repr(value))
         raise ConfigError(
-            f"{option.name} {value!r} {exc.problem} (given by {where}); allowed: {option.allowed()}"
+            f"{option.name} {shown} {exc.problem} (given by {where}); allowed: {option.allowed()}"
         ) from None
     if option.choices:
         chosen = _choice(option, parsed)

@@ -550,8 +550,16 @@ def resolve_template(name_or_path: str) -> tuple[str, jinja2.Template]:
             raise DraftError(f"built-in template {name_or_path} cannot be loaded: {exc}") from exc
     path = Path(name_or_path).expanduser()
     looks_like_path = os.sep in name_or_path or path.suffix in (".j2", ".md", ".jinja", ".jinja2")
-    if not path.is_file():
-        if looks_like_path or path.exists():
+    try:
+        is_file = path.is_file()
+        exists = is_file or path.exists()
+    except OSError as exc:  # a name too long for the filesystem, a loop of links
+        shown = name_or_path if len(name_or_path) <= 80 else name_or_path[:80] + "…"
+        raise TemplateError(
+            f"template {shown!r} cannot be looked up ({exc.strerror}); use one of {valid}, or a readable template file"
+        ) from None
+    if not is_file:
+        if looks_like_path or exists:
             raise TemplateError(
                 f"template file {path} not found or not a file; use one of {valid}, or a readable template file"
             )

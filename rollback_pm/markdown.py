@@ -153,7 +153,10 @@ def link(label: Any, url: Any, todo: str | None = None) -> Md:
     if _missing(url):
         return _placeholder(todo)
     target = clean(url).strip()
-    scheme = urlsplit(target).scheme.lower()
+    try:
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError:  # a broken IPv6 bracket: shown, never a link
+        return code(target)
     if scheme and scheme not in _SAFE_SCHEMES:
         return code(target)
     target = re.sub(r"[\s<>|\\]", lambda m: f"%{ord(m.group(0)):02X}", target)

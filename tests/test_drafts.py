@@ -413,6 +413,7 @@ def test_codeblock_keeps_content_verbatim(value):
 
 def test_link_refuses_unsafe_schemes_and_escapes_the_label():
     assert markdown.link("x", "javascript:alert(1)") == "`javascript:alert(1)`"
+    assert markdown.link("x", "http://[::1") == "`http://[::1`"  # urllib cannot take it apart
     html = MD.render(str(markdown.link("a ] b", "https://x.example/a b|c")))
     assert html == '<p><a href="https://x.example/a%20b%7Cc">a ] b</a></p>\n'
 

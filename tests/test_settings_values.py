@@ -137,7 +137,16 @@ def test_infinite_timeout_is_a_usage_error_naming_the_variable(run):
     assert result.exit_code == 2
     assert result.output == (
         "rollback-pm: timeout 'inf' is not a duration (given by ROLLBACK_PM_TIMEOUT); allowed: a duration "
-        "from 0s to 1d (a number with an optional unit s, m, h or d: 90, 90s, 15m, 1.5h, 1d; no unit means seconds)\n"
+        "from 1s to 1d (a number with an optional unit s, m, h or d: 90, 90s, 15m, 1.5h, 1d; no unit means seconds)\n"
+    )
+
+
+def test_zero_timeout_is_refused_naming_the_variable(run):
+    """A collection with no time at all is refused where the value is read, naming where it came from."""
+    result = run("collect", "--compose-project", "shop", env={"ROLLBACK_PM_TIMEOUT": "0"})
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "rollback-pm: timeout '0' is out of range (given by ROLLBACK_PM_TIMEOUT); allowed: a duration from 1s to 1d"
     )
 
 
@@ -247,3 +256,67 @@ def test_ci_working_directory_is_the_repo_dir(tmp_path, monkeypatch):
     in_ci = load_settings({}, env={"CI": "woodpecker"}, config_path=path)
     assert (in_ci.repo_dir, in_ci.source("repo_dir")) == (tmp_path, "ci CI (the working directory)")
     assert load_settings({}, env={}, config_path=path).repo_dir is None
+
+
+# -- text from argv and the environment (what fuzzing the CLI found) --------------------------
+
+
+def test_bytes_that_are_not_utf8_are_refused_naming_where_they_came_from(run):
+    """Python hands undecodable argv and environment bytes over as lone surrogates, which no
+    ledger, log line or ticket can carry: refused at load, never an internal UnicodeEncodeError."""
+    result = run("hook", "--phase", "finalize", "--service", "api\udcff", "--deploy-sha", SHA)
+    assert result.exit_code == 2
+    assert result.output == (
+        "rollback-pm: service 'api\\udcff' holds bytes that are not UTF-8 text (given by --service); allowed: text\n"
+    )
+    result = run("incidents", "show", "ab\udc80")
+    assert result.exit_code == 2
+    assert "Error: Invalid value for 'INCIDENT_ID': 'ab\\udc80' holds bytes that are not UTF-8 text" in result.output
+
+
+def test_a_refused_secret_is_never_echoed(run):
+    result = run("config", "show", env={"ROLLBACK_PM_TRACKER_TOKEN": "tok-s3cret\udcff"})
+    assert result.exit_code == 2
+    assert result.output == (
+        "rollback-pm: tracker_token (a secret, not shown) holds bytes that are not UTF-8 text "
+        "(given by ROLLBACK_PM_TRACKER_TOKEN); allowed: text\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("https://u:pw@jira.example:99999/", "Port out of range 0-65535"),
+        ("http://[jira]/", "'jira' does not appear to be an IPv4 or IPv6 address"),
+    ],
+)
+def test_a_url_urllib_cannot_take_apart_is_refused_at_load(run, url, problem):
+    result = run("config", "show", env={"ROLLBACK_PM_TRACKER_URL": url})
+    assert result.exit_code == 2
+    shown = url.replace(":pw@", ":***@")
+    assert result.output == (
+        f"rollback-pm: tracker_url {shown!r} is not a well-formed URL ({problem}) (given by ROLLBACK_PM_TRACKER_URL); "
+        "allowed: a URL such as https://host.example.com/path\n"
+    )
+
+
+def test_a_message_is_one_printable_line_whatever_the_value_held(run):
+    """A NEL, a newline or an escape sequence in a path is shown escaped, never acted on."""
+    result = run(
+        "hook", "--phase", "finalize", "--service", "api", "--deploy-sha", SHA,
+        env={"ROLLBACK_PM_SMOKE_REPORT": "a\x85b\n\x1b[31mred"},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output == (
+        "rollback-pm: smoke report a\\x85b\\n\\x1b[31mred: no such file; check the path given to --smoke-report\n"
+    )
+
+
+def test_a_template_name_longer_than_a_file_name_is_refused(run):
+    result = run("hook", "--phase", "finalize", "--service", "api", "--deploy-sha", SHA, "--template", "9" * 5000)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"rollback-pm: template '{'9' * 80}…' cannot be looked up (File name too long); "
+        "use one of azaion, blameless, sev, finance, or a readable template file\n"
+    )

@@ -116,7 +116,10 @@ def code(value: Any) -> Span:
 def link(label: Any, url: Any) -> Span:
     """A link when ``url`` is http(s) with a host; otherwise the URL as code, never a link."""
     target = _value(url)
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # a broken IPv6 bracket
+        return code(target)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in target:
         return code(target)
     return Span(_value(label).strip() or target, "link", target)
