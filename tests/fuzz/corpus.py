@@ -249,3 +249,50 @@ TICKETS: list[Case] = [
     Case("null", "PM-0123456789ab.json", b"null", "is not a ticket"),
     Case("deep", "PM-0123456789ab.json", b"[" * 5000 + b"]" * 5000, "is not valid JSON"),
 ]
+
+
+@dataclass(frozen=True)
+class CliCase:
+    id: str
+    command: str  # which fuzz test starts from it: hook | config show
+    settings: tuple[tuple[str, str, bool], ...]  # (option, value, given as a flag (else its env variable))
+    refused: bool = True  # exit 2 naming what to fix, nothing written to the ledger; else it runs (0 or 3)
+
+
+# issue 15's flags and variables, and what fuzzing the CLI found since
+CLI: list[CliCase] = [
+    CliCase("deployed-at-year-typo", "hook", (("deployed_at", "0026-05-13T08:40:00Z", True),)),
+    CliCase("mitigated-at-9999", "hook", (("mitigated_at", "9999-12-31T23:59:59Z", True),)),
+    CliCase("mitigated-at-9999-env", "hook", (("mitigated_at", "9999-12-31T23:59:59Z", False),)),
+    CliCase("deadline-hours-1e400", "hook", (("deadline_hours", "1e400", True),)),
+    CliCase("deadline-hours-nan-env", "hook", (("deadline_hours", "nan", False),)),
+    CliCase("rollback-sha-short", "hook", (("rollback_sha", "abc123", True),)),
+    # found by fuzzing: bytes that are not UTF-8 (surrogate-escaped by Python) ended in an
+    # internal UnicodeEncodeError at the hook lock, the ledger or the log
+    CliCase("service-undecodable-bytes", "hook", (("service", "api\udcff\udcfe", True),)),
+    CliCase("owner-undecodable-bytes-env", "hook", (("owner", "\udc80", False),)),
+    # text, however odd: stored, and escaped where it is shown
+    CliCase("owner-right-to-left", "hook", (("owner", "\u202egnp.exe", True),), refused=False),
+    CliCase("smoke-report-a-directory", "hook", (("smoke_report", "/", True),)),
+    # found by fuzzing: a NEL, a newline or an escape sequence in a path reached the terminal raw
+    CliCase("smoke-report-control-characters-env", "hook", (("smoke_report", "0\x850\n\x1b[31m", False),)),
+    # found by fuzzing: a template name longer than a file name can be ended in an internal OSError
+    CliCase("template-name-too-long-env", "hook", (("template", "9" * 5000, False),)),
+    CliCase("tracker-jira-without-url", "hook", (("tracker", "jira", True),)),
+    # found by fuzzing: URLs urllib cannot take apart ended in an internal ValueError
+    CliCase("tracker-url-broken-ipv6-env", "hook", (("tracker_url", "http://[::1", False),)),
+    CliCase(
+        "webhook-url-port-out-of-range-env", "hook", (("webhook_url", "https://u:pw@hooks.example:99999/x", False),)
+    ),
+    CliCase("pipeline-url-bracketed-name", "hook", (("pipeline_url", "http://[x]/", True),)),
+    CliCase("deploy-ticket-broken-ipv6", "hook", (("deploy_ticket", "http://[::1", True),), refused=False),
+    CliCase("tracker-timeout-zero-env", "hook", (("tracker_timeout", "0", False),)),
+    CliCase("timeout-inf-env", "config show", (("timeout", "inf", False),)),
+    # found by fuzzing: accepted here, then refused by the collection naming only --timeout
+    CliCase("timeout-zero-env", "config show", (("timeout", "0", False),)),
+    CliCase("since-999999999d-env", "config show", (("since", "999999999d", False),)),
+    CliCase("min-free-mb-5000-digits-env", "config show", (("min_free_mb", "9" * 5000, False),)),
+    CliCase("max-total-bytes-1e400-env", "config show", (("max_total_bytes", "1e400GiB", False),)),
+    CliCase("jira-priorities-garbage-env", "config show", (("jira_priorities", "==,=x,", False),)),
+    CliCase("log-level-bogus-env", "config show", (("log_level", "verbose", False),)),
+]
