@@ -8,9 +8,11 @@ Public interface (used by the CLI and the hook)::
     result.files, result.containers, result.degraded
 
 Modules: ``select`` (one list call), ``client`` (engine calls, raw logs stream),
-``lines`` (record -> line format, shared by both read paths), ``files`` (json-file /
+``documents`` (inspect and redact the documents), ``logs`` (one worker per container's
+log), ``lines`` (record -> line format, shared by both read paths), ``files`` (json-file /
 local fast path), ``redact`` (the rules, a package with a public API), ``spool`` (newest-bytes ring), ``merge``
-(budgets, timestamp merge), ``evdir`` (atomic files), ``collect`` (orchestration).
+(budgets, timestamp merge), ``bundle`` and ``manifest`` (the files written), ``evdir``
+(atomic files), ``clock`` (the deadline), ``collect`` (orchestration).
 """
 
 from rollback_pm.evidence.client import docker_client

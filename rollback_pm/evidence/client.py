@@ -38,6 +38,7 @@ import requests
 from rollback_pm.errors import DockerUnavailable
 
 READ_SIZE = 1 << 20
+APIClient = docker.APIClient  # for annotations elsewhere: only this module imports the SDK
 
 
 class ContainerGone(Exception):
