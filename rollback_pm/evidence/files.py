@@ -264,7 +264,7 @@ def read_json_file(
                 if since_b is not None and ts_b < since_b:
                     continue
                 if not pending and data[-1:] == b"\n":
-                    out.append(line_prefix + ts_b + b" " + data)
+                    out.append(line_prefix + ts_b + b" " + data)  # type: ignore[operator]  # set on both paths above
                     records += 1
                 else:
                     builder.add("stdout" if line_prefix is prefix["stdout"] else "stderr", ts_b, data)
@@ -314,7 +314,7 @@ def _last_partial(buf: bytes) -> bool:
     return False
 
 
-def _decode_entry(buf: bytes) -> tuple[str, int, bytes, bool]:
+def decode_entry(buf: bytes) -> tuple[str, int, bytes, bool]:
     """LogEntry{1 source string, 2 time_nano int64, 3 line bytes, 4 partial bool, 5 metadata}.
 
     ``partial`` is returned False for the last record of a split line (its metadata says
@@ -388,7 +388,7 @@ def read_local(
                     check()
                     continue
                 try:
-                    source, nanos, line, partial = _decode_entry(entry)
+                    source, nanos, line, partial = decode_entry(entry)
                 except (ValueError, IndexError):
                     stats.bad_lines += 1
                     continue

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import BinaryIO
+from itertools import accumulate, islice
+from operator import itemgetter, le
+from typing import IO, Any, Protocol
 
 from rollback_pm.evidence.evdir import EvidenceDir, temp_name, write_all
 from rollback_pm.evidence.lines import TS_LEN
@@ -106,7 +107,7 @@ class _Reader:
 
     def __init__(self, ranges: list[tuple[Segment, int, int]]) -> None:
         self.ranges = list(ranges)
-        self.handle: BinaryIO | None = None
+        self.handle: IO[bytes] | None = None
         self.left = 0
         self.carry = b""  # a line cut by a segment boundary
 
@@ -153,49 +154,86 @@ def _copy(source: Source, out: _Out) -> None:
         source.written += 1
 
 
-def _merge(sources: list[Source], out: _Out) -> None:
-    """Interleave by timestamp, a window at a time.
+class LineSource(Protocol):
+    def block(self) -> list[bytes]:
+        """The next complete lines of the source (at least one), or [] once it has ended."""
+        ...
 
-    Each source is read in blocks; every line up to the smallest "newest timestamp in
-    the current block" of all sources can be placed now. Those lines are sorted in one
-    stable sort (ties keep source order, and a source's own order), which keeps the
-    per-line work in C instead of a Python heap operation per line.
+
+def merge_lines(readers: list[LineSource], offsets: list[int], out: _Out | Any, written: list[int]) -> None:
+    """Interleave sources of lines by timestamp, a window at a time; ``written[i]`` counts source i's bytes.
+
+    The order is fixed by the lines alone, not by how the sources are cut into blocks:
+    a stable sort by (the newest timestamp of the source so far, source index, position
+    in the source). A line whose timestamp goes back in time (stdout and stderr are
+    stamped by different copiers) so stays right after the line before it, and equal
+    timestamps keep the order of the sources. That lets the finalize phase merge while
+    the logs are still being read (``mergechild``) and still write the bytes this
+    function writes after reading.
+
+    Each window takes, from every source, the lines up to the smallest "newest timestamp
+    so far" of the sources that may still bring more (ties resolved by source index) and
+    sorts them in one stable sort, which keeps the per-line work in C instead of a
+    Python heap operation per line. Each source holds at most one block in memory.
     """
-    key = itemgetter(0)
-    readers = [_Reader(s.ranges) for s in sources]
-    offsets = [s.key_offset for s in sources]
-    lines: list[list[bytes]] = [[] for _ in sources]
-    keys: list[list[bytes]] = [[] for _ in sources]
-    pos = [0] * len(sources)
+    key, line_of = itemgetter(0), itemgetter(1)
+    stamps = [itemgetter(slice(off, off + TS_LEN)) for off in offsets]
+    count = len(readers)
+    lines: list[list[bytes]] = [[] for _ in readers]
+    keys: list[list[bytes]] = [[] for _ in readers]
+    top = [b""] * count  # newest timestamp seen per source
+    ended = [False] * count
+    pos = [0] * count
     while True:
         for i, reader in enumerate(readers):
-            if pos[i] >= len(lines[i]):
-                lines[i] = reader.block()
-                off = offsets[i]
-                keys[i] = [line[off : off + TS_LEN] for line in lines[i]]
-                pos[i] = 0
-        active = [i for i in range(len(sources)) if pos[i] < len(lines[i])]
+            if not ended[i] and pos[i] >= len(lines[i]):
+                block = reader.block()
+                if not block:
+                    ended[i], lines[i], keys[i], pos[i] = True, [], [], 0
+                    continue
+                block_keys = list(map(stamps[i], block))
+                if block_keys[0] < top[i] or not all(map(le, block_keys, islice(block_keys, 1, None))):
+                    block_keys = list(accumulate(block_keys, max, initial=top[i]))[1:]  # back in time: see above
+                keys[i] = block_keys
+                top[i] = block_keys[-1]
+                lines[i], pos[i] = block, 0
+        active = [i for i in range(count) if pos[i] < len(lines[i])]
         if not active:
             return
+        live = [i for i in active if not ended[i]]
         if len(active) == 1:
             i = active[0]
             rest = lines[i][pos[i] :]
             out.write(b"".join(rest))
-            sources[i].written += sum(map(len, rest))
+            written[i] += sum(map(len, rest))
             pos[i] = len(lines[i])
             continue
-        bound = min(keys[i][-1] for i in active)
+        if live:
+            bound = min(keys[i][-1] for i in live)
+            first = min(i for i in live if keys[i][-1] == bound)  # may still bring lines at ``bound``
         window: list[tuple[bytes, bytes]] = []
         for i in active:
             start = pos[i]
-            end = len(lines[i]) if keys[i][-1] == bound else bisect_right(keys[i], bound, start)
+            if not live or i == first:
+                end = len(lines[i])
+            elif i < first:
+                end = bisect_right(keys[i], bound, start)
+            else:
+                end = bisect_left(keys[i], bound, start)
             if end > start:
                 taken = lines[i][start:end]
                 window.extend(zip(keys[i][start:end], taken))
-                sources[i].written += sum(map(len, taken))
+                written[i] += sum(map(len, taken))
                 pos[i] = end
         window.sort(key=key)
-        out.write(b"".join([line for _, line in window]))
+        out.write(b"".join(map(line_of, window)))
+
+
+def _merge(sources: list[Source], out: _Out) -> None:
+    written = [0] * len(sources)
+    merge_lines([_Reader(s.ranges) for s in sources], [s.key_offset for s in sources], out, written)
+    for source, count in zip(sources, written):
+        source.written += count
 
 
 def write_log(evdir: EvidenceDir, bundle: str, final: str, sources: list[Source]) -> tuple[str, int]:
@@ -208,7 +246,7 @@ def write_log(evdir: EvidenceDir, bundle: str, final: str, sources: list[Source]
             os.fsync(segment.fd)
             evdir.publish(segment.name, final)
             active[0].written = end
-            return segment.hasher.hexdigest(), end
+            return segment.sha256(), end
     with evdir.new_file(final, temp_name(bundle, "log"), " Check free space there.") as fd:
         out = _Out(fd)
         try:

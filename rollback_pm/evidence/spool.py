@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rollback_pm.evidence.evdir import EvidenceDir, temp_name, write_all
@@ -43,7 +43,21 @@ class Segment:
     fd: int
     length: int = 0
     starts_on_line: bool = True
-    hasher: Any = field(default_factory=hashlib.sha256)
+    hasher: Any = None  # sha256 of what was written, when this segment may be published as the log itself
+
+    def sha256(self) -> str:
+        """Its sha256: kept while writing, else read back (the rare lone segment of several spools)."""
+        if self.hasher is not None:
+            return str(self.hasher.hexdigest())
+        hasher = hashlib.sha256()
+        position = 0
+        while position < self.length:
+            block = os.pread(self.fd, min(1 << 20, self.length - position), position)
+            if not block:
+                break
+            hasher.update(block)
+            position += len(block)
+        return hasher.hexdigest()
 
 
 class Spool:
@@ -81,6 +95,8 @@ class Spool:
         name = temp_name(self.bundle, f"{self.tag}.{self._count}.spool")
         self._count += 1
         segment = Segment(name, self.evdir.create(name, readable=True), starts_on_line=self._ends_on_line)
+        if self.sync_early:  # a lone container: this segment will likely be published as the log
+            segment.hasher = hashlib.sha256()
         self.segments.append(segment)
         return segment
 
@@ -109,7 +125,8 @@ class Spool:
             current = self._new_segment()
             self._drop_old()
         write_all(current.fd, data)
-        current.hasher.update(data)
+        if current.hasher is not None:
+            current.hasher.update(data)
         current.length += len(data)
         self._ends_on_line = data.endswith(b"\n")
         self._unsynced += len(data)
