@@ -2,10 +2,14 @@
 
     evidence -> facts -> signals -> ledger -> draft -> ticket (-> pull request) -> repeats
 
-`--phase collect` runs before the rollback replaces the failed containers: the evidence
-stage, then the bundle is parked in the ledger. `--phase finalize` runs after it: the
-facts stage adopts what was parked, and the later stages follow. The default runs both.
-Every stage is idempotent for one rollback.
+`--phase collect` runs before the rollback replaces the failed containers, and the
+rollback waits for it: the freeze stage copies the containers' log bytes and inspect
+documents into the state dir's private spool, parsing nothing. Where the log files cannot
+be read from here (a remote engine, another log driver, no permission), the evidence stage
+collects the bundle in one pass instead and it is parked in the ledger. `--phase finalize`
+runs after it: the process stage turns the spool into the bundle and parks it, the facts
+stage adopts what was parked, and the later stages follow. The default runs both (one
+pass, no freeze). Every stage is idempotent for one rollback.
 
 The signals stage reads the bundle logs this run brings (its own collection, or the
 parked one) for what the failing software said; never Docker. Only its yardstick, the
@@ -24,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -34,7 +38,7 @@ from rollback_pm import drafts, inputs, repeats
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
 from rollback_pm.errors import DraftEditedError, DraftError, LedgerError, SignalsError, TrackerError, UsageError
-from rollback_pm.evidence import BundleResult, CollectOptions, Selection, collect, docker_client
+from rollback_pm.evidence import BundleResult, CollectOptions, Frozen, Selection, collect, finalize, freeze
 from rollback_pm.facts.impact import GIVEN, WOODPECKER
 from rollback_pm.facts.incident import Parked, container_states, gather
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir
@@ -58,7 +62,9 @@ class HookState:
     """What one hook run has done so far; each stage's output lands here."""
 
     phase: str
-    bundle: BundleResult | None = None
+    bundle: BundleResult | None = None  # collected in one pass by this run
+    frozen: Frozen | None = None  # the collect phase's freeze, for the finalize phase to process
+    processed: list[BundleResult] = field(default_factory=list)  # bundles this run made from this rollback's freezes
     signals: SignalReport | None = None  # the report the draft and ticket use
     baseline_note: str | None = None  # what "new in the bad version" was compared with, or why not
     incident: Incident | None = None
@@ -84,7 +90,14 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
 
     if phase in ("both", "collect"):
         selection, options = inputs.selection(settings), inputs.collect_options(settings, now)
-        state.bundle = evidence_stage(selection, options, settings.docker_host, now)
+        if phase == "collect":
+            state.frozen = freeze_stage(selection, options, settings.state_dir, who.pending_key, now)
+            if state.frozen is not None:
+                state.degraded += freeze_problems(state.frozen)
+                return state
+            # No freeze here: one pass, in what is left of --timeout.
+            options = replace(options, timeout=max(1.0, options.timeout - (time.monotonic() - started)))
+        state.bundle = evidence_stage(selection, options, now)
         state.degraded += evidence_problems(state.bundle)
         if phase == "collect":
             park_stage(settings.state_dir, who, state.bundle)
@@ -96,6 +109,8 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
     tracker = make_tracker(settings)
     hours = hours_for(settings, who.environment)
     with run_lock(settings.state_dir, who.pending_key), Ledger(settings.state_dir) as ledger:
+        state.processed = process_stage(settings.state_dir, ledger, who.pending_key)
+        state.degraded += [problem for bundle in state.processed for problem in evidence_problems(bundle)]
         parked = Parked(*ledger.take_pending_evidence(who.pending_key))
         last_good = ledger.last_good(who.service, who.environment)
         gathered = gather(request, bundle=state.bundle, parked=parked, last_good=last_good, now=now)
@@ -125,11 +140,9 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
     return state
 
 
-def evidence_stage(
-    selection: Selection, options: CollectOptions, docker_host: str | None, now: datetime
-) -> BundleResult:
-    """Snapshot the selected containers into a bundle (also `rollback-pm collect` on its own)."""
-    return collect(selection, options, client=docker_client(docker_host), now=now)
+def evidence_stage(selection: Selection, options: CollectOptions, now: datetime) -> BundleResult:
+    """Snapshot the selected containers into a bundle in one pass (also `rollback-pm collect` on its own)."""
+    return collect(selection, options, now=now)
 
 
 def evidence_problems(bundle: BundleResult) -> list[str]:
@@ -196,12 +209,40 @@ def store_signals_stage(ledger: Ledger, incident: Incident, reports: list[Signal
     return chosen
 
 
+def freeze_stage(
+    selection: Selection, options: CollectOptions, state_dir: Path, pending_key: str, now: datetime
+) -> Frozen | None:
+    """`--phase collect`: freeze what the rollback would destroy into the spool; None where it cannot be."""
+    return freeze(selection, options, state_dir, key=pending_key, now=now)
+
+
+def freeze_problems(frozen: Frozen) -> list[str]:
+    if not frozen.degraded:
+        return []
+    problems = frozen.errors + [f"{c.name}: {c.error}" for c in frozen.containers if c.error]
+    return ["evidence incomplete: " + "; ".join(problems)]
+
+
 def park_stage(state_dir: Path, who: inputs.Identity, bundle: BundleResult) -> None:
-    """`--phase collect`: keep the bundle (and its containers' state) for the finalize phase."""
+    """`--phase collect` without a freeze: keep the bundle (and its containers' state) for the finalize phase."""
     with Ledger(state_dir) as ledger:
-        ledger.add_pending_evidence(
-            who.pending_key, bundle.files, {"containers": [asdict(s) for s in container_states(bundle)]}
-        )
+        park(ledger, who.pending_key, bundle)
+
+
+def park(ledger: Ledger, pending_key: str, bundle: BundleResult) -> None:
+    ledger.add_pending_evidence(
+        pending_key, bundle.files, {"containers": [asdict(s) for s in container_states(bundle)]}
+    )
+
+
+def process_stage(state_dir: Path, ledger: Ledger, pending_key: str) -> list[BundleResult]:
+    """The finalize phase's evidence: bundles made from the spool, parked for their incidents; this rollback's.
+
+    This rollback's freezes, and any a killed or missing finalize left behind: each is
+    parked under its own rollback's key (adopted when that rollback is finalized) before
+    its spool is deleted.
+    """
+    return finalize(state_dir, key=pending_key, park=lambda key, bundle: park(ledger, key, bundle))
 
 
 def run_lock(state_dir: Path, key: str) -> FileLock:

@@ -69,6 +69,7 @@ def collect_options(settings: Settings, now: datetime) -> CollectOptions:
         max_total_bytes=settings.max_total_bytes,
         timeout=settings.timeout,
         min_free_mb=settings.min_free_mb,
+        docker_host=settings.docker_host,
     )
 
 

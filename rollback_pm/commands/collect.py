@@ -15,7 +15,7 @@ from rollback_pm.timeutil import utcnow
 
 def collect(settings: Settings, *, as_json: bool = False) -> int:
     now = utcnow()
-    bundle = evidence_stage(selection(settings), collect_options(settings, now), settings.docker_host, now)
+    bundle = evidence_stage(selection(settings), collect_options(settings, now), now)
     emit(as_json, lambda: bundle_json(bundle), lambda: bundle_lines(bundle))
     return EXIT_DEGRADED if bundle.degraded else EXIT_OK
 

@@ -8,6 +8,7 @@ from typing import Any
 from rollback_pm.commands import emit
 from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
+from rollback_pm.evidence import BundleResult
 from rollback_pm.hook import HookState, run_hook
 from rollback_pm.markdown import clean
 
@@ -21,9 +22,15 @@ def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> i
 def summary_lines(result: HookState) -> list[str]:
     """What the hook prints for a human."""
     lines: list[str] = []
-    if result.bundle:
-        lines.append(f"evidence: {len(result.bundle.containers)} container(s) -> bundle {result.bundle.bundle_id}")
-        lines += [f"  {f.path}" for f in result.bundle.files]
+    if result.frozen:
+        frozen = result.frozen
+        lines.append(
+            f"evidence: {len(frozen.containers)} container(s) frozen ({frozen.frozen_bytes / 2**20:.1f} MiB "
+            f"in {frozen.seconds:.2f}s) into {frozen.spool}"
+        )
+    for bundle in bundles(result):
+        lines.append(f"evidence: {len(bundle.containers)} container(s) -> bundle {bundle.bundle_id}")
+        lines += [f"  {f.path}" for f in bundle.files]
     if result.phase == "collect":
         lines.append("parked for `rollback-pm hook --phase finalize` after the rollback")
     inc = result.incident
@@ -66,12 +73,29 @@ def _cause_json(result: HookState) -> dict[str, Any] | None:
     return {"container": cause.container, "text": cause.text, "cite": cause.ref.cite(), "rationale": cause.rationale}
 
 
+def bundles(result: HookState) -> list[BundleResult]:
+    """The bundles this run wrote: collected in one pass, or made from this rollback's freezes."""
+    return ([result.bundle] if result.bundle else []) + result.processed
+
+
 def result_json(result: HookState) -> dict[str, Any]:
+    written = bundles(result)
+    frozen = result.frozen
     return {
         "phase": result.phase,
         "incident": result.incident.to_dict() if result.incident else None,
-        "bundle": result.bundle.bundle_id if result.bundle else None,
-        "evidence": [asdict(f) for f in result.bundle.files] if result.bundle else [],
+        "bundle": written[0].bundle_id if written else None,
+        "evidence": [asdict(f) for b in written for f in b.files],
+        "frozen": (
+            {
+                "spool": str(frozen.spool),
+                "containers": [c.name for c in frozen.containers],
+                "bytes": frozen.frozen_bytes,
+                "seconds": round(frozen.seconds, 3),
+            }
+            if frozen
+            else None
+        ),
         "draft": str(result.draft.path) if result.draft else None,
         "ticket": asdict(result.ticket.ticket) if result.ticket and result.ticket.ticket else None,
         "queued": bool(result.ticket and result.ticket.queued),

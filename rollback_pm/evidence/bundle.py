@@ -18,13 +18,24 @@ from rollback_pm.evidence.evdir import EvidenceDir, temp_name
 from rollback_pm.evidence.logs import LogJob
 from rollback_pm.evidence.manifest import Outcome, build_manifest
 from rollback_pm.evidence.merge import Source, allowances, write_log
+from rollback_pm.evidence.mergechild import StreamingMerge
 from rollback_pm.evidence.spool import SpoolWriteError
 from rollback_pm.evidence.types import BundleResult, CollectOptions, ContainerResult, Selection
 from rollback_pm.models import EvidenceFile
 
 
-def write_log_file(evdir: EvidenceDir, bundle: str, jobs: list[LogJob], options: CollectOptions) -> EvidenceFile:
-    """Merge the spools into ``rollback-<bundle>.log`` under the byte caps; sets each result's byte counts."""
+def write_log_file(
+    evdir: EvidenceDir,
+    bundle: str,
+    jobs: list[LogJob],
+    options: CollectOptions,
+    streaming: StreamingMerge | None = None,
+) -> EvidenceFile:
+    """Merge the spools into ``rollback-<bundle>.log`` under the byte caps; sets each result's byte counts.
+
+    With ``streaming`` (the finalize phase), the log merged while the workers read is
+    used when no cap cut anything; else it is dropped and the spools merged now.
+    """
     for job in jobs:
         job.spool.freeze()
         try:
@@ -32,6 +43,10 @@ def write_log_file(evdir: EvidenceDir, bundle: str, jobs: list[LogJob], options:
         except SpoolWriteError as exc:
             job.result.ok, job.result.error = False, f"writing its log to {evdir.path} failed: {exc}"
     budgets = allowances([job.spool.kept for job in jobs], options.max_bytes_per_container, options.max_total_bytes)
+    if streaming is not None:
+        streamed = _use_streamed(evdir, bundle, jobs, budgets, streaming)
+        if streamed is not None:
+            return streamed
     sources: list[Source] = []
     for job, budget in zip(jobs, budgets):
         source = Source(job.spool, key_offset=len(job.result.name.encode()) + 8)
@@ -43,6 +58,27 @@ def write_log_file(evdir: EvidenceDir, bundle: str, jobs: list[LogJob], options:
         job.result.original_bytes = job.spool.original
         job.result.kept_bytes = source.written
         job.result.truncated = source.written < job.spool.original
+    return EvidenceFile(str(evdir.path / log_name), "log", sha, size, bundle)
+
+
+def _use_streamed(
+    evdir: EvidenceDir, bundle: str, jobs: list[LogJob], budgets: list[int], streaming: StreamingMerge
+) -> EvidenceFile | None:
+    """The log the child merged, published, when it holds exactly what ``write_log`` would write."""
+    whole = all(not job.spool.dropped and job.spool.kept <= budget for job, budget in zip(jobs, budgets))
+    if not whole or sum(1 for job in jobs if job.spool.kept) < 2:  # one source: write_log copies or publishes it
+        streaming.abort()
+        return None
+    done = streaming.finish([[segment.length for segment in job.spool.segments] for job in jobs])
+    if done is None:
+        return None
+    sha, size, written = done
+    log_name = f"rollback-{bundle}.log"
+    evdir.publish(streaming.temp, log_name)
+    for job, count in zip(jobs, written):
+        job.result.original_bytes = job.spool.original
+        job.result.kept_bytes = count
+        job.result.truncated = count < job.spool.original
     return EvidenceFile(str(evdir.path / log_name), "log", sha, size, bundle)
 
 
@@ -70,6 +106,7 @@ def finish_bundle(
     deadline_hit: bool,
     clock: Clock,
     engine: str,
+    extra: dict[str, Any] | None = None,
 ) -> BundleResult:
     """Sum up, write the manifest last, log what happened and return the result."""
     counts: dict[str, int] = dict(documents.counts)
@@ -85,7 +122,7 @@ def finish_bundle(
     partial = deadline_hit or bool(errors)
     timings["total_s"] = clock.elapsed()
     outcome = Outcome(partial=partial, deadline_hit=deadline_hit, errors=errors, counts=counts, timings=timings)
-    manifest = build_manifest(bundle, now, selection, options, files, results, outcome, engine)
+    manifest = build_manifest(bundle, now, selection, options, files, results, outcome, engine, extra)
     files.append(write_json_file(evdir, bundle, "manifest", manifest))
     logger = rlog.get_logger("rollback_pm.evidence")
     logger.info(

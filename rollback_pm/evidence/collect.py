@@ -89,7 +89,7 @@ def collect(
     timings: dict[str, float] = {}
     evdir = EvidenceDir.open(options.evidence_dir, options.min_free_mb)
     try:
-        client = client or engine.docker_client(timeout=min(30.0, options.timeout))
+        client = client or engine.docker_client(options.docker_host, timeout=max(0.05, clock.remaining()))
         mark = time.monotonic()
         summaries, missing = resolve(client, selection, timeout=max(1.0, clock.remaining()))
         timings["select_s"] = time.monotonic() - mark

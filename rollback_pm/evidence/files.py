@@ -264,7 +264,7 @@ def read_json_file(
                 if since_b is not None and ts_b < since_b:
                     continue
                 if not pending and data[-1:] == b"\n":
-                    out.append(line_prefix + ts_b + b" " + data)  # type: ignore[operator]  # set on both paths above
+                    out.append(line_prefix + ts_b + b" " + data)
                     records += 1
                 else:
                     builder.add("stdout" if line_prefix is prefix["stdout"] else "stderr", ts_b, data)

@@ -35,7 +35,9 @@ def build_manifest(
     results: list[ContainerResult],
     outcome: Outcome,
     engine: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``extra`` adds sections (the finalize phase's ``freeze``: when and which byte ranges)."""
     return {
         "schema": MANIFEST_SCHEMA,
         "tool": {"name": "rollback-pm", "version": rollback_pm.__version__, "python": platform.python_version()},
@@ -64,4 +66,5 @@ def build_manifest(
         "containers": [r.to_dict() for r in results],
         "redaction": {"counts": dict(sorted(outcome.counts.items())), "rules": "see rollback_pm.evidence.redact"},
         "timings_s": {k: round(v, 3) for k, v in outcome.timings.items()},
+        **(extra or {}),
     }

@@ -54,6 +54,7 @@ class CollectOptions:
     min_free_mb: int = 256
     parallel: int = 4
     fast_path: str = "auto"  # auto | never | always
+    docker_host: str | None = None  # the engine's address (default: DOCKER_HOST, else the local socket)
 
 
 @dataclass
@@ -110,3 +111,21 @@ class BundleResult:
 
     def file(self, kind: str) -> EvidenceFile | None:
         return next((f for f in self.files if f.kind == kind), None)
+
+
+@dataclass
+class Frozen:
+    """What the collect phase froze into the private spool, for the finalize phase to process."""
+
+    spool: Path  # the spool directory (0700, unredacted bytes: never show its contents)
+    spool_id: str
+    key: str  # the caller's tag (the hook's rollback key): its finalize processes this spool
+    frozen_at: datetime
+    containers: list[ContainerResult]  # kept_bytes: raw log bytes frozen; error when something was not
+    frozen_bytes: int
+    seconds: float
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.errors) or any(c.error for c in self.containers)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -212,8 +213,14 @@ def test_plugin_collects_records_drafts_and_files_the_ticket(rpm_dir, tmp_path, 
 
     collect = plugin(env, workspace, phase="collect")
     assert collect.returncode == 0, collect.stdout + collect.stderr
-    bundle = sorted(p.name for p in evidence.iterdir())
-    assert len(bundle) == 3 and {Path(n).suffixes[-1] for n in bundle} == {".log", ".json"}
+    # The step runs as root here, so it can read the containers' log files: it only freezes
+    # them (and the inspect documents) into the state dir's private spool; nothing is
+    # processed, and nothing unredacted reaches the evidence dir, before the rollback.
+    assert "container(s) frozen" in collect.stdout
+    assert not evidence.exists() or not list(evidence.iterdir())
+    (spool,) = (state / "spool").iterdir()
+    assert stat.S_IMODE((state / "spool").stat().st_mode) == stat.S_IMODE(spool.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(f.stat().st_mode) for f in spool.iterdir()} == {0o600}
 
     # The rollback: the previous version replaces the failed containers.
     service.remove_containers()
@@ -222,6 +229,9 @@ def test_plugin_collects_records_drafts_and_files_the_ticket(rpm_dir, tmp_path, 
 
     finalize = plugin(env, workspace, phase="finalize", smoke_report="smoke.jsonl")
     assert finalize.returncode == 0, finalize.stdout + finalize.stderr
+    bundle = sorted(p.name for p in evidence.iterdir())
+    assert len(bundle) == 3 and {Path(n).suffixes[-1] for n in bundle} == {".log", ".json"}
+    assert list((state / "spool").iterdir()) == []  # processed, then deleted
 
     # The bundle: merged logs of both containers, checksummed in the manifest, no secret.
     log_file = next(evidence.glob("rollback-*.log"))
