@@ -21,10 +21,12 @@ merged after reading, as ``collect`` does.
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
+import secrets
 import signal
+import socket
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -181,10 +183,55 @@ def _child(
             pass
 
 
+def _isolate(keep: set[int]) -> None:
+    """In the child: hold nothing of the parent's but ``keep``.
+
+    Not the spool's flock (the next run could not take over a killed finalize while we
+    live), not the parent's end of our pipe (we would never see it close), not its
+    stdout (whoever reads the parent's output would wait for us).
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor
+
+
+class _Process:
+    """The forked child, by pid."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.status: int | None = None
+
+    def is_alive(self) -> bool:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is None
+
+    def join(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.is_alive():
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class StreamingMerge:
     """The parent's handle on the merging child."""
 
-    def __init__(self, evdir: EvidenceDir, temp: str, process: Any, conn: Connection) -> None:
+    def __init__(self, evdir: EvidenceDir, temp: str, process: _Process, conn: Connection) -> None:
         self.evdir = evdir
         self.temp = temp
         self.process = process
@@ -198,24 +245,34 @@ class StreamingMerge:
         Forking is only safe while this process has no other thread (a lock held by one
         would stay held in the child), so it must come before the workers start.
         """
-        if len(sources) < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if len(sources) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
             return None
-        context = multiprocessing.get_context("fork")
-        parent, child = context.Pipe()
-        temp = temp_name(bundle, STREAM_TEMP)
-        process = context.Process(
-            target=_child,
-            args=(child, str(evdir.path), evdir.fd, bundle, [t for t, _ in sources], [o for _, o in sources], temp),
-            name="rollback-pm-merge",
-            daemon=True,
-        )
+        parent, child = socket.socketpair()
+        # Its own name: a child of a killed run (same bundle id, reused) must never remove ours.
+        temp = temp_name(bundle, f"{STREAM_TEMP}.{secrets.token_hex(4)}")
         try:
-            process.start()
+            pid = os.fork()
         except OSError:
-            return None
-        finally:
+            parent.close()
             child.close()
-        return cls(evdir, temp, process, parent)
+            return None
+        if pid == 0:  # the child: merge, report, and leave without running the parent's cleanups
+            try:
+                parent.close()
+                _isolate({child.fileno(), evdir.fd})
+                _child(
+                    Connection(child.detach()),
+                    str(evdir.path),
+                    evdir.fd,
+                    bundle,
+                    [t for t, _ in sources],
+                    [o for _, o in sources],
+                    temp,
+                )
+            finally:
+                os._exit(0)
+        child.close()
+        return cls(evdir, temp, _Process(pid), Connection(parent.detach()))
 
     def finish(self, lengths: list[list[int]]) -> tuple[str, int, list[int]] | None:
         """Tell the child how long every segment ended up; (sha256, size, bytes per source), or None if it failed."""
@@ -230,6 +287,7 @@ class StreamingMerge:
         if message[0] != "done":
             return self._failed()
         self.process.join()
+        self.conn.close()
         self.done = True
         return message[1], message[2], message[3]
 

@@ -213,8 +213,13 @@ class SpoolRoot:
             if not stat.S_ISDIR(info.st_mode):
                 continue
             partial = name.startswith(".") and name.endswith(PARTIAL)
-            if not partial and now - info.st_mtime < MAX_AGE:
-                continue
+            if not partial:
+                try:  # frozen when its spool.json was written (the directory's own time moves later)
+                    info = os.stat(f"{name}/{META}", dir_fd=self.fd, follow_symlinks=False)
+                except OSError:
+                    pass
+                if now - info.st_mtime < MAX_AGE:
+                    continue
             if not self._removable(name, info, now):
                 continue
             if not partial:
