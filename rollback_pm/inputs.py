@@ -90,7 +90,9 @@ def facts_request(settings: Settings, who: Identity) -> FactsRequest:
             settings.smoke_step_pattern,
         )
     try:
-        running = RunningContainers(selection(settings), settings.docker_host, settings.service)
+        running = RunningContainers(
+            selection(settings), settings.docker_host, settings.service, timeout=min(30.0, settings.timeout)
+        )
     except UsageError:  # nothing selected: the revision label is one source among several
         running = None
     return FactsRequest(

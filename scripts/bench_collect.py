@@ -3,6 +3,7 @@
 
     python scripts/bench_collect.py            # creates the containers, measures, removes them
     python scripts/bench_collect.py --keep     # keep (and on the next run reuse) the containers
+    python scripts/bench_collect.py --keep --only collect-phase   # the hook's collect phase alone
 
 Containers (busybox image imported from the host, json-file logs, --network none):
   * 8 containers with 400,000 varied lines (~75 MB of output) each, plain access-log
@@ -14,6 +15,14 @@ Containers (busybox image imported from the host, json-file logs, --network none
   * 1 container with a 1 GiB log (generated with `yes | head -c`).
 
 Measured (best of --repeat runs each; the machine is shared, so best-of is the stable figure):
+  * the hook's collect phase (what the rollback waits for) on the 8 containers with the
+    default caps (64 MiB kept of each ~100 MB log): the freeze, against today's one-pass
+    collect of the same containers and against `docker logs -t` of them one after another,
+    in rounds (each round runs the three back to back; the ratios are per round, and their
+    median is printed: a noisy neighbour slows a round's three alike). Targets: freeze
+    >= 10x the one-pass collect and >= 20x the serial CLI, peak RSS < 64 MiB. The finalize
+    that processes the freeze is timed against the one-pass collect too (it must not be
+    slower), and the whole `rollback-pm hook --phase collect` process once (start-up included);
   * one 400k-line container: `docker logs -t > file` vs collect() on the Engine API path
     and on the json-file fast path -> throughput ratios (targets: API >= 1.0x, fast >= 4x);
   * 8 containers: the CLI one after another vs collect(parallel=8) on both paths;
@@ -148,6 +157,29 @@ print(json.dumps({"seconds": seconds, "bytes": result.file("log").bytes, "degrad
                   "errors": result.errors, "paths": sorted({c.path_used for c in result.containers}),
                   "leaked": leaked, "redaction": result.redaction_counts}))
 """
+FREEZE_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from rollback_pm.evidence import CollectOptions, Selection, freeze
+args = json.loads(sys.argv[1])
+start = time.perf_counter()
+frozen = freeze(Selection(containers=args["containers"]), CollectOptions(evidence_dir=Path(args["dir"])),
+                args["state"], key="bench")
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "frozen": frozen is not None,
+                  "bytes": frozen.frozen_bytes if frozen else 0,
+                  "errors": (frozen.errors + [c.error for c in frozen.containers if c.error]) if frozen else []}))
+"""
+FINALIZE_CHILD = r"""
+import json, sys, time
+from rollback_pm.evidence import finalize
+args = json.loads(sys.argv[1])
+start = time.perf_counter()
+[bundle] = finalize(args["state"], key="bench")
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "bytes": bundle.file("log").bytes, "degraded": bundle.degraded,
+                  "errors": bundle.errors, "timings": bundle.manifest["timings_s"]}))
+"""
 WRAPPER = r"""
 import resource, subprocess, sys
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
@@ -268,6 +300,121 @@ def run_collect(
     return report, wall, int(rss_line)
 
 
+def run_child(code: str, args: dict) -> tuple[dict, float, int]:
+    """(a child's JSON report, its wall time, its peak RSS in KiB)."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-c", code, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"child failed:\n{proc.stdout}\n{proc.stderr}")
+    report_line, rss_line = proc.stdout.strip().splitlines()[-2:]
+    return json.loads(report_line), wall, int(rss_line)
+
+
+def hook_collect_phase(ids: list[str], work: Path) -> float:
+    """Wall time of the whole `rollback-pm hook --phase collect` process (interpreter start-up included)."""
+    state = work / f"state-cli-{time.monotonic_ns()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROLLBACK_PM_", "CI_", "PLUGIN_"))}
+    command = [
+        sys.executable,
+        "-m",
+        "rollback_pm",
+        "--state-dir",
+        str(state),
+        "hook",
+        "--phase",
+        "collect",
+        "--service",
+        "bench",
+        "--deploy-sha",
+        "0" * 40,
+        "--evidence-dir",
+        str(work / "ev-cli"),
+    ]
+    for ident in ids:
+        command += ["--container", ident]
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)})
+    wall = time.perf_counter() - start
+    if proc.returncode or "frozen" not in proc.stdout:
+        raise SystemExit(f"hook --phase collect did not freeze:\n{proc.stdout}\n{proc.stderr}")
+    shutil.rmtree(state, ignore_errors=True)
+    return wall
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def bench_collect_phase(ids: list[str], work: Path, rounds: int) -> None:
+    """The hook's collect phase: freeze vs one-pass collect vs serial `docker logs -t`, per round."""
+    print(f"\ncollect phase: {len(ids)} containers, default caps (64 MiB kept of each)")
+    for ident in ids:
+        cli_logs(ident, work)  # the page cache holds every log, as it would right after the failure
+    rows = []
+    for number in range(1, rounds + 1):
+        state = work / f"state-{number}"
+        frozen, frozen_wall, frozen_rss = run_child(
+            FREEZE_CHILD, {"containers": ids, "dir": str(work / f"ev-frozen-{number}"), "state": str(state)}
+        )
+        if not frozen["frozen"] or frozen["errors"]:
+            raise SystemExit(f"the freeze did not happen or was degraded: {frozen}")
+        final, _, final_rss = run_child(FINALIZE_CHILD, {"state": str(state)})
+        if final["degraded"]:
+            raise SystemExit(f"the finalize was degraded: {final['errors']}")
+        single, _, single_rss = run_collect(ids, "auto", 4, False, work)
+        serial = sum(cli_logs(ident, work) for ident in ids)
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(work / f"ev-frozen-{number}", ignore_errors=True)
+        row = {
+            "freeze": frozen["seconds"],
+            "freeze_wall": frozen_wall,
+            "freeze_rss": frozen_rss / 1024,
+            "frozen_mb": frozen["bytes"] / 1e6,
+            "finalize": final["seconds"],
+            "finalize_logs": final["timings"].get("logs_s", 0.0),
+            "finalize_merge": final["timings"].get("merge_write_s", 0.0),
+            "finalize_rss": final_rss / 1024,
+            "single": single["seconds"],
+            "single_rss": single_rss / 1024,
+            "serial": serial,
+        }
+        rows.append(row)
+        print(
+            f"  round {number}: freeze {row['freeze']:.2f} s ({row['frozen_mb']:.0f} MB frozen, child wall "
+            f"{row['freeze_wall']:.2f} s, peak RSS {row['freeze_rss']:.0f} MiB) | one-pass collect "
+            f"{row['single']:.2f} s | docker logs -t x{len(ids)} {row['serial']:.2f} s | "
+            f"-> {row['single'] / row['freeze']:.1f}x, {row['serial'] / row['freeze']:.1f}x | finalize "
+            f"{row['finalize']:.2f} s (reading {row['finalize_logs']:.2f} s, merge after it "
+            f"{row['finalize_merge']:.2f} s, peak RSS {row['finalize_rss']:.0f} MiB)",
+            flush=True,
+        )
+    cli = hook_collect_phase(ids, work)
+    ratio_single = median([r["single"] / r["freeze"] for r in rows])
+    ratio_serial = median([r["serial"] / r["freeze"] for r in rows])
+    ratio_final = median([r["single"] / r["finalize"] for r in rows])
+    peak = max(r["freeze_rss"] for r in rows)
+    print(
+        f"  median of the rounds: freeze {ratio_single:.1f}x faster than the one-pass collect (target >= 10x), "
+        f"{ratio_serial:.1f}x faster than serial docker logs -t (target >= 20x); peak RSS {peak:.0f} MiB "
+        f"(target < 64 MiB)"
+    )
+    print(f"  finalize vs the one-pass collect it replaces: {ratio_final:.2f}x (>= 1: not slower)")
+    print(
+        f"  best: freeze {min(r['freeze'] for r in rows):.2f} s, one-pass {min(r['single'] for r in rows):.2f} s, "
+        f"docker logs -t {min(r['serial'] for r in rows):.2f} s, finalize {min(r['finalize'] for r in rows):.2f} s; "
+        f"whole `hook --phase collect` process {cli:.2f} s (Python start-up and imports included)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="keep the containers for the next run")
@@ -283,22 +430,36 @@ def main() -> int:
         default="both",
         help="log content of the one-container comparison (default: both)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("collect-phase", "read"),
+        help="collect-phase: the hook's freeze alone; read: the read-path comparisons alone (default: both)",
+    )
     args = parser.parse_args()
 
     client = docker.APIClient(version="auto", timeout=600)
     ensure_image(client)
     names = [f"{args.prefix}-{i}" for i in range(args.containers)]
     print(
-        f"preparing {args.containers} containers x {LINES} lines" + ("" if args.skip_gib else " and a 1 GiB log"),
+        f"preparing {args.containers} containers x {LINES} lines"
+        + ("" if args.skip_gib or args.only == "collect-phase" else " and a 1 GiB log"),
         flush=True,
     )
     t0 = time.perf_counter()
     ids = [ensure_container(client, n, GEN_LINES) for n in names]
-    gib = None if args.skip_gib else ensure_container(client, f"{args.prefix}-gib", GEN_GIB)
+    gib = (
+        None
+        if args.skip_gib or args.only == "collect-phase"
+        else ensure_container(client, f"{args.prefix}-gib", GEN_GIB)
+    )
     wait_all(client, ids + ([gib] if gib else []))
     print(f"  ready in {time.perf_counter() - t0:.1f}s", flush=True)
-    work = Path(tempfile.mkdtemp(prefix="rpm-evid-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="rpm-evid-bench-", dir=os.environ.get("TMPDIR", "/var/tmp")))
     try:
+        if args.only != "read":
+            bench_collect_phase(ids, work, args.repeat)
+        if args.only == "collect-phase":
+            return 0
         singles = []
         if args.mix in ("plain", "both"):
             singles.append(("plain", ids[0], ""))

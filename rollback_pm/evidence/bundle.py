@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from rollback_pm import log as rlog
+from rollback_pm.errors import EvidenceDirError
 from rollback_pm.evidence.clock import Clock
 from rollback_pm.evidence.documents import Documents
 from rollback_pm.evidence.evdir import EvidenceDir, temp_name
@@ -41,6 +42,12 @@ def write_log_file(
         try:
             job.spool.drain()  # the writer threads finish what was handed to them
         except SpoolWriteError as exc:
+            if exc.full:
+                raise EvidenceDirError(
+                    f"evidence directory {evdir.path} ran out of space while the logs were written ({exc}); "
+                    "no bundle was written. Free space there, lower --max-bytes-per-container or --max-total-bytes, "
+                    "or pass an --evidence-dir on another disk (--min-free-mb keeps a floor that stops short of this)."
+                ) from None
             job.result.ok, job.result.error = False, f"writing its log to {evdir.path} failed: {exc}"
     budgets = allowances([job.spool.kept for job in jobs], options.max_bytes_per_container, options.max_total_bytes)
     if streaming is not None:
@@ -75,6 +82,7 @@ def _use_streamed(
     sha, size, written = done
     log_name = f"rollback-{bundle}.log"
     evdir.publish(streaming.temp, log_name)
+    rlog.get_logger("rollback_pm.evidence").debug("evidence.merged_while_reading", bundle=bundle, bytes=size)
     for job, count in zip(jobs, written):
         job.result.original_bytes = job.spool.original
         job.result.kept_bytes = count

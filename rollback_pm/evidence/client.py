@@ -86,6 +86,11 @@ def docker_client(base_url: str | None = None, timeout: float = 30.0) -> docker.
     try:
         client = docker.APIClient(version="auto", timeout=timeout, **kwargs)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        if "timed out" in str(exc):  # the SDK wraps requests' ReadTimeout in a DockerException's text
+            raise DockerUnavailable(
+                f"Docker engine at {where} did not answer within {timeout:.0f}s: it accepts connections "
+                "but does not respond. Check that dockerd is healthy (docker info), or raise --timeout."
+            ) from None
         raise DockerUnavailable(
             f"Docker engine not reachable at {where}: {_root_reason(exc)}. "
             "Start dockerd or set DOCKER_HOST=unix:///path/docker.sock (or tcp://host:2375)."

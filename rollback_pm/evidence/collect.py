@@ -33,6 +33,7 @@ from rollback_pm.evidence.bundle import finish_bundle, write_json_file, write_lo
 from rollback_pm.evidence.clock import Clock
 from rollback_pm.evidence.documents import inspect_all, redact_all
 from rollback_pm.evidence.evdir import EvidenceDir
+from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.logs import LogReader, live_files, read_logs
 from rollback_pm.evidence.select import container_name, resolve
 from rollback_pm.evidence.spool import Spool
@@ -84,8 +85,14 @@ def collect(
     instead, which is then ``degraded``.
     """
     validate(options)
+    with unwind_on_sigterm():
+        return _open_and_collect(selection, options, client, now or utcnow())
+
+
+def _open_and_collect(
+    selection: Selection, options: CollectOptions, client: engine.APIClient | None, now: datetime
+) -> BundleResult:
     clock = Clock(options.timeout)
-    now = now or utcnow()
     timings: dict[str, float] = {}
     evdir = EvidenceDir.open(options.evidence_dir, options.min_free_mb)
     try:

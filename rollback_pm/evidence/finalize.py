@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from rollback_pm import log as rlog
-from rollback_pm.errors import RollbackPmError
+from rollback_pm.errors import EvidenceDirError, RollbackPmError
 from rollback_pm.evidence import client as engine
 from rollback_pm.evidence.bundle import finish_bundle, write_json_file, write_log_file
 from rollback_pm.evidence.clock import Clock
@@ -37,6 +37,7 @@ from rollback_pm.evidence.documents import Inspected, redact_all
 from rollback_pm.evidence.evdir import EvidenceDir
 from rollback_pm.evidence.files import BATCH_BYTES, LogFiles
 from rollback_pm.evidence.freeze import options_from, selection_from
+from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.logs import FileOpener, LogReader, read_logs
 from rollback_pm.evidence.mergechild import StreamingMerge
 from rollback_pm.evidence.spool import Spool
@@ -58,6 +59,11 @@ def finalize(state_dir: Path | str, *, key: str | None, park: Park | None = None
     """
     if not os.path.isdir(Path(state_dir) / SPOOL_DIR):
         return []
+    with unwind_on_sigterm():
+        return _finalize(state_dir, key, park)
+
+
+def _finalize(state_dir: Path | str, key: str | None, park: Park | None) -> list[BundleResult]:
     logger = rlog.get_logger("rollback_pm.evidence")
     mine: list[BundleResult] = []
     with SpoolRoot.open(state_dir) as root:
@@ -78,6 +84,10 @@ def finalize(state_dir: Path | str, *, key: str | None, park: Park | None = None
                     park(str(claimed.meta.get("key", "")), bundle)
             except RollbackPmError as exc:
                 claimed.release()
+                if own and isinstance(exc, EvidenceDirError):
+                    raise EvidenceDirError(
+                        f"{exc} The frozen evidence stays in {claimed.path}; the next finalize processes it."
+                    ) from None
                 if own:
                     raise
                 logger.warning("evidence.spool_not_processed", spool=ident, error=str(exc))

@@ -37,6 +37,7 @@ from rollback_pm.evidence.collect import result_for, validate
 from rollback_pm.evidence.documents import inspect_all
 from rollback_pm.evidence.evdir import MIB
 from rollback_pm.evidence.files import FastPathUnavailable, LogFiles, log_location, open_log_files
+from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.kcopy import CopyFull, copy_range
 from rollback_pm.evidence.merge import allowances
 from rollback_pm.evidence.ranges import Measured, measure, plan, raw_needed
@@ -68,8 +69,19 @@ def freeze(
     ``collect``; per-container problems are recorded in the result instead.
     """
     validate(options)
+    with unwind_on_sigterm():
+        return _try_freeze(selection, options, state_dir, key, client, now or utcnow())
+
+
+def _try_freeze(
+    selection: Selection,
+    options: CollectOptions,
+    state_dir: Path | str,
+    key: str,
+    client: engine.APIClient | None,
+    now: datetime,
+) -> Frozen | None:
     clock = Clock(options.timeout)
-    now = now or utcnow()
     logger = rlog.get_logger("rollback_pm.evidence")
     if options.fast_path == "never":
         logger.info("evidence.no_freeze", reason="--fast-path never: the logs are read through the Engine API")
@@ -168,9 +180,10 @@ def _freeze(
             spool.abort()
             raise
     finally:
+        clock.cancel.set()  # copies still running stop at their next chunk
+        pool.shutdown(wait=False, cancel_futures=True)
         for files in opened.values():
             files.close()
-        pool.shutdown(wait=False, cancel_futures=True)
     frozen_bytes = sum(e["frozen_bytes"] for e in entries)
     for result, entry in zip(results, entries):
         result.path_used, result.log_driver = entry["driver"], entry["driver"]

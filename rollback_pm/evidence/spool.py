@@ -15,6 +15,7 @@ final fsync has little left to do.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -35,6 +36,15 @@ class SpoolFrozen(Exception):
 
 class SpoolWriteError(Exception):
     """Writing the spool failed (disk full, I/O error); the message says how."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.errno = error.errno
+
+    @property
+    def full(self) -> bool:
+        """The filesystem ran out of space (or quota)."""
+        return self.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -109,7 +119,7 @@ class Spool:
                 raise SpoolFrozen()
             error = self._error or (self._writer.error if self._writer is not None else None)
             if error is not None:
-                raise SpoolWriteError(error.strerror or str(error))
+                raise SpoolWriteError(error)
             self.original += len(data)
             if self.cap == 0:
                 self.dropped = True
@@ -142,7 +152,7 @@ class Spool:
             writer.close()
             self._error = self._error or writer.error
         if self._error is not None:
-            raise SpoolWriteError(self._error.strerror or str(self._error))
+            raise SpoolWriteError(self._error)
 
     def _drop_old(self) -> None:
         total = sum(s.length for s in self.segments)
@@ -164,7 +174,10 @@ class Spool:
     def plan(self, allowance: int) -> list[tuple[Segment, int, int]]:
         """(segment, start, end) ranges holding the newest <= ``allowance`` bytes, from a line start."""
         self.freeze()  # planning happens once writing is over
-        self.drain()
+        try:
+            self.drain()
+        except SpoolWriteError:
+            pass  # the caller has recorded it; what was written before still counts
         segments = [s for s in self.segments if s.length]
         total = sum(s.length for s in segments)
         cut = max(0, total - max(0, allowance))

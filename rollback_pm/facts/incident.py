@@ -39,6 +39,7 @@ class RunningContainers:
     selection: Selection
     docker_host: str | None
     service: str | None
+    timeout: float = 30.0  # seconds for each Docker call: an engine that never answers is given up
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def image_revision(bundle: BundleResult | None, running: RunningContainers | Non
             return shas.image_revision(bundle.inspect_docs, bundle.image_docs, service)
         if running is None:
             return None
-        client = docker_client(running.docker_host)
+        client = docker_client(running.docker_host, timeout=running.timeout)
         docs = [client.inspect_container(c["Id"]) for c in select_containers(client, running.selection)]
         images = {d["Image"]: client.inspect_image(d["Image"]) for d in docs}
         return shas.image_revision(docs, images, service)

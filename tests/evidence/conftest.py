@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.docker_images import Containers, StallingProxy
+from tests.support.docker_images import Containers, SilentEngine, StallingProxy
 
 
 @pytest.fixture()
@@ -26,3 +26,12 @@ def stalling_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stallin
         yield proxy
     finally:
         proxy.close()
+
+
+@pytest.fixture()
+def silent_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SilentEngine]:
+    engine = SilentEngine(str(tmp_path_factory.mktemp("se") / "d.sock"))
+    try:
+        yield engine
+    finally:
+        engine.close()

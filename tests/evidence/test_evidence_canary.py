@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from rollback_pm import log
-from rollback_pm.evidence import CollectOptions, Selection, collect
+from rollback_pm.evidence import CollectOptions, Selection, collect, finalize, freeze
 from tests.support.docker_images import ensure_busybox_image
 
 pytestmark = pytest.mark.docker
@@ -61,8 +62,9 @@ def canary_image(busybox_image):
     docker.APIClient(version="auto").remove_image(tag, force=True)
 
 
-@pytest.mark.parametrize("fast_path", ["auto", "never"])
-def test_canaries_reach_no_file_and_no_log_line(tmp_path, containers, canary_image, fast_path):
+@pytest.mark.parametrize("fast_path", ["auto", "never", "frozen"])
+def test_canaries_reach_no_file_and_no_log_line(tmp_path, tmp_path_factory, containers, canary_image, fast_path):
+    """``frozen``: the hook's two phases; the raw bytes wait in the spool, which the finalize deletes."""
     containers.image = canary_image
     env = {
         **CANARIES,
@@ -84,10 +86,17 @@ def test_canaries_reach_no_file_and_no_log_line(tmp_path, containers, canary_ima
     )
     stream = io.StringIO()
     log.configure("json", "debug", stream=stream)
+    state = tmp_path_factory.mktemp("state")
     try:
-        result = collect(
-            Selection(name_regex=f"{containers.prefix}.*"), CollectOptions(evidence_dir=tmp_path, fast_path=fast_path)
-        )
+        selection = Selection(name_regex=f"{containers.prefix}.*")
+        if fast_path == "frozen":
+            frozen = freeze(selection, CollectOptions(evidence_dir=tmp_path), state, key="k")
+            assert frozen is not None
+            assert CANARIES["DB_PASSWORD"].encode() in (frozen.spool / "docs.json").read_bytes()  # raw, in the spool
+            [result] = finalize(state, key="k")
+            assert os.listdir(state / "spool") == []
+        else:
+            result = collect(selection, CollectOptions(evidence_dir=tmp_path, fast_path=fast_path))
         log.get_logger("test").info("after", found=list(log.known_secrets()), env=env)
     finally:
         log.configure()

@@ -108,6 +108,15 @@ class Containers:
         self.client.close()
 
 
+def _stop_listening(server: socket.socket) -> None:
+    """Close a listening socket so that a thread blocked in accept() returns (close alone does not wake it)."""
+    try:
+        server.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    server.close()
+
+
 class StallingProxy:
     """A unix-socket relay to the real engine that can stall chosen requests.
 
@@ -175,4 +184,39 @@ class StallingProxy:
 
     def close(self) -> None:
         self._closed.set()
-        self._server.close()
+        _stop_listening(self._server)
+
+
+class SilentEngine:
+    """A unix socket that accepts connections, reads what is sent and never answers.
+
+    What a wedged dockerd looks like from the client: connect() succeeds, every request
+    waits forever. Only a client-side deadline ends the wait.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(path)
+        self._server.listen(64)
+        self._conns: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self._conns.append(conn)  # kept open and unanswered
+
+    def close(self) -> None:
+        self._closed.set()
+        _stop_listening(self._server)
+        for conn in self._conns:
+            conn.close()
