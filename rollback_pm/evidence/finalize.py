@@ -35,18 +35,20 @@ from rollback_pm.evidence.clock import Clock
 from rollback_pm.evidence.collect import SUFFIXES
 from rollback_pm.evidence.documents import Inspected, redact_all
 from rollback_pm.evidence.evdir import EvidenceDir
-from rollback_pm.evidence.files import BATCH_BYTES, LogFiles
+from rollback_pm.evidence.files import LogFiles
 from rollback_pm.evidence.freeze import options_from, selection_from
 from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.logs import FileOpener, LogReader, read_logs
 from rollback_pm.evidence.mergechild import StreamingMerge
 from rollback_pm.evidence.spool import Spool
-from rollback_pm.evidence.spooldir import DOCS, SPOOL_DIR, ClaimedSpool, SpoolRoot
+from rollback_pm.evidence.spooldir import DOCS, SPOOL_DIR, ClaimedSpool, SpoolDirError, SpoolRoot
 from rollback_pm.evidence.types import BundleResult, ContainerResult
 from rollback_pm.models import EvidenceFile
 from rollback_pm.timeutil import stamp
 
 Park = Callable[[str, BundleResult], None]
+READ_BUFFER = 256 * 1024  # per frozen file; a worker reads one file at a time
+READ_AT_ONCE = 8
 
 
 def finalize(state_dir: Path | str, *, key: str | None, park: Park | None = None) -> list[BundleResult]:
@@ -66,7 +68,12 @@ def finalize(state_dir: Path | str, *, key: str | None, park: Park | None = None
 def _finalize(state_dir: Path | str, key: str | None, park: Park | None) -> list[BundleResult]:
     logger = rlog.get_logger("rollback_pm.evidence")
     mine: list[BundleResult] = []
-    with SpoolRoot.open(state_dir) as root:
+    try:
+        root = SpoolRoot.open(state_dir)
+    except SpoolDirError as exc:
+        logger.warning("evidence.spool_unusable", error=str(exc))
+        return mine
+    with root:
         root.sweep()
         orphans = set(root.orphans())
         for ident in root.complete():
@@ -144,7 +151,10 @@ def _process(claimed: ClaimedSpool, evdir: EvidenceDir, bundle: str, clock: Cloc
     inspected = Inspected(docs=raw["containers"], images=raw["images"], deadline_hit=bool(meta["deadline_hit"]))
     errors = list(meta["errors"])
     timings = {k: float(v) for k, v in meta.get("timings_s", {}).items()}
-    workers = min(options.parallel, max(1, len(results)))  # as collect: the same batches
+    # Up to 8 containers are read at once, whatever --parallel says (the merging child
+    # moves only as fast as its slowest source), with batches sized for that many workers:
+    # memory stays where collect's is with --parallel 8. Beyond 8, the others follow.
+    workers = min(max(1, len(results)), max(options.parallel, READ_AT_ONCE))
     pool: ThreadPoolExecutor | None = None
     spools: list[Spool] = []
     streaming: StreamingMerge | None = None
@@ -157,7 +167,7 @@ def _process(claimed: ClaimedSpool, evdir: EvidenceDir, bundle: str, clock: Cloc
             bundle,
             [(f"c{i}", len(r.name.encode()) + 8) for i, r in enumerate(results) if r.id in documents.redacted],
         )
-        pool = ThreadPoolExecutor(max_workers=max(1, len(results)), thread_name_prefix="finalize")
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finalize")
         reader = LogReader(options, clock, None, evdir.path, workers, frozen_files(claimed, entries))
         jobs, logs_deadline = read_logs(pool, reader, results, inspected.docs, documents, evdir, bundle, spools)
         timings["logs_s"] = time.monotonic() - mark
@@ -213,7 +223,7 @@ def frozen_files(claimed: ClaimedSpool, entries: list[dict[str, Any]]) -> FileOp
         files = LogFiles(entry["driver"], [f["source"] for f in entry["files"]])
         try:
             for item in entry["files"]:
-                handle = os.fdopen(claimed.open(item["name"]), "rb", buffering=BATCH_BYTES)
+                handle = os.fdopen(claimed.open(item["name"]), "rb", buffering=READ_BUFFER)
                 if item["skip"]:
                     handle.seek(item["skip"])
                 files.handles.append(gzip.GzipFile(fileobj=handle, mode="rb") if item["compressed"] else handle)  # type: ignore[arg-type]

@@ -115,6 +115,8 @@ class SpoolRoot:
     def open(cls, state_dir: Path | str) -> SpoolRoot:
         state = Path(state_dir).absolute()
         path = state / SPOOL_DIR
+        if os.path.islink(state):  # the state dir's symlink policy (safe_dirs): never followed
+            raise SpoolDirError(f"state dir {state} is a symlink; refusing to follow it")
         try:
             os.makedirs(state, mode=0o750, exist_ok=True)
             try:

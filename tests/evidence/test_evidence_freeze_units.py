@@ -213,6 +213,9 @@ def test_spool_root_is_private_and_refuses_what_is_not_ours(tmp_path):
     (tmp_path / "linked" / "spool").symlink_to(tmp_path / "state" / "spool")
     with pytest.raises(SpoolDirError, match="is a symlink or not a directory"):
         SpoolRoot.open(tmp_path / "linked")
+    (tmp_path / "state-link").symlink_to(tmp_path / "state")
+    with pytest.raises(SpoolDirError, match="state dir .*state-link is a symlink"):
+        SpoolRoot.open(tmp_path / "state-link")  # the state dir's own symlink policy
     if os.geteuid() == 0:
         (tmp_path / "theirs").mkdir()
         (tmp_path / "theirs" / "spool").mkdir(mode=0o700)
