@@ -7,7 +7,8 @@ the log size. ``plan()`` then picks the newest ``allowance`` bytes, starting on 
 boundary. ``freeze()`` stops a worker that outlived the deadline: what it had written
 stays, later writes are refused.
 
-The disk side (write, sha256, and for a lone container early fdatasync) runs in a
+The disk side (write, and for a lone container, whose first segment may become the log
+itself, sha256 and early fdatasync) runs in a
 writer thread fed through a one-batch queue: those calls release the GIL, so on a
 second core they overlap with the parsing thread instead of adding to it, and the
 final fsync has little left to do.
