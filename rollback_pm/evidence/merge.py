@@ -160,40 +160,113 @@ class LineSource(Protocol):
         ...
 
 
+HOLD_LINES = 1024  # a source's newest lines held back, so a line stamped before them still lands in place
+HOLD_BYTES = 256 * 1024  # ... and no more bytes of them (a line may be up to 1 MiB)
+GROUP_LINES = 1024  # lines (or GROUP_BYTES bytes) of a source sorted together with those held back
+GROUP_BYTES = 256 * 1024
+
+
+class _InOrder:
+    """A source's lines in timestamp order, with bounded memory, whatever the read blocks.
+
+    Docker stamps stdout and stderr in copiers of their own, so a container's log can hold
+    a line stamped a few microseconds before lines written ahead of it. The lines are taken
+    in groups (GROUP_LINES lines or GROUP_BYTES bytes, counted on the lines alone, never on
+    how the reader cuts them); each group is stably sorted together with the newest lines
+    held back from the groups before it, and all but the newest (HOLD_LINES lines, at most
+    HOLD_BYTES) are released. A line that at most HOLD_LINES earlier lines outdate so lands
+    in its place; one later than that is released after them (and ``merge_lines`` keeps it
+    right after the line before it). Ties keep the source's own order.
+    """
+
+    def __init__(self, reader: LineSource, offset: int) -> None:
+        self.reader = reader
+        self.stamp = itemgetter(slice(offset, offset + TS_LEN))
+        self.pending: list[bytes] = []  # read, not yet grouped
+        self.at = 0  # pending[at:] is what is left of it
+        self.pending_bytes = 0
+        self.held: list[bytes] = []  # in order, the newest seen so far
+        self.held_keys: list[bytes] = []
+        self.ended = False
+
+    def _group(self) -> list[bytes]:
+        """The next group of lines; [] once the source has ended."""
+        while not self.ended and len(self.pending) - self.at < GROUP_LINES and self.pending_bytes < GROUP_BYTES:
+            lines = self.reader.block()
+            if not lines:
+                self.ended = True
+                break
+            if self.at:
+                del self.pending[: self.at]
+                self.at = 0
+            self.pending.extend(lines)
+            self.pending_bytes += sum(map(len, lines))
+        sizes = list(accumulate(map(len, islice(self.pending, self.at, self.at + GROUP_LINES))))
+        if not sizes:
+            return []
+        cut = min(len(sizes), bisect_left(sizes, GROUP_BYTES) + 1)
+        group = self.pending[self.at : self.at + cut]
+        self.at += cut
+        self.pending_bytes -= sizes[cut - 1]
+        return group
+
+    def block(self) -> tuple[list[bytes], list[bytes]]:
+        """The next lines, in order, and their timestamps; ([], []) once all were given."""
+        while True:
+            group = self._group()
+            if not group:
+                lines, keys = self.held, self.held_keys
+                self.held, self.held_keys = [], []
+                return lines, keys
+            keys = list(map(self.stamp, group))
+            lines, keys_all = self.held + group, self.held_keys + keys
+            if (self.held_keys and keys[0] < self.held_keys[-1]) or not all(map(le, keys, islice(keys, 1, None))):
+                # Stable: ties keep the source's order. Two lines at least here, so ``pick`` gives a tuple.
+                pick = itemgetter(*sorted(range(len(lines)), key=keys_all.__getitem__))
+                lines, keys_all = list(pick(lines)), list(pick(keys_all))
+            tail = lines[-HOLD_LINES:]
+            if sum(map(len, tail)) <= HOLD_BYTES:
+                release = len(lines) - len(tail)
+            else:
+                release = len(lines) - bisect_right(list(accumulate(map(len, reversed(tail)))), HOLD_BYTES)
+            self.held, self.held_keys = lines[release:], keys_all[release:]
+            if release:
+                return lines[:release], keys_all[:release]
+
+
 def merge_lines(readers: list[LineSource], offsets: list[int], out: _Out | Any, written: list[int]) -> None:
     """Interleave sources of lines by timestamp, a window at a time; ``written[i]`` counts source i's bytes.
 
     The order is fixed by the lines alone, not by how the sources are cut into blocks:
-    a stable sort by (the newest timestamp of the source so far, source index, position
-    in the source). A line whose timestamp goes back in time (stdout and stderr are
-    stamped by different copiers) so stays right after the line before it, and equal
-    timestamps keep the order of the sources. That lets the finalize phase merge while
-    the logs are still being read (``mergechild``) and still write the bytes this
-    function writes after reading.
+    each source's lines are first put in timestamp order (``_InOrder``), then all are
+    ordered by (the newest timestamp of the source so far, source index, position). A
+    line ``_InOrder`` could not place (stamped before more lines than it holds back) so
+    stays right after the line before it, and equal timestamps keep the order of the
+    sources. That lets the finalize phase merge while the logs are still being read
+    (``mergechild``) and still write the bytes this function writes after reading.
 
     Each window takes, from every source, the lines up to the smallest "newest timestamp
     so far" of the sources that may still bring more (ties resolved by source index) and
     sorts them in one stable sort, which keeps the per-line work in C instead of a
-    Python heap operation per line. Each source holds at most one block in memory.
+    Python heap operation per line. Each source holds at most a few blocks in memory.
     """
+    sorted_sources = [_InOrder(reader, offset) for reader, offset in zip(readers, offsets)]
     key, line_of = itemgetter(0), itemgetter(1)
-    stamps = [itemgetter(slice(off, off + TS_LEN)) for off in offsets]
-    count = len(readers)
-    lines: list[list[bytes]] = [[] for _ in readers]
-    keys: list[list[bytes]] = [[] for _ in readers]
+    count = len(sorted_sources)
+    lines: list[list[bytes]] = [[] for _ in sorted_sources]
+    keys: list[list[bytes]] = [[] for _ in sorted_sources]
     top = [b""] * count  # newest timestamp seen per source
     ended = [False] * count
     pos = [0] * count
     while True:
-        for i, reader in enumerate(readers):
+        for i, source in enumerate(sorted_sources):
             if not ended[i] and pos[i] >= len(lines[i]):
-                block = reader.block()
+                block, block_keys = source.block()
                 if not block:
                     ended[i], lines[i], keys[i], pos[i] = True, [], [], 0
                     continue
-                block_keys = list(map(stamps[i], block))
-                if block_keys[0] < top[i] or not all(map(le, block_keys, islice(block_keys, 1, None))):
-                    block_keys = list(accumulate(block_keys, max, initial=top[i]))[1:]  # back in time: see above
+                if block_keys[0] < top[i]:  # each block is in order; this one starts back in time: see above
+                    block_keys = list(accumulate(block_keys, max, initial=top[i]))[1:]
                 keys[i] = block_keys
                 top[i] = block_keys[-1]
                 lines[i], pos[i] = block, 0

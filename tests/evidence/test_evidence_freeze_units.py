@@ -285,37 +285,77 @@ class Sink:
         self.parts.append(data)
 
 
-def test_merge_order_does_not_depend_on_the_blocks():
-    """(newest stamp of the source so far, source index, position): whatever the cut."""
+class Whole:
+    def __init__(self, lines: list[bytes], size: int) -> None:
+        self.lines, self.size = lines, size
+
+    def block(self) -> list[bytes]:
+        out, self.lines = self.lines[: self.size], self.lines[self.size :]
+        return out
+
+
+def _merged(sources: list[list[bytes]], readers: list) -> tuple[bytes, list[int]]:
+    out, written = Sink(), [0] * len(sources)
+    offsets = [len(lines[0].split(b" ")[0]) + 8 if lines else 0 for lines in sources]
+    merge_lines(readers, offsets, out, written)
+    return b"".join(out.parts), written
+
+
+@pytest.fixture()
+def small_holds(monkeypatch):
+    """Hold back 4 lines (or 200 bytes), sort groups of 3 lines (or 150 bytes): many edges."""
+    for name, value in (("HOLD_LINES", 4), ("HOLD_BYTES", 200), ("GROUP_LINES", 3), ("GROUP_BYTES", 150)):
+        monkeypatch.setattr(f"rollback_pm.evidence.merge.{name}", value)
+
+
+def test_merge_puts_lines_in_timestamp_order_within_and_across_sources(small_holds, monkeypatch):
+    """Docker's stdout and stderr copiers stamp out of order: each source is put back in order, then merged."""
+    monkeypatch.setattr("rollback_pm.evidence.merge.HOLD_BYTES", 4 * 66)  # 4 lines of at most 66 bytes
+    rng = random.Random(3)
+    for _ in range(300):
+        sources, expected = [], []
+        for index, name in enumerate(("a", "bb", "ccc")[: rng.randint(1, 3)]):
+            stamps = sorted(rng.randrange(0, 40) for _ in range(rng.randint(0, 30)))  # ties across sources
+            lines = [
+                f"{name} stderr {ts(s)} {name}{i:02d}{'x' * rng.randint(0, 18)}\n".encode()
+                for i, s in enumerate(stamps)
+            ]
+            for at in range(0, len(lines), 5):  # out of order by up to 4 lines (the lines held back)
+                window = lines[at : at + 5]
+                rng.shuffle(window)
+                lines[at : at + 5] = window
+            sources.append(lines)
+            expected.extend(((line.split(b" ")[2], index, position), line) for position, line in enumerate(lines))
+        expected.sort()
+        merged, written = _merged(sources, [Blocks(list(s), rng) for s in sources])
+        assert merged == b"".join(line for _, line in expected)
+        assert written == [sum(map(len, s)) for s in sources]
+
+
+def test_merge_order_does_not_depend_on_the_blocks(small_holds):
+    """Lines far out of order too (beyond what is held back): the same bytes however the sources are cut."""
     rng = random.Random(11)
-    for _ in range(200):
+    for _ in range(300):
         sources = []
         for name in ("a", "bb", "ccc")[: rng.randint(2, 3)]:
             stamp = 0
             lines = []
-            for i in range(rng.randint(0, 25)):
-                stamp = max(0, stamp + rng.choice([0, 0, 1, 1, 2, -1]))  # ties across sources, steps back
-                lines.append(f"{name} stdout {ts(stamp)} {name}{i}\n".encode())
+            for i in range(rng.randint(0, 40)):
+                stamp = max(0, stamp + rng.choice([0, 0, 1, 1, 2, -1, -9]))  # ties across sources, steps back
+                lines.append(f"{name} stdout {ts(stamp)} {name}{i}{'x' * rng.choice([0, 5, 90, 300])}\n".encode())
             sources.append(lines)
-        expected = []
-        for index, lines in enumerate(sources):
-            top = b""
-            for position, line in enumerate(lines):
-                top = max(top, line.split(b" ")[2])
-                expected.append(((top, index, position), line))
-        expected.sort()
-        out, written = Sink(), [0] * len(sources)
-        offsets = [len(lines[0].split(b" ")[0]) + 8 if lines else 0 for lines in sources]
-        merge_lines([Blocks(list(s), rng) for s in sources], offsets, out, written)
-        assert b"".join(out.parts) == b"".join(line for _, line in expected)
+        whole, written = _merged(sources, [Whole(list(s), 10**6) for s in sources])
         assert written == [sum(map(len, s)) for s in sources]
+        assert sorted(whole.splitlines()) == sorted(line.rstrip(b"\n") for s in sources for line in s)
+        assert _merged(sources, [Whole(list(s), 1) for s in sources]) == (whole, written)
+        assert _merged(sources, [Blocks(list(s), rng) for s in sources]) == (whole, written)
 
 
 def _spool_lines(name: str, count: int, rng: random.Random) -> list[bytes]:
     stamp = 0
     lines = []
     for i in range(count):
-        stamp += rng.choice([0, 1, 1, 2])
+        stamp = max(0, stamp + rng.choice([0, 1, 1, 2, -1]))  # stdout and stderr stamped out of order
         lines.append(f"{name} stdout {ts(stamp)} {name} line {i} {'x' * rng.randint(0, 300)}\n".encode())
     return lines
 
