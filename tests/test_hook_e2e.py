@@ -1,8 +1,10 @@
 """The whole promise on a real Docker engine: rollback -> evidence, ledger, draft, ticket."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -219,3 +221,48 @@ def test_two_hooks_at_once_make_one_incident_and_one_ticket(tmp_path, project):
         assert len({e.bundle for e in incident.evidence}) == 2
     assert len(list((tmp_path / "state" / "tickets").glob("*.json"))) == 1
     assert len(list((tmp_path / "drafts").glob("*.md"))) == 1
+
+
+def test_the_collect_phase_freezes_and_a_spool_left_behind_is_adopted_by_its_own_rollback(tmp_path, project):
+    name, ids = project
+    collect = hook(tmp_path, name, "--phase", "collect", "--json")
+    assert collect.returncode == 0, collect.stderr
+    report = json.loads(collect.stdout)
+    assert report["bundle"] is None and report["evidence"] == [] and report["incident"] is None
+    assert sorted(report["frozen"]["containers"]) == [f"{name}-api-1", f"{name}-web-1"]
+    spool = Path(report["frozen"]["spool"])
+    assert spool.parent == tmp_path / "state" / "spool" and (spool / "spool.json").is_file()
+    assert not (tmp_path / "evidence").exists() or list((tmp_path / "evidence").iterdir()) == []
+    assert SECRET.encode() in (spool / "docs.json").read_bytes()  # unredacted, only in the spool
+
+    # The rollback replaces the containers; this rollback's finalize never comes (its runner died).
+    subprocess.run(["docker", "rm", "-f", *ids.values()], capture_output=True, check=True)
+    an_hour_ago = time.time() - 3700
+    for path in (spool / "spool.json", spool):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    # The next rollback's finalize processes the spool left behind, for its own rollback.
+    other = hook(tmp_path, name, "--phase", "finalize", "--pipeline-number", "8")
+    assert other.returncode == 0, other.stderr
+    assert list((tmp_path / "state" / "spool").iterdir()) == []
+    bundle = sorted(p.name for p in (tmp_path / "evidence").iterdir())
+    assert len(bundle) == 3
+    log = next((tmp_path / "evidence").glob("rollback-*.log")).read_text()
+    assert "FATAL: migration 42 failed" in log and "GET /health 502 3" in log and SECRET not in log
+    with Ledger(tmp_path / "state") as ledger:
+        [eighth] = ledger.list()
+    assert eighth.pipeline_number == "8" and eighth.evidence == []
+
+    # Its own finalize, late, adopts that bundle: the evidence of the containers as they died.
+    own = hook(tmp_path, name, "--phase", "finalize")
+    assert own.returncode == 0, own.stderr
+    with Ledger(tmp_path / "state") as ledger:
+        incidents = {i.pipeline_number: i for i in ledger.list()}
+    seventh = incidents["7"]
+    assert sorted(Path(e.path).name for e in seventh.evidence) == bundle and incidents["8"].evidence == []
+    api = next(c for c in seventh.containers if c.name == f"{name}-api-1")
+    assert api.exit_code == 3 and api.status == "exited"
+    assert sorted(p.name for p in (tmp_path / "evidence").iterdir()) == bundle  # no second bundle
+    for path in [*tmp_path.rglob("*")]:
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
