@@ -17,6 +17,7 @@ import click
 from rollback_pm import __version__
 from rollback_pm.config import BY_NAME, DAY, Option, Settings, convert, load_settings, undecodable
 from rollback_pm.errors import EXIT_FAILED, ConfigError, RollbackPmError
+from rollback_pm.interrupt import unwind_on_sigterm
 from rollback_pm.log import configure, get_logger, mask
 
 log = get_logger(__name__)
@@ -122,7 +123,8 @@ class Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with unwind_on_sigterm():  # SIGTERM unwinds like Ctrl-C: temp files removed, locks released
+                return super().invoke(ctx)
         except RollbackPmError as exc:
             click.echo(f"rollback-pm: {one_line(mask(str(exc)))}", err=True)
             ctx.exit(exc.exit_code)

@@ -1,12 +1,13 @@
-"""SIGTERM unwinds like Ctrl-C while evidence is being written, so every cleanup runs.
+"""SIGTERM unwinds like Ctrl-C, so every cleanup runs.
 
 Python's default SIGTERM ends the process on the spot: no ``finally`` runs, and a
 collection stopped by a CI runner's cancel or ``docker stop`` left its spool segments
 (tens of MiB of hidden temps), its bundle lock and a half-merged log behind until the
-next run. While a collect, freeze or finalize runs, SIGTERM instead raises
-``Terminated`` (a KeyboardInterrupt, as SIGINT raises) in the main thread: the temps are
-removed, the locks released, the merging child stopped, and the CLI exits 130 with
-"interrupted". The previous handler is put back afterwards.
+next run. Within ``unwind_on_sigterm`` (every CLI command; a collect, freeze or finalize
+called as a library) SIGTERM instead raises ``Terminated`` (a KeyboardInterrupt, as
+SIGINT raises) in the main thread: temps are removed, locks released, the merging child
+stopped, and the CLI exits 130 with "interrupted". The previous handler is put back
+afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from types import FrameType
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived while evidence was being written."""
+    """SIGTERM arrived."""
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:

@@ -40,6 +40,7 @@ FOUNDATION = (
     "rollback_pm.models",
     "rollback_pm.atomic",
     "rollback_pm.safe_dirs",
+    "rollback_pm.interrupt",
 )
 
 RULES: tuple[Rule, ...] = (
@@ -134,7 +135,7 @@ RULES: tuple[Rule, ...] = (
         modules=FOUNDATION,
         never=(PACKAGE,),
         allow=FOUNDATION,
-        why="the foundation (errors, log, timeutil, models, atomic, safe_dirs) sits below every part and "
+        why="the foundation (errors, log, timeutil, models, atomic, safe_dirs, interrupt) sits below every part and "
         "imports only itself, so that any part can use it without a cycle",
     ),
 )

@@ -16,7 +16,7 @@ Modules: ``select`` (one list call), ``client`` (engine calls, raw logs stream),
 log), ``lines`` (record -> line format, shared by both read paths), ``files`` (json-file /
 local fast path), ``redact`` (the rules, a package with a public API), ``spool`` (newest-bytes ring), ``merge``
 (budgets, timestamp merge), ``bundle`` and ``manifest`` (the files written), ``evdir``
-(atomic files), ``clock`` (the deadline), ``interrupt`` (SIGTERM unwinds), ``collect``
+(atomic files), ``clock`` (the deadline), ``collect``
 (orchestration). The hook's two phases: ``freeze`` (with ``ranges``: which bytes, ``kcopy``:
 kernel copies, ``spooldir``: the private spool) and ``finalize`` (with ``mergechild``: the
 merge while reading).

@@ -33,11 +33,11 @@ from rollback_pm.evidence.bundle import finish_bundle, write_json_file, write_lo
 from rollback_pm.evidence.clock import Clock
 from rollback_pm.evidence.documents import inspect_all, redact_all
 from rollback_pm.evidence.evdir import EvidenceDir
-from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.logs import LogReader, live_files, read_logs
 from rollback_pm.evidence.select import container_name, resolve
 from rollback_pm.evidence.spool import Spool
 from rollback_pm.evidence.types import BundleResult, CollectOptions, ContainerResult, Selection
+from rollback_pm.interrupt import unwind_on_sigterm
 from rollback_pm.timeutil import stamp, utcnow
 
 SUFFIXES = (".log", ".inspect.json", ".manifest.json")

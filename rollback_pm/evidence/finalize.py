@@ -37,12 +37,12 @@ from rollback_pm.evidence.documents import Inspected, redact_all
 from rollback_pm.evidence.evdir import EvidenceDir
 from rollback_pm.evidence.files import LogFiles
 from rollback_pm.evidence.freeze import options_from, selection_from
-from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.logs import FileOpener, LogReader, read_logs
 from rollback_pm.evidence.mergechild import StreamingMerge
 from rollback_pm.evidence.spool import Spool
 from rollback_pm.evidence.spooldir import DOCS, SPOOL_DIR, ClaimedSpool, SpoolDirError, SpoolRoot
 from rollback_pm.evidence.types import BundleResult, ContainerResult
+from rollback_pm.interrupt import unwind_on_sigterm
 from rollback_pm.models import EvidenceFile
 from rollback_pm.timeutil import stamp
 

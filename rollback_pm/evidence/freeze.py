@@ -37,13 +37,13 @@ from rollback_pm.evidence.collect import result_for, validate
 from rollback_pm.evidence.documents import inspect_all
 from rollback_pm.evidence.evdir import MIB
 from rollback_pm.evidence.files import FastPathUnavailable, LogFiles, log_location, open_log_files
-from rollback_pm.evidence.interrupt import unwind_on_sigterm
 from rollback_pm.evidence.kcopy import CopyFull, copy_range
 from rollback_pm.evidence.merge import allowances
 from rollback_pm.evidence.ranges import Measured, measure, plan, raw_needed
 from rollback_pm.evidence.select import resolve
 from rollback_pm.evidence.spooldir import DOCS, NewSpool, SpoolDirError, SpoolRoot
 from rollback_pm.evidence.types import CollectOptions, ContainerResult, Frozen, Selection
+from rollback_pm.interrupt import unwind_on_sigterm
 from rollback_pm.timeutil import stamp, utcnow
 
 SPOOL_SCHEMA = 1
