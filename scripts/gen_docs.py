@@ -34,6 +34,13 @@ PLUGIN_ONLY: tuple[tuple[str, str, str], ...] = (
     ("sha", "`CI_COMMIT_SHA`", "The SHA `mark-good` records."),
     ("strict", "true", "`false` makes the step succeed even when the hook fails (it still prints why)."),
     ("time_limit", "300", "Seconds after which the hook is stopped, so the step never hangs."),
+    (
+        "log_files",
+        "-",
+        "The engine's log directory, mounted read-only at the same path (`/var/lib/docker/containers`): "
+        "started as root, the step keeps its group when it drops root, so `phase: collect` reads the log "
+        'files and only freezes them (docs/woodpecker.md, "Reading the log files").',
+    ),
 )
 
 # Variables of the generic deploy-script hook (hooks/on-rollback); a test checks that the

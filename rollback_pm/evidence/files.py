@@ -4,7 +4,9 @@ Docker writes them under its root (``/var/lib/docker/containers/<id>/``); rotate
 carry a numeric suffix (``.1`` newest … ``.N`` oldest), ``.gz`` when compressed. All
 files are opened before any is read, and the directory is listed again afterwards: if a
 rotation happened in between, we retry, so the set read is one consistent snapshot (an
-open file stays readable even if Docker renames or deletes it meanwhile).
+open file stays readable even if Docker renames or deletes it meanwhile). A directory
+that may be searched but not listed (Docker's are root 0710: the plugin's ``log_files``
+gives their group) is probed by name instead.
 
 json-file lines are sliced when their text has no escape, else parsed with orjson
 (about 4x faster than stdlib json here). The
@@ -49,10 +51,20 @@ class LogFiles:
         self.handles.clear()
 
 
-def _rotated(directory: str, base: str) -> list[tuple[int, str]]:
+def _rotated(directory: str, base: str, limit: int) -> list[tuple[int, str]]:
+    """(number, name) of the log's files, oldest (highest number) first.
+
+    Listed; or, where the directory may be searched but not listed (Docker's 0710 ones, to
+    a member of their group), probed by name: up to ``limit`` (max-file), then on while
+    the files go on.
+    """
+    try:
+        entries = os.listdir(directory)
+    except PermissionError:
+        entries = _probed(directory, base, limit)
     pattern = re.compile(re.escape(base) + r"(?:\.(\d+))?(\.gz)?$")
     found: dict[int, str] = {}
-    for entry in os.listdir(directory):
+    for entry in entries:
         match = pattern.fullmatch(entry)
         if not match or (match.group(1) is None and match.group(2)):
             continue
@@ -61,6 +73,33 @@ def _rotated(directory: str, base: str) -> list[tuple[int, str]]:
         if number not in found or found[number].endswith(".gz"):
             found[number] = entry
     return sorted(found.items(), reverse=True)  # oldest (highest number) first
+
+
+def _probed(directory: str, base: str, limit: int) -> list[str]:
+    def exists(name: str) -> bool:
+        try:
+            os.stat(os.path.join(directory, name), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    names = [base] if exists(base) else []
+    number = 1
+    while True:
+        here = [n for n in (f"{base}.{number}", f"{base}.{number}.gz") if exists(n)]
+        if not here and number >= limit:
+            return names
+        names += here
+        number += 1
+
+
+def _max_files(inspect_doc: dict[str, Any], driver: str) -> int:
+    """How many files the engine keeps of a log (its max-file; the local driver's default is 5)."""
+    config = ((inspect_doc.get("HostConfig") or {}).get("LogConfig") or {}).get("Config") or {}
+    try:
+        return max(1, min(1000, int(config.get("max-file") or (5 if driver == "local" else 1))))
+    except (TypeError, ValueError):
+        return 5
 
 
 def log_location(inspect_doc: dict[str, Any]) -> tuple[str, str, str]:
@@ -81,9 +120,10 @@ def log_location(inspect_doc: dict[str, Any]) -> tuple[str, str, str]:
 
 def open_log_files(inspect_doc: dict[str, Any], attempts: int = 3) -> LogFiles:
     driver, directory, base = log_location(inspect_doc)
+    limit = _max_files(inspect_doc, driver)
     for _ in range(attempts):
         try:
-            names = _rotated(directory, base)
+            names = _rotated(directory, base, limit)
         except OSError as exc:
             raise FastPathUnavailable(f"cannot list {directory}: {exc.strerror}") from None
         files = LogFiles(driver, [os.path.join(directory, n) for _, n in names])
@@ -94,7 +134,7 @@ def open_log_files(inspect_doc: dict[str, Any], attempts: int = 3) -> LogFiles:
                 stats.append(os.fstat(fd))
                 raw = os.fdopen(fd, "rb", buffering=BATCH_BYTES)
                 files.handles.append(gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw)  # type: ignore[arg-type]
-            again = _rotated(directory, base)
+            again = _rotated(directory, base, limit)
             same = [n for _, n in again] == [n for _, n in names] and all(
                 os.stat(os.path.join(directory, n), follow_symlinks=False).st_ino == st.st_ino
                 for (_, n), st in zip(again, stats)

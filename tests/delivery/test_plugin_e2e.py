@@ -308,3 +308,51 @@ def test_plugin_started_as_root_collects_as_its_user_through_the_socket_group(se
         assert "api crashed" in next((out / "evidence").glob("*.log")).read_text()
     finally:
         shutil.rmtree(public, ignore_errors=True)
+
+
+@python_usable_by(65534)
+def test_with_log_files_the_plugin_user_reads_the_log_files_and_only_freezes_them(service):
+    """`log_files` on a real engine: uid 65534 keeps the log directory's group, no more, and that
+    is enough to read Docker's 0640 log files: the collect phase freezes; the finalize writes the bundle."""
+    public = Path(tempfile.mkdtemp(prefix="rpm-delivery-"))
+    try:
+        public.chmod(0o755)
+        bin_dir = public / "bin"
+        make_rollback_pm(bin_dir)
+        bin_dir.chmod(0o755)
+        out = public / "out"
+        out.mkdir()
+        os.chown(out, 65534, 65534)
+        image = service.image("bad", "f" * 40)
+        service.run("api", image, 'echo "api crashed"; exit 1')
+        service.wait_exited("api")
+        log_path = Path(sh("docker", "inspect", "--format", "{{.LogPath}}", f"{service.project}-api-1"))
+        env = {
+            "PATH": f"{bin_dir}:{SYSTEM_PATH}",
+            "CI": "woodpecker",
+            "CI_COMMIT_SHA": "f" * 40,
+            "CI_PIPELINE_NUMBER": "7",
+            "ROLLBACK_PM_PLUGIN_USER": "65534",
+            "PLUGIN_SERVICE": service.project,
+            "PLUGIN_COMPOSE_PROJECT": service.project,
+            "PLUGIN_EVIDENCE_DIR": str(out / "evidence"),
+            "PLUGIN_STATE_DIR": str(out / "state"),
+            "PLUGIN_LOG_FILES": str(log_path.parent.parent),
+            "PLUGIN_LOG_LEVEL": "info",
+        }
+
+        collect = plugin(env, public, phase="collect")
+
+        assert collect.returncode == 0, collect.stdout + collect.stderr
+        assert "container(s) frozen" in collect.stdout, collect.stderr
+        (spool,) = (out / "state" / "spool").iterdir()
+        assert {f.stat().st_uid for f in [spool, *spool.iterdir()]} == {65534}
+        assert not (out / "evidence").exists()
+
+        finalize = plugin({k: v for k, v in env.items() if k != "PLUGIN_LOG_FILES"}, public, phase="finalize")
+
+        assert finalize.returncode in (0, 3), finalize.stdout + finalize.stderr
+        assert "api crashed" in next((out / "evidence").glob("*.log")).read_text()
+        assert list((out / "state" / "spool").iterdir()) == []
+    finally:
+        shutil.rmtree(public, ignore_errors=True)

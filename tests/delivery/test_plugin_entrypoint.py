@@ -176,6 +176,35 @@ def test_root_joins_the_socket_group_and_drops_to_the_plugin_user(public_dir):
     assert "may not use it" not in result.stderr
 
 
+@needs_root()
+def test_log_files_keeps_the_log_directory_group_when_dropping_root(public_dir):
+    sock = unix_socket(public_dir / "docker.sock", gid=4242)
+    logs = public_dir / "containers"  # as Docker keeps it: root-owned, 0710, its group may search it
+    logs.mkdir()
+    os.chown(logs, 0, 4343)
+    logs.chmod(0o710)
+    try:
+        env = public_env(
+            public_dir,
+            PLUGIN_DOCKER_HOST=f"unix://{public_dir}/docker.sock",
+            ROLLBACK_PM_PLUGIN_USER="65534",
+            PLUGIN_PHASE="collect",
+            PLUGIN_LOG_FILES=str(logs),
+        )
+        result = run(env, public_dir)
+        groups, nnp = recorded(public_dir / "records", "groups"), recorded(public_dir / "records", "nnp")
+        missing = run({**env, "PLUGIN_LOG_FILES": str(public_dir / "not-mounted")}, public_dir)
+    finally:
+        sock.close()
+
+    assert result.returncode == 0, result.stderr
+    assert groups == "65534 4242 4343" and nnp == "1"  # the log directory's group, and no more
+    assert "unknown setting" not in result.stderr and "log_files" not in result.stderr
+    assert missing.returncode == 0, missing.stderr
+    assert f"log_files: {public_dir}/not-mounted is not a directory in this step" in missing.stderr
+    assert recorded(public_dir / "records", "groups") == "65534 4242"
+
+
 @needs_modules("rollback_pm.facts.shas")
 def test_mark_good_records_the_pipeline_sha(rpm_dir, tmp_path):
     from rollback_pm.ledger import Ledger

@@ -264,6 +264,50 @@ def test_orphans_and_claims(tmp_path):
     root.close()
 
 
+# --- log files in a directory that may be searched, not listed -------------------------
+
+
+@pytest.mark.parametrize("max_file", [None, "2", "5"])
+def test_a_directory_that_cannot_be_listed_is_probed_by_name(tmp_path, monkeypatch, max_file):
+    """Docker's 0710 directories, to a member of their group (the plugin's log_files): the same set."""
+    from rollback_pm.evidence import files as files_module
+
+    base = tmp_path / "abc-json.log"
+    for name, data in (
+        ("abc-json.log", record("newest\n", 9)),
+        ("abc-json.log.1", record("older\n", 8)),
+        ("abc-json.log.1.gz", b"being compressed: the plain .1 wins"),
+        ("abc-json.log.2.gz", gzip.compress(record("old\n", 7))),
+        ("abc-json.log.3.gz", gzip.compress(record("oldest\n", 6))),
+        ("other-json.log.4", b"another log"),
+    ):
+        (tmp_path / name).write_bytes(data)
+    doc = {"HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-file": max_file} if max_file else {}}}}
+    doc["LogPath"] = str(base)
+    listed = files_module.open_log_files(doc)
+    real = os.listdir
+
+    def denied(path):
+        if str(path) == str(tmp_path):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(files_module.os, "listdir", denied)
+    probed = files_module.open_log_files(doc)
+    try:
+        # Past max-file too (2 here, 1 when not set) while the files go on: what a listing finds.
+        assert [os.path.basename(p) for p in probed.paths] == [
+            "abc-json.log.3.gz",
+            "abc-json.log.2.gz",
+            "abc-json.log.1",
+            "abc-json.log",
+        ]
+        assert probed.paths == listed.paths
+    finally:
+        listed.close()
+        probed.close()
+
+
 # --- merge order and the merge while reading --------------------------------------------
 
 
