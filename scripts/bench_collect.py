@@ -25,7 +25,8 @@ Measured (best of --repeat runs each; the machine is shared, so best-of is the s
     slower), and the whole `rollback-pm hook --phase collect` process once (start-up included);
   * one 400k-line container: `docker logs -t > file` vs collect() on the Engine API path
     and on the json-file fast path -> throughput ratios (targets: API >= 1.0x, fast >= 4x);
-  * 8 containers: the CLI one after another vs collect(parallel=8) on both paths;
+  * 8 containers: the CLI one after another vs collect(parallel=8) on both paths, and vs
+    the finalize of an uncapped freeze of them (the same whole logs; target >= 4x);
   * the 1 GiB log: peak RSS of a process running collect() (target < 64 MiB), taken as
     getrusage(RUSAGE_CHILDREN).ru_maxrss in a wrapper process around it.
 
@@ -163,8 +164,10 @@ from pathlib import Path
 from rollback_pm.evidence import CollectOptions, Selection, freeze
 args = json.loads(sys.argv[1])
 start = time.perf_counter()
-frozen = freeze(Selection(containers=args["containers"]), CollectOptions(evidence_dir=Path(args["dir"])),
-                args["state"], key="bench")
+options = CollectOptions(evidence_dir=Path(args["dir"]))
+if args.get("uncapped"):
+    options.max_bytes_per_container = 1 << 40
+frozen = freeze(Selection(containers=args["containers"]), options, args["state"], key="bench")
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "frozen": frozen is not None,
                   "bytes": frozen.frozen_bytes if frozen else 0,
@@ -348,6 +351,23 @@ def hook_collect_phase(ids: list[str], work: Path) -> float:
     return wall
 
 
+def freeze_and_finalize(ids: list[str], work: Path) -> tuple[dict, int]:
+    """The finalize of an uncapped freeze (the whole logs, as the uncapped collects): (its report, peak RSS KiB)."""
+    state = work / f"state-whole-{time.monotonic_ns()}"
+    evidence = work / f"ev-whole-{time.monotonic_ns()}"
+    frozen, _, _ = run_child(
+        FREEZE_CHILD, {"containers": ids, "dir": str(evidence), "state": str(state), "uncapped": True}
+    )
+    if not frozen["frozen"] or frozen["errors"]:
+        raise SystemExit(f"the whole-log freeze did not happen or was degraded: {frozen}")
+    final, _, rss = run_child(FINALIZE_CHILD, {"state": str(state)})
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.rmtree(evidence, ignore_errors=True)
+    if final["degraded"]:
+        raise SystemExit(f"the finalize was degraded: {final['errors']}")
+    return final, rss
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -493,13 +513,20 @@ def main() -> int:
                 print(f"  secret masked on both paths; redaction counts {runs['always'][0][0]['redaction']}")
 
         print(f"\n{len(ids)} containers")
-        runs = {"cli": [], "never": [], "always": []}
+        runs = {"cli": [], "never": [], "always": [], "finalize": []}
         for _ in range(max(1, args.repeat - 1)):
             runs["cli"].append(sum(cli_logs(i, work) for i in ids))
             for mode in ("never", "always"):
                 runs[mode].append(run_collect(ids, mode, len(ids), True, work))
+            runs["finalize"].append(freeze_and_finalize(ids, work))
         seq = best(runs["cli"])
         print(f"  docker logs -t, one after another  {seq:7.2f} s")
+        final, final_rss = min(runs["finalize"], key=lambda r: r[0]["seconds"])
+        print(
+            f"  {'finalize of a whole-log freeze':34s} {final['seconds']:7.2f} s  ({seq / final['seconds']:.2f}x the CLI; "
+            f"peak RSS {final_rss / 1024:.0f} MiB; {final['bytes'] / 1e6:.0f} MB written; reading "
+            f"{final['timings'].get('logs_s', 0.0):.2f} s, merge left after it {final['timings'].get('merge_write_s', 0.0):.2f} s)"
+        )
         for mode in ("never", "always"):
             report, wall, rss = min(runs[mode], key=lambda r: r[0]["seconds"])
             label = (
