@@ -411,7 +411,7 @@ def bench_collect_phase(ids: list[str], work: Path, rounds: int) -> None:
         print(
             f"  round {number}: freeze {row['freeze']:.2f} s ({row['frozen_mb']:.0f} MB frozen, child wall "
             f"{row['freeze_wall']:.2f} s, peak RSS {row['freeze_rss']:.0f} MiB) | one-pass collect "
-            f"{row['single']:.2f} s | docker logs -t x{len(ids)} {row['serial']:.2f} s | "
+            f"{row['single']:.2f} s (peak RSS {row['single_rss']:.0f} MiB) | docker logs -t x{len(ids)} {row['serial']:.2f} s | "
             f"-> {row['single'] / row['freeze']:.1f}x, {row['serial'] / row['freeze']:.1f}x | finalize "
             f"{row['finalize']:.2f} s (reading {row['finalize_logs']:.2f} s, merge after it "
             f"{row['finalize_merge']:.2f} s, peak RSS {row['finalize_rss']:.0f} MiB)",
