@@ -345,8 +345,11 @@ def test_a_finalize_killed_after_writing_the_bundle_does_not_write_a_second(tmp_
 
 
 STOP_COLLECT = r"""
-import sys
+import signal, sys
 from rollback_pm.cli import main
+# Ctrl-C as a terminal's foreground process gets it: a suite started with `&` from a script
+# hands its children SIGINT ignored, and Python then (rightly) leaves it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.argv = ["rollback-pm", "--state-dir", sys.argv[1] + "/state", "collect", "--evidence-dir", sys.argv[1] + "/ev",
             "--name", sys.argv[2], "--docker-host", sys.argv[3], "--min-free-mb", "0"]
 main()
