@@ -942,6 +942,14 @@ class Ledger:
         row = self.db.execute("SELECT * FROM signatures WHERE incident_id = ?", (incident_id_,)).fetchone()
         return _signature(row) if row else None
 
+    def recorded_before(self, first_id: str, second_id: str) -> bool:
+        """Whether incident ``first_id`` was recorded in this ledger before ``second_id``:
+        the order of two rollbacks whose times, kept to the second, are equal."""
+        rows = dict(
+            self.db.execute("SELECT id, rowid FROM incidents WHERE id IN (?, ?)", (first_id, second_id)).fetchall()
+        )
+        return first_id in rows and second_id in rows and rows[first_id] < rows[second_id]
+
     def list_signatures(
         self, signature: str | None = None, *, service: str | None = None, environment: str | None = None
     ) -> Signatures:

@@ -84,8 +84,10 @@ def find_repeats(ledger: Ledger, incident: Incident, signature: Signature) -> li
             )
             continue
         when = earlier.mitigated_at or earlier.created_at
-        if this_time is not None and (when is None or when >= this_time):
+        if this_time is not None and (when is None or when > this_time):
             continue
+        if when == this_time and not ledger.recorded_before(earlier.id, incident.id):
+            continue  # the same second: the one recorded first is the earlier
         followups, _ = ledger.read_followups(earlier.id)
         found.append(
             Repeat(

@@ -65,13 +65,15 @@ def test_a_step_is_compared_as_the_signature_normalises_it():
     assert normal_step("  ") is None
 
 
-def stored(ledger: Ledger, state: Path, hours: int, *, service="api", environment="production", **kw) -> Incident:
+def stored(
+    ledger: Ledger, state: Path, hours: int, *, service="api", environment="production", pipeline_suffix="", **kw
+) -> Incident:
     return record(
         ledger,
         state,
         service=service,
         environment=environment,
-        pipeline=f"p{hours}-{service}-{environment}",
+        pipeline=f"p{hours}-{service}-{environment}{pipeline_suffix}",
         mitigated=T0 + timedelta(hours=hours),
         **kw,
     )
@@ -109,6 +111,17 @@ def test_earlier_incidents_of_the_same_service_and_environment_that_failed_the_s
         assert repeats.seen_before(ledger, ledger.get(oldest.id)) == []
         unsigned = stored(ledger, state, 30)
         assert repeats.seen_before(ledger, unsigned) is None
+
+
+def test_two_rollbacks_in_the_same_second_the_one_recorded_first_is_the_earlier(tmp_path):
+    # times are kept to the second: a quick second rollback can share its first's mitigation time
+    state = tmp_path / "state"
+    with Ledger(state) as ledger:
+        first = signed(ledger, stored(ledger, state, 0, pipeline_suffix="a"), "3 api health", MIGRATION)
+        second = signed(ledger, stored(ledger, state, 0, pipeline_suffix="b"), "3 api health", MIGRATION)
+        assert ledger.get(first.id).mitigated_at == ledger.get(second.id).mitigated_at
+        assert [r.incident_id for r in repeats.seen_before(ledger, ledger.get(second.id))] == [first.id]
+        assert repeats.seen_before(ledger, ledger.get(first.id)) == []
 
 
 def test_a_damaged_signature_is_left_out_not_fatal(tmp_path):
