@@ -4,10 +4,10 @@ Known secret values (tracker tokens, secrets found in container config) are regi
 with ``register_secret`` and replaced by ``***`` wherever they appear in a log event,
 whatever the key, and so is the password of any URL (``https://user:***@host``). Keys
 that look secret are masked too. Every text then goes through the redaction rules of
-``rollback_pm.evidence.redact`` (token formats such as ``ghp_…`` or ``AKIA…``, keyed
+``rollback_pm.redact`` (token formats such as ``ghp_…`` or ``AKIA…``, keyed
 values, bearer credentials, passwords on command lines …), so a secret nobody registered
-is masked as well: that package hands them over with ``use_text_rules`` when it is
-imported (this module sits below every part and imports none of them).
+is masked as well, in every command, whatever parts it imports (``rollback_pm.redact``
+sits in the foundation beside this module).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
+
+from rollback_pm.redact import redact_text
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"(?i)(token|password|passwd|secret|api_?key|authorization|credential)")
@@ -57,15 +59,6 @@ def mask_url_passwords(text: str) -> str:
     return _URL_PASSWORD.sub(rf"\1:{MASK}@", text) if "@" in text else text
 
 
-_text_rules: Callable[[str], str] | None = None
-
-
-def use_text_rules(rules: Callable[[str], str]) -> None:
-    """Apply ``rules`` to every text masked here, after the registered secrets."""
-    global _text_rules
-    _text_rules = rules
-
-
 def mask(text: str) -> str:
     """Replace every password inside a URL and every registered secret value in ``text``,
     then apply the redaction rules (they leave what is masked already as it is)."""
@@ -75,8 +68,7 @@ def mask(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    rules = _text_rules
-    return text if rules is None else rules(text)
+    return redact_text(text)
 
 
 def _mask_value(key: str, value: Any) -> Any:

@@ -30,9 +30,9 @@ from rollback_pm.errors import RollbackPmError
 from rollback_pm.evidence import Selection, docker_client, select_containers
 from rollback_pm.evidence import client as engine
 from rollback_pm.evidence.lines import TS_LEN, ApiDemux, LineBuilder, StreamError
-from rollback_pm.evidence.redact import LogRedactor, redact_documents
 from rollback_pm.evidence.select import container_name
 from rollback_pm.log import get_logger
+from rollback_pm.redact import LogRedactor, redact_documents
 from rollback_pm.signals import Baseline
 from rollback_pm.timeutil import parse_ts
 

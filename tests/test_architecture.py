@@ -41,6 +41,7 @@ FOUNDATION = (
     "rollback_pm.atomic",
     "rollback_pm.safe_dirs",
     "rollback_pm.interrupt",
+    "rollback_pm.redact",
 )
 
 RULES: tuple[Rule, ...] = (
@@ -135,7 +136,7 @@ RULES: tuple[Rule, ...] = (
         modules=FOUNDATION,
         never=(PACKAGE,),
         allow=FOUNDATION,
-        why="the foundation (errors, log, timeutil, models, atomic, safe_dirs, interrupt) sits below every part and "
+        why="the foundation (errors, log, timeutil, models, atomic, safe_dirs, interrupt, redact) sits below every part and "
         "imports only itself, so that any part can use it without a cycle",
     ),
 )

@@ -14,8 +14,8 @@ from typing import Any
 from rollback_pm import log as rlog
 from rollback_pm.evidence import client as engine
 from rollback_pm.evidence.clock import GRACE, Clock
-from rollback_pm.evidence.redact import redact_documents
 from rollback_pm.evidence.types import ContainerResult
+from rollback_pm.redact import redact_documents
 
 
 @dataclass

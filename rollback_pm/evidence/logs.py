@@ -34,9 +34,9 @@ from rollback_pm.evidence.files import (
     read_local,
 )
 from rollback_pm.evidence.lines import TS_LEN, ApiDemux, LineBuilder, StreamError
-from rollback_pm.evidence.redact import LogRedactor
 from rollback_pm.evidence.spool import Spool, SpoolFrozen, SpoolWriteError
 from rollback_pm.evidence.types import CollectOptions, ContainerResult
+from rollback_pm.redact import LogRedactor
 
 SWITCH_INTERVAL = 0.0005
 

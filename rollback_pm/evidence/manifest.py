@@ -64,7 +64,7 @@ def build_manifest(
             {"name": f.path.rsplit("/", 1)[-1], "kind": f.kind, "sha256": f.sha256, "bytes": f.bytes} for f in files
         ],
         "containers": [r.to_dict() for r in results],
-        "redaction": {"counts": dict(sorted(outcome.counts.items())), "rules": "see rollback_pm.evidence.redact"},
+        "redaction": {"counts": dict(sorted(outcome.counts.items())), "rules": "see rollback_pm.redact"},
         "timings_s": {k: round(v, 3) for k, v in outcome.timings.items()},
         **(extra or {}),
     }

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rollback_pm.evidence.redact import redact_lines, redact_text
 from rollback_pm.log import known_secrets
 from rollback_pm.models import SmokeStep
+from rollback_pm.redact import redact_lines, redact_text
 
 
 def redact_steps(steps: list[SmokeStep]) -> list[SmokeStep]:

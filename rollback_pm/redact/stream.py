@@ -6,10 +6,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from rollback_pm.evidence.redact.finder import Finder
-from rollback_pm.evidence.redact.formats import COMMAND_TRIGGERS, FORMAT_TRIGGERS
-from rollback_pm.evidence.redact.keys import MASK_B, SUFFIX_VERDICTS, TOKEN_VERDICTS, suffix_verdict, token_verdict
-from rollback_pm.evidence.redact.text import (
+from rollback_pm.redact.finder import Finder
+from rollback_pm.redact.formats import COMMAND_TRIGGERS, FORMAT_TRIGGERS
+from rollback_pm.redact.keys import MASK_B, SUFFIX_VERDICTS, TOKEN_VERDICTS, suffix_verdict, token_verdict
+from rollback_pm.redact.text import (
     AFTER_TOKEN_B,
     AFTER_TOKEN_FIRST,
     ALL_STEMS,

@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from rollback_pm.evidence.redact.formats import command_values
-from rollback_pm.evidence.redact.keys import MASK, high_entropy, is_masked, is_secret_key, is_semi_secret_key
-from rollback_pm.evidence.redact.text import Redactor
+from rollback_pm.redact.formats import command_values
+from rollback_pm.redact.keys import MASK, high_entropy, is_masked, is_secret_key, is_semi_secret_key
+from rollback_pm.redact.text import Redactor
 
 _FLAG_ALONE = re.compile(r"^--?([A-Za-z][\w.-]*)$")
 

@@ -42,9 +42,9 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import NamedTuple
 
-from rollback_pm.evidence.redact.finder import Finder
-from rollback_pm.evidence.redact.formats import COMMAND_TRIGGERS, FORMAT_TRIGGERS, TOKEN_FORMATS, command_values
-from rollback_pm.evidence.redact.keys import (
+from rollback_pm.redact.finder import Finder
+from rollback_pm.redact.formats import COMMAND_TRIGGERS, FORMAT_TRIGGERS, TOKEN_FORMATS, command_values
+from rollback_pm.redact.keys import (
     MASK,
     has_strong_word,
     high_entropy,

@@ -41,11 +41,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rollback_pm import log
-from rollback_pm.evidence.redact.documents import DocumentRedactor, redact_documents
-from rollback_pm.evidence.redact.keys import MASK, is_secret_key, searchable
-from rollback_pm.evidence.redact.stream import LogRedactor
-from rollback_pm.evidence.redact.text import LineRedactor, Redactor
+from rollback_pm.redact.documents import DocumentRedactor, redact_documents
+from rollback_pm.redact.keys import MASK, is_secret_key, searchable
+from rollback_pm.redact.stream import LogRedactor
+from rollback_pm.redact.text import LineRedactor, Redactor
 
 
 def redact_text(text: str, known: Iterable[str] = ()) -> str:
@@ -58,9 +57,6 @@ def redact_lines(lines: Iterable[str], known: Iterable[str] = ()) -> list[str]:
     redactor = LineRedactor(Redactor(known))
     return [redactor.line(line) for line in lines]
 
-
-# Our own logs, error messages and ticket bodies get the same rules (rollback_pm.log).
-log.use_text_rules(redact_text)
 
 __all__ = [
     "MASK",

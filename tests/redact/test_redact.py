@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rollback_pm.evidence.redact import (
+from rollback_pm.redact import (
     MASK,
     DocumentRedactor,
     LineRedactor,
@@ -16,7 +16,7 @@ from rollback_pm.evidence.redact import (
     redact_lines,
     redact_text,
 )
-from rollback_pm.evidence.redact import text as text_rules
+from rollback_pm.redact import text as text_rules
 
 TS = b"2026-05-13T08:47:21.123456789Z "
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollback_pm.evidence.redact import MASK, LogRedactor, Redactor, redact_documents, redact_text
+from rollback_pm.redact import MASK, LogRedactor, Redactor, redact_documents, redact_text
 
 TS = b"2026-05-13T08:47:21.123456789Z "
 ALNUM = string.ascii_letters + string.digits
