@@ -19,7 +19,7 @@ import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from rollback_pm.errors import ConfigError, UsageError
 from rollback_pm.log import mask_url_passwords
-from rollback_pm.timeutil import iso, parse_ts, utcnow
+from rollback_pm.timeutil import EARLIEST, iso, parse_ts, utcnow
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,8 +41,6 @@ REPO_DRAFTS_DIR = "_docs/06_metrics"
 MIB = 1024 * 1024
 HOUR = 3600.0
 DAY = 86400.0
-# Timestamps outside this window are typos (0026 for 2026, epoch milliseconds), never real incidents.
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 Kind = Literal["str", "int", "float", "bool", "bytes", "list", "pairs", "path", "duration", "time", "since"]
 Tracker = Literal["file", "jira", "gitea", "forgejo", "none"]

@@ -47,7 +47,7 @@ from rollback_pm.models import (
     TimelineEvent,
 )
 from rollback_pm.safe_dirs import ensure_dir, refuse_symlink
-from rollback_pm.timeutil import iso, parse_ts, stamp, utcnow
+from rollback_pm.timeutil import EARLIEST, iso, parse_ts, stamp, utcnow
 
 log = get_logger(__name__)
 
@@ -229,7 +229,7 @@ def pending_key(service: str, environment: str, deploy_sha: str, pipeline_number
 
 # The times rollback-pm writes lie in this window (inputs are checked to 2000-01-01 .. now + 1
 # day); a stored time outside it is damage, and would overflow the deadline arithmetic.
-STORED_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+STORED_EARLIEST = EARLIEST
 STORED_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 TIME_COLUMNS = ("started_at", "detected_at", "mitigated_at", "created_at", "done_at")
 

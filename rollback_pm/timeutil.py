@@ -9,6 +9,8 @@ from typing import Any
 from rollback_pm.errors import UsageError
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # a bundle id's time: 20260513T084721Z
+# Earlier times in a setting, a report or a record are typos or epoch 0, never a rollback.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def utcnow() -> datetime:

@@ -27,7 +27,7 @@ from xml.parsers import expat
 from rollback_pm.errors import SmokeReportError, UsageError
 from rollback_pm.facts.redaction import redact_steps
 from rollback_pm.models import SmokeStep
-from rollback_pm.timeutil import iso, parse_ts, utcnow
+from rollback_pm.timeutil import EARLIEST, iso, parse_ts, utcnow
 
 FORMATS = ("jsonl", "junit", "tap")
 _ALIASES = {"json": "jsonl", "jsonlines": "jsonl", "ndjson": "jsonl", "xml": "junit", "junit-xml": "junit"}
@@ -41,7 +41,6 @@ MAX_ELEMENTS = 20_000  # XML elements in a JUnit report (a testcase brings a few
 MAX_DURATION_S = 86400.0  # a testcase's time="..." in seconds
 MAX_NAME = 200  # characters of a step's name kept
 MAX_MESSAGE = 1000  # characters of a step's message kept for the draft
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)  # earlier times are typos or epoch 0, never a smoke test
 AHEAD = timedelta(days=1)  # how far past now a clock may run
 
 _STATUS = {

@@ -30,7 +30,7 @@ from rollback_pm.errors import ConfigError, WoodpeckerError
 from rollback_pm.facts.redaction import redact_steps
 from rollback_pm.log import get_logger, mask
 from rollback_pm.models import SmokeStep
-from rollback_pm.timeutil import iso, utcnow
+from rollback_pm.timeutil import EARLIEST, iso, utcnow
 from rollback_pm.trackers.http import ErrorKinds, HttpClient, segment, strip_userinfo
 
 log = get_logger(__name__)
@@ -57,7 +57,6 @@ MAX_LOG_ENTRIES = 200_000  # lines of one step's log
 MAX_NAME = 200
 MAX_MESSAGE = 1000
 MAX_ID = 2**53  # ids and numbers are JSON integers Go writes as int64; JavaScript-safe is plenty
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 AHEAD = timedelta(days=1)
 
 
