@@ -293,32 +293,37 @@ class JiraTracker(NoPullRequests):
                     raise TrackerError(f"jira answered {resp.status_code} to POST {path} without an issue key")
                 ref = TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}", status="open")
                 return claim.Seen(_key_number(key), ref, frozenset(fields["labels"]), marker["attempt"]), True
-            errors = (json_of(resp) or {}).get("errors") or {}
-            detail = error_text(resp)
-            if "project" in errors:
-                raise TrackerNotFoundError(
-                    mask(f"jira rejected project {self.project}: {detail}. Check {self.project_hint}")
-                )
-            if "issuetype" in errors:
-                raise TrackerNotFoundError(
-                    mask(
-                        f"jira has no issue type {self.issue_type!r} in project "
-                        f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
-                        "--jira-issue-type"
-                    )
-                )
-            dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
-            if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
-                raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
-            for name in dropped:
-                fields.pop(name)
-            self._warn(
-                f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
-                "created the issue without "
-                + ("it" if len(dropped) == 1 else "them")
-                + " (check the priority map / components settings)"
-            )
+            self._drop_refused_fields(resp, fields)
         raise TrackerError(f"jira refused to create the issue in {self.project}")
+
+    def _drop_refused_fields(self, resp: Any, fields: dict[str, Any]) -> None:
+        """A create answered 400: raise what cannot be fixed here; drop the optional fields
+        the project refuses (priority, components, ...) from ``fields``, saying so, for one retry."""
+        errors = (json_of(resp) or {}).get("errors") or {}
+        detail = error_text(resp)
+        if "project" in errors:
+            raise TrackerNotFoundError(
+                mask(f"jira rejected project {self.project}: {detail}. Check {self.project_hint}")
+            )
+        if "issuetype" in errors:
+            raise TrackerNotFoundError(
+                mask(
+                    f"jira has no issue type {self.issue_type!r} in project "
+                    f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
+                    "--jira-issue-type"
+                )
+            )
+        dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
+        if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
+            raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
+        for name in dropped:
+            fields.pop(name)
+        self._warn(
+            f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
+            "created the issue without "
+            + ("it" if len(dropped) == 1 else "them")
+            + " (check the priority map / components settings)"
+        )
 
     def _create_followup_issue(self, fields: dict[str, Any], label: str) -> TicketRef:
         """A follow-up's create: a lost answer is confirmed by its own row label."""
@@ -334,31 +339,7 @@ class JiraTracker(NoPullRequests):
                 if not key:
                     raise TrackerError(f"jira answered {resp.status_code} to POST {path} without an issue key")
                 return TicketRef(tracker=self.name, key=key, url=f"{self.base_url}/browse/{key}", status="open")
-            errors = (json_of(resp) or {}).get("errors") or {}
-            detail = error_text(resp)
-            if "project" in errors:
-                raise TrackerNotFoundError(
-                    mask(f"jira rejected project {self.project}: {detail}. Check {self.project_hint}")
-                )
-            if "issuetype" in errors:
-                raise TrackerNotFoundError(
-                    mask(
-                        f"jira has no issue type {self.issue_type!r} in project "
-                        f"{self.project}: {detail}. Fix ROLLBACK_PM_JIRA_ISSUE_TYPE / "
-                        "--jira-issue-type"
-                    )
-                )
-            dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
-            if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
-                raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
-            for name in dropped:
-                fields.pop(name)
-            self._warn(
-                f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
-                "created the issue without "
-                + ("it" if len(dropped) == 1 else "them")
-                + " (check the priority map / components settings)"
-            )
+            self._drop_refused_fields(resp, fields)
         raise TrackerError(f"jira refused to create the issue in {self.project}")
 
     def comment(self, ticket: TicketRef, text: markup.Doc | str) -> None:
