@@ -127,3 +127,36 @@ def test_each_stage_leaves_its_output_on_the_state(tmp_path):
     again = run_hook(settings, "finalize")
     assert not again.new_incident and again.incident.id == state.incident.id
     assert again.draft is None and again.draft_note.startswith("draft kept as edited")
+
+
+def test_times_that_contradict_each_other_are_warned_about_not_refused(tmp_path):
+    smoke = tmp_path / "smoke.jsonl"
+    smoke.write_text(SMOKE.replace("08:46:00Z", "08:50:00Z"))  # "failed" after the mitigation at 08:47:21
+    result = finalize(
+        tmp_path, "--rollback-sha", ROLLBACK, "--smoke-report", str(smoke), "--deployed-at", "2026-05-13T08:55:00Z"
+    )
+    assert result.exit_code == 0, result.output
+    with Ledger(tmp_path / "state") as ledger:
+        [incident] = ledger.list()
+    assert incident.warnings == [
+        "the mitigation (2026-05-13T08:47:21Z) is before the deploy (2026-05-13T08:55:00Z, from --deployed-at); "
+        "check --mitigated-at and --deployed-at",
+        "the first failed smoke step (2026-05-13T08:50:00Z) is before the deploy (2026-05-13T08:55:00Z, "
+        "from --deployed-at); check the smoke report's times and --deployed-at",
+        "the first failed smoke step (2026-05-13T08:50:00Z) is after the mitigation (2026-05-13T08:47:21Z); "
+        "check the smoke report's times and --mitigated-at",
+    ]
+    draft = Path(incident.draft_path).read_text()
+    assert "check --mitigated-at and --deployed-at" in draft
+
+
+def test_times_in_order_raise_no_warning(tmp_path):
+    smoke = tmp_path / "smoke.jsonl"
+    smoke.write_text(SMOKE)
+    result = finalize(
+        tmp_path, "--rollback-sha", ROLLBACK, "--smoke-report", str(smoke), "--deployed-at", "2026-05-13T08:40:00Z"
+    )
+    assert result.exit_code == 0, result.output
+    with Ledger(tmp_path / "state") as ledger:
+        [incident] = ledger.list()
+    assert incident.warnings == []

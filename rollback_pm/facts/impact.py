@@ -114,3 +114,30 @@ def describe_start(incident: Incident) -> str | None:
             which = f" ({first.name}, {'created' if first.created_at else 'started'} {iso(start.at)})"
         return f"the earliest start of the bad version's containers{which}, as no deploy time was given"
     return None  # recorded before its source was: the time stands on its own
+
+
+_START_FROM = {GIVEN: "--deployed-at", WOODPECKER: "the Woodpecker deploy step"}
+
+
+def contradictions(start: Start | None, detected_at: datetime | None, mitigated_at: datetime) -> list[str]:
+    """Times that cannot all be right: warned about, not refused (a wrong clock somewhere
+    must not cost the postmortem), each naming where the time came from."""
+    found: list[str] = []
+    if start is not None and start.source != CONTAINERS:  # that one is chosen to fit the detection
+        source = _START_FROM.get(start.source, start.source)
+        if as_utc(mitigated_at) < as_utc(start.at):
+            found.append(
+                f"the mitigation ({iso(mitigated_at)}) is before the deploy ({iso(start.at)}, from {source}); "
+                "check --mitigated-at and --deployed-at"
+            )
+        if detected_at is not None and as_utc(detected_at) < as_utc(start.at):
+            found.append(
+                f"the first failed smoke step ({iso(detected_at)}) is before the deploy ({iso(start.at)}, "
+                f"from {source}); check the smoke report's times and --deployed-at"
+            )
+    if detected_at is not None and as_utc(detected_at) > as_utc(mitigated_at):
+        found.append(
+            f"the first failed smoke step ({iso(detected_at)}) is after the mitigation ({iso(mitigated_at)}); "
+            "check the smoke report's times and --mitigated-at"
+        )
+    return found

@@ -111,6 +111,7 @@ def gather(
         deploy_sha=request.deploy_sha,
         detected_at=detected_at or mitigated_at,
     )
+    warnings += impact.contradictions(start, detected_at, mitigated_at)
     commits: list[Commit] = []
     files: list[ChangedFile] = []
     if request.repo_dir:
