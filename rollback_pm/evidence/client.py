@@ -167,25 +167,46 @@ def since_param(since: datetime) -> str:
     return f"{seconds}.{since.microsecond:06d}000"
 
 
-def _logs_params(since: datetime | None) -> dict[str, Any]:
+def _logs_params(since: datetime | None, details: bool = False) -> dict[str, Any]:
     params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0, "tail": "all"}
+    if details:
+        params["details"] = 1
     if since is not None:
         params["since"] = since_param(since)
     return params
 
 
 def open_logs(
-    client: docker.APIClient, ident: str, *, since: datetime | None, timeout: float, read_size: int = READ_SIZE
+    client: docker.APIClient,
+    ident: str,
+    *,
+    since: datetime | None,
+    timeout: float,
+    read_size: int = READ_SIZE,
+    endpoint: str = "containers",
+    details: bool = False,
 ) -> SocketLogsBody | LogsBody:
-    """The logs body of one container, read the fastest way the engine's address allows."""
+    """The logs body of one container (or, with ``endpoint="tasks"``, one Swarm task), read
+    the fastest way the engine's address allows."""
     path = _unix_socket(client)
     if path is not None:
         started = time.monotonic()
         try:
-            return SocketLogsBody(path, client.api_version, ident, since=since, timeout=timeout, read_size=read_size)
+            return SocketLogsBody(
+                path,
+                client.api_version,
+                ident,
+                since=since,
+                timeout=timeout,
+                read_size=read_size,
+                endpoint=endpoint,
+                details=details,
+            )
         except _NotPlainBody:  # an engine that chunks even an HTTP/1.0 answer: let the SDK path undo it
             timeout -= time.monotonic() - started
-    return LogsBody(client, ident, since=since, timeout=timeout, read_size=read_size)
+    return LogsBody(
+        client, ident, since=since, timeout=timeout, read_size=read_size, endpoint=endpoint, details=details
+    )
 
 
 class _NotPlainBody(Exception):
@@ -214,6 +235,8 @@ class SocketLogsBody:
         since: datetime | None,
         timeout: float,
         read_size: int = READ_SIZE,
+        endpoint: str = "containers",
+        details: bool = False,
     ) -> None:
         self.read_size = read_size
         self._buffer = bytearray(read_size)
@@ -228,7 +251,8 @@ class SocketLogsBody:
         try:
             self._sock.settimeout(max(0.05, timeout))
             self._sock.connect(socket_path)
-            target = f"/v{api_version}/containers/{quote(ident, safe='')}/logs?{urlencode(_logs_params(since))}"
+            params = urlencode(_logs_params(since, details))
+            target = f"/v{api_version}/{endpoint}/{quote(ident, safe='')}/logs?{params}"
             self._sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rollback-pm\r\n\r\n".encode())
             status, headers, self._pending = self._read_head(deadline)
         except TimeoutError:
@@ -389,12 +413,14 @@ class LogsBody:
         since: datetime | None,
         timeout: float,
         read_size: int = READ_SIZE,
+        endpoint: str = "containers",
+        details: bool = False,
     ) -> None:
         self.read_size = read_size
-        params = _logs_params(since)
+        params = _logs_params(since, details)
         with _engine_errors("engine refused the logs", f"engine did not start sending logs within {timeout:.0f}s"):
             self._response = client._get(
-                client._url("/containers/{0}/logs", ident), params=params, stream=True, timeout=max(0.05, timeout)
+                client._url(f"/{endpoint}/{{0}}/logs", ident), params=params, stream=True, timeout=max(0.05, timeout)
             )
             client._raise_for_status(self._response)
         self._fp = self._response.raw._fp.fp  # BufferedReader over the socket, positioned after the headers
