@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 LINE_MAX = 1 << 20
@@ -109,12 +110,20 @@ class ApiDemux:
     With ``timestamps=1`` every frame is one record: ``<ts> <data>``. TTY containers are
     not multiplexed: records follow each other directly and a partial record is exactly
     PARTIAL_SIZE bytes, followed by the next record's timestamp.
+
+    ``data``, when given, rewrites each record's data before it becomes a line (a Swarm
+    task's log read with ``details=1`` loses the attributes in front of each message);
+    the whole-frame fast path is then off, since every record must go through it.
     """
 
-    def __init__(self, builder: LineBuilder, tty: bool) -> None:
+    def __init__(self, builder: LineBuilder, tty: bool, data: Callable[[bytes], bytes] | None = None) -> None:
         self.builder = builder
         self.tty = tty
         self.carry = b""
+        self.data = data
+        self.add: Callable[[Any, bytes, bytes], None] = (
+            builder.add if data is None else lambda stream, ts, raw: builder.add(stream, ts, data(raw))
+        )
 
     def feed(self, body: bytes) -> None:
         buf = self.carry + body if self.carry else body
@@ -134,15 +143,16 @@ class ApiDemux:
         if stream == 3:  # stdcopy's in-band error from the daemon
             raise StreamError(payload.decode("utf-8", "replace").strip())
         if payload[TS_LEN : TS_LEN + 1] == b" ":
-            self.builder.add(stream, payload[:TS_LEN], payload[TS_LEN + 1 :])
+            self.add(stream, payload[:TS_LEN], payload[TS_LEN + 1 :])
         else:
-            self.builder.add(stream, self.builder.last_ts, payload)
+            self.add(stream, self.builder.last_ts, payload)
 
     def _feed_mux(self, buf: bytes) -> bytes:
         builder = self.builder
         append = builder.out.append
         prefix = builder.prefix
-        line_prefix = {STDOUT: prefix[STDOUT], STDERR: prefix[STDERR]}
+        # No fast path when each record's data is rewritten.
+        line_prefix = {STDOUT: prefix[STDOUT], STDERR: prefix[STDERR]} if self.data is None else {}
         pending = builder.pending
         header = _FRAME_HEADER
         pos, n = 0, len(buf)
@@ -177,7 +187,7 @@ class ApiDemux:
             start = pos + TS_LEN + 1
             nl = buf.find(b"\n", start, start + PARTIAL_SIZE)
             if nl >= 0:
-                self.builder.add(STDOUT, ts, buf[start : nl + 1])
+                self.add(STDOUT, ts, buf[start : nl + 1])
                 pos = nl + 1
                 continue
             cut = start + PARTIAL_SIZE
@@ -189,15 +199,15 @@ class ApiDemux:
                     if nl < 0 and not at_end:
                         break
                     end = n if nl < 0 else nl + 1
-                self.builder.add(STDOUT, ts, buf[start:end])
+                self.add(STDOUT, ts, buf[start:end])
                 pos = end
                 continue
             if not at_end:
                 break
-            self.builder.add(STDOUT, ts, buf[start:])
+            self.add(STDOUT, ts, buf[start:])
             pos = n
         if at_end and pos < n:
-            self.builder.add(STDOUT, self.builder.last_ts, buf[pos:])
+            self.add(STDOUT, self.builder.last_ts, buf[pos:])
             pos = n
         return buf[pos:]
 

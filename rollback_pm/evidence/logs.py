@@ -88,6 +88,19 @@ class LogOutcome:
     redaction: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ApiLogs:
+    """How the Engine API path reads a log: a container's (the default), or another source's.
+
+    A Swarm task's logs come from a manager's ``/tasks/{id}/logs``, asked with ``details``
+    so the node's attributes arrive, and ``data`` takes those attributes off each message.
+    """
+
+    endpoint: str = "containers"
+    details: bool = False
+    data: Callable[[bytes], bytes] | None = None  # rewrites each record's data (see ApiDemux)
+
+
 FileOpener = Callable[[dict[str, Any]], LogFiles]
 """Opens a container's log files from its inspect document; FastPathUnavailable says why not."""
 
@@ -114,8 +127,10 @@ class LogReader:
         where: Path,
         workers: int = 1,
         open_files: FileOpener | None = None,
+        api: ApiLogs | None = None,
     ) -> None:
         self.options = options
+        self.api = api or ApiLogs()
         self.clock = clock
         self.client = client
         self.where = where  # the directory the spools are in, for error messages
@@ -202,7 +217,13 @@ class LogReader:
         self.clock.check()
         tty = bool((doc.get("Config") or {}).get("Tty"))
         body = engine.open_logs(
-            self.client, ident, since=self.options.since, timeout=self.clock.remaining(), read_size=self.batch
+            self.client,
+            ident,
+            since=self.options.since,
+            timeout=self.clock.remaining(),
+            read_size=self.batch,
+            endpoint=self.api.endpoint,
+            details=self.api.details,
         )
         try:
             with _quick_gil_handover():
@@ -211,7 +232,7 @@ class LogReader:
             body.close()
 
     def _api_stream(self, body: Any, tty: bool, builder: LineBuilder, emit: Callable[[bytes], None]) -> None:
-        demux = ApiDemux(builder, tty)
+        demux = ApiDemux(builder, tty, self.api.data)
         while True:
             self.clock.check()
             block = body.read(timeout=self.clock.remaining())
