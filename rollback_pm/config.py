@@ -212,6 +212,21 @@ class Settings:
     compose_project: str | None = _opt(None, "str", "Select the containers of this compose project.")
     container: tuple[str, ...] = _opt((), "list", "Select containers by id or name (repeatable).")
     all_states: bool = _opt(True, "bool", "Include exited and dead containers (the crashed ones matter most).")
+    swarm_service: tuple[str, ...] = _opt(
+        (),
+        "list",
+        "Select Swarm services by name or id (repeatable): every task's logs, from every node (talk to a manager).",
+    )
+    stack: str | None = _opt(
+        None, "str", "Select every service of this Swarm stack (label com.docker.stack.namespace)."
+    )
+    watch_lookback: float = _opt(
+        HOUR,
+        "duration",
+        "rollback-pm watch with no checkpoint yet: also handle Swarm rollbacks that started this long ago.",
+        low=0,
+        high=366 * DAY,
+    )
     since: Since | None = _opt(
         None, "since", "Only logs since a duration back from now, or since a time.", high=3650 * DAY
     )
