@@ -30,7 +30,7 @@ from rollback_pm.facts.impact import describe_start
 from rollback_pm.facts.timeline import build_timeline
 from rollback_pm.log import get_logger
 from rollback_pm.markdown import PLACEHOLDER_RE, todo
-from rollback_pm.models import ContainerState, Incident, Repeat, SmokeStep, TimelineEvent
+from rollback_pm.models import ContainerState, Incident, Repeat, SmokeStep, SwarmFacts, SwarmImage, TimelineEvent
 from rollback_pm.signals import SignalReport
 from rollback_pm.signals.summary import excerpts, listed, log_notes, state_line
 from rollback_pm.timeutil import as_utc, iso, mmss, utcnow
@@ -214,6 +214,7 @@ def _container_and_change_context(incident: Incident) -> dict[str, Any]:
     containers = [container_context(c) for c in incident.containers]
     return {
         "containers": containers,
+        "swarm": swarm_context(incident.swarm) if incident.swarm else None,
         "crash_looping": [c for c in containers if c["crash_looping"]],
         "unhealthy_containers": [c for c in containers if c["problems"]],
         "commits": [
@@ -393,6 +394,53 @@ def container_context(c: ContainerState) -> dict[str, Any]:
         "problems": problems,
         "summary": ", ".join(([f"CRASH-LOOPING ({c.restart_count} restarts)"] if crash_looping else []) + problems)
         or "no problem recorded",
+    }
+
+
+SWARM_TRIGGERS = {
+    "automatic": "Swarm rolled the service back by itself (update_config failure_action: rollback)",
+    "manual": "rolled back with docker service rollback",
+    "pipeline": "the pipeline deployed the previous version again",
+}
+
+
+def swarm_context(s: SwarmFacts) -> dict[str, Any]:
+    """A Swarm service's versions, UpdateStatus and failed tasks (the ``_swarm`` partial)."""
+
+    def version(v: SwarmImage | None) -> dict[str, Any] | None:
+        return {"image": v.image, "digest": v.digest, "revision": v.revision} if v else None
+
+    update = s.update
+    fail = s.failures
+    return {
+        "service": s.service,
+        "service_id": s.service_id,
+        "stack": s.stack,
+        "trigger": s.trigger,
+        "trigger_text": SWARM_TRIGGERS.get(s.trigger, s.trigger),
+        "deploy": version(s.deploy),
+        "rollback": version(s.rollback),
+        "status": (  # not "update": a dict's method of that name would win in the template
+            {
+                "state": update.state,
+                "message": update.message,
+                "started": iso(update.started_at),
+                "completed": iso(update.completed_at),
+                "rollback_started": iso(update.rollback_started_at),
+            }
+            if update
+            else None
+        ),
+        "failures": {
+            "count": fail.count,
+            "first": iso(fail.first_at),
+            "last": iso(fail.last_at),
+            "nodes": list(fail.nodes),
+            "errors": list(fail.errors),
+            "exit_codes": list(fail.exit_codes),
+            "first_task": fail.first_task,
+        },
+        "tasks_seen": s.tasks_seen,
     }
 
 

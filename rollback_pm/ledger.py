@@ -511,8 +511,10 @@ class Ledger:
 
         Facts only grow: known times are not erased by a retry that lacks them. Returns
         the stored incident and whether it was new. ``idem_key`` replaces the key derived
-        from the facts (``ledger rebuild`` stores incidents whose facts are partly unknown);
-        a new incident's ``created_at`` is kept when given.
+        from the facts (``ledger rebuild`` stores incidents whose facts are partly unknown;
+        a Swarm rollback has a name of its own: service id and the update's start, so every
+        process that sees it lands on the same incident); a new incident's ``created_at`` is
+        kept when given.
         """
         key = idem_key or idempotency_key(
             incident.service, incident.environment, incident.deploy_sha, incident.rollback_sha, incident.pipeline_number
@@ -526,6 +528,7 @@ class Ledger:
                 "changed_files": [asdict(f) for f in incident.changed_files],
                 "warnings": incident.warnings,
                 "started_at_source": incident.started_at_source if incident.started_at else None,
+                "swarm": asdict(incident.swarm) if incident.swarm else None,
             },
             default=iso,
         )
@@ -1155,6 +1158,7 @@ def _read_incident(db: sqlite3.Connection, iid: str, row: sqlite3.Row) -> Incide
         warnings=facts["warnings"],
         draft_path=text(row, "draft_path", "", True),
         ticket=ticket,
+        swarm=facts["swarm"],
     )
 
 

@@ -159,6 +159,58 @@ class Repeat:
 
 
 @dataclass
+class SwarmImage:
+    """One version of a Swarm service: what its spec runs."""
+
+    image: str  # the reference in the spec, e.g. registry/shop/api:1.4@sha256:...
+    digest: str | None = None  # sha256:... from the reference, else the image id on the manager
+    revision: str | None = None  # org.opencontainers.image.revision of that image
+
+    @property
+    def short(self) -> str:
+        return (self.revision or "")[:7] or self.image
+
+
+@dataclass
+class SwarmUpdate:
+    """A service's UpdateStatus: Swarm's account of its last update or rollback."""
+
+    state: str  # updating | paused | completed | rollback_started | rollback_paused | rollback_completed
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    message: str = ""
+    rollback_started_at: datetime | None = None  # from the rollback_started event, when it was seen
+
+
+@dataclass
+class SwarmFailures:
+    """The failed tasks of the bad version, summed up for the draft."""
+
+    count: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    nodes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # distinct task errors, most frequent first
+    exit_codes: list[int] = field(default_factory=list)
+    first_task: str = ""  # "<service>.<slot>" of the first failure
+
+
+@dataclass
+class SwarmFacts:
+    """What a Swarm service says about one rollback (or about the update a pipeline rolled back)."""
+
+    service: str
+    service_id: str
+    stack: str | None = None
+    trigger: str = "pipeline"  # automatic (update_config failure_action) | manual (docker service rollback) | pipeline
+    deploy: SwarmImage | None = None  # the bad version
+    rollback: SwarmImage | None = None  # what runs after the rollback
+    update: SwarmUpdate | None = None
+    failures: SwarmFailures = field(default_factory=SwarmFailures)
+    tasks_seen: int = 0
+
+
+@dataclass
 class Incident:
     """Everything the ledger knows about one rollback."""
 
@@ -192,6 +244,7 @@ class Incident:
     warnings: list[str] = field(default_factory=list)
     draft_path: str | None = None
     ticket: TicketRef | None = None
+    swarm: SwarmFacts | None = None  # set when the rolled-back service runs on Docker Swarm
 
     @property
     def failed_step(self) -> SmokeStep | None:

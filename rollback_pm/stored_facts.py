@@ -1,5 +1,6 @@
-"""The JSON the ledger stores (an incident's containers, commits, changed files and warnings;
-the facts parked with evidence of ``--phase collect``; the signal reports), read back checked.
+"""The JSON the ledger stores (an incident's containers, commits, changed files, warnings and
+Swarm facts; the facts parked with evidence of ``--phase collect``; the signal reports), read
+back checked.
 
 Anything can end up in a SQLite column: a hand edit, a disk error, an older version. Each
 value is checked against the dataclass it becomes, field by field, so a damaged record is
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from rollback_pm.errors import UsageError
-from rollback_pm.models import ChangedFile, Commit, ContainerState
+from rollback_pm.models import ChangedFile, Commit, ContainerState, SwarmFacts
 from rollback_pm.timeutil import parse_ts
 
 T = TypeVar("T")
@@ -95,6 +96,8 @@ def _value(value: Any, hint: Any, what: str) -> Any:
         if not isinstance(value, dict):
             raise Damaged(f"{what} is {type(value).__name__}, not an object")
         return value
+    if isinstance(hint, type) and is_dataclass(hint):  # a nested one (Swarm facts' versions)
+        return build(hint, value, what)
     return value  # Any
 
 
@@ -125,7 +128,13 @@ def incident_facts(text: Any) -> dict[str, Any]:
     }
     facts["warnings"] = _value(data.get("warnings") or [], list[str], "warnings")
     facts["started_at_source"] = _value(data.get("started_at_source"), str | None, "started_at_source")
+    facts["swarm"] = _swarm(data)
     return facts
+
+
+def _swarm(data: dict[str, Any]) -> SwarmFacts | None:
+    value = data.get("swarm")
+    return build(SwarmFacts, value, "swarm") if value is not None else None
 
 
 def raw_incident_facts(text: Any) -> dict[str, Any]:
@@ -136,12 +145,14 @@ def raw_incident_facts(text: Any) -> dict[str, Any]:
 
 
 def pending_facts(text: Any) -> dict[str, Any]:
-    """Facts parked with ``--phase collect`` evidence: ``{"containers": [dict, ...]}``, checked."""
+    """Facts parked with ``--phase collect`` evidence: ``{"containers": [dict, ...]}`` (and,
+    parked by the Swarm hook, ``"swarm": {...}``), checked."""
     data = _json(text, "pending facts")
     if not isinstance(data, dict):
         raise Damaged(f"pending facts are {type(data).__name__}, not an object")
     for n, item in enumerate(_list(data, "containers")):
         build(ContainerState, item, f"containers[{n}]")
+    _swarm(data)
     return data
 
 
@@ -158,6 +169,11 @@ def text_list(text: Any, what: str) -> list[str]:
     data = _json(text, what) if text not in (None, "") else []
     checked: list[str] = _value(data, list[str], what)
     return checked
+
+
+def swarm_facts(data: dict[str, Any]) -> SwarmFacts | None:
+    """The Swarm facts in checked ``pending_facts``."""
+    return _swarm(data)
 
 
 def _list(data: dict[str, Any], name: str) -> list[Any]:

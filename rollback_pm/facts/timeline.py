@@ -33,7 +33,9 @@ def build_timeline(incident: Incident, notes: Iterable[LogNote] = ()) -> list[Ti
         if ts is not None:
             events.append(TimelineEvent(ts=as_utc(ts), text=text, source=source))
 
-    add(incident.started_at, *_went_live(incident))
+    # A rollback Swarm made by itself (or was asked to) is its story, not a pipeline's.
+    by = "Docker Swarm" if incident.swarm is not None and incident.swarm.trigger != "pipeline" else "pipeline"
+    add(incident.started_at, *_went_live(incident, by))
     for step in incident.smoke_steps:
         add(step.ts or step.started_at, _step_text(step), step_source(step))
     add(incident.detected_at, *_detection(incident))
@@ -44,20 +46,20 @@ def build_timeline(incident: Incident, notes: Iterable[LogNote] = ()) -> list[Ti
         if when is not None and (when, EVIDENCE_SOURCE) not in recorded:  # the hook may have recorded it already
             add(when, f"evidence collected: {', '.join(names)}", EVIDENCE_SOURCE)
     rolled_back = f"rolled back to {_short(incident.rollback_sha)}" if incident.rollback_sha else "rollback finished"
-    add(incident.mitigated_at, f"mitigated: {rolled_back}", "pipeline")
+    add(incident.mitigated_at, f"mitigated: {rolled_back}", by)
     for event in incident.events:
         add(event.ts, event.text, event.source)
     return sorted(events, key=lambda e: e.ts)
 
 
-def _went_live(incident: Incident) -> tuple[str, str]:
-    """The first entry, with where its time came from (facts.impact)."""
+def _went_live(incident: Incident, by: str) -> tuple[str, str]:
+    """The first entry, with where its time came from (facts.impact); ``by`` when given."""
     text = f"deploy {_short(incident.deploy_sha)} of {incident.service} went live in {incident.environment}"
     if incident.started_at_source == CONTAINERS:
         return f"{text} (the earliest start of its containers)", "container state"
     if incident.started_at_source == WOODPECKER:
         return text, "Woodpecker pipeline"
-    return text, "pipeline"
+    return text, by
 
 
 def duration_seconds(incident: Incident) -> float | None:

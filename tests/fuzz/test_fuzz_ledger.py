@@ -68,9 +68,29 @@ commits = st.fixed_dictionaries(
     {"sha": st.text(max_size=10) | odd, "author": st.text(max_size=10) | odd, "subject": st.text(max_size=10) | odd},
     optional={"date": timestamps | odd},
 )
+swarm_image = st.fixed_dictionaries(
+    {"image": st.text(max_size=10) | odd}, optional={"digest": odd, "revision": st.text(max_size=10) | odd}
+)
+swarm = st.fixed_dictionaries(
+    {"service": st.text(max_size=10) | odd, "service_id": st.text(max_size=10) | odd},
+    optional={
+        "trigger": st.sampled_from(["automatic", "manual", "pipeline"]) | odd,
+        "deploy": swarm_image | odd,
+        "rollback": swarm_image | odd,
+        "update": st.fixed_dictionaries(
+            {"state": st.text(max_size=10) | odd}, optional={"started_at": timestamps | odd, "message": odd}
+        )
+        | odd,
+        "failures": st.fixed_dictionaries(
+            {}, optional={"count": st.integers(0, 5) | odd, "first_at": timestamps | odd, "nodes": odd}
+        )
+        | odd,
+    },
+)
 facts = st.fixed_dictionaries(
     {},
     optional={
+        "swarm": swarm | odd,
         "containers": st.lists(containers, max_size=3) | odd,
         "commits": st.lists(commits, max_size=3) | odd,
         "changed_files": st.lists(
