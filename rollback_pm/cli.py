@@ -163,7 +163,7 @@ def cli(ctx: click.Context, config: str | None, **flags: Any) -> None:
     ctx.obj = {"config": config, "flags": flags}
 
 
-SELECTION = ("label", "name", "compose_project", "container", "all_states")
+SELECTION = ("label", "name", "compose_project", "container", "all_states", "swarm_service", "stack")
 COLLECTION = (
     "since",
     "max_bytes_per_container",

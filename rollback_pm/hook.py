@@ -245,12 +245,14 @@ def process_stage(state_dir: Path, ledger: Ledger, pending_key: str) -> list[Bun
     return finalize(state_dir, key=pending_key, park=lambda key, bundle: park(ledger, key, bundle))
 
 
-def run_lock(state_dir: Path, key: str) -> FileLock:
+def run_lock(state_dir: Path, key: str, timeout: float = 300.0) -> FileLock:
     """One finalize at a time per rollback: two hooks racing make one incident and one ticket."""
     locks = ensure_dir(
         open_state_dir(state_dir) / "locks", "lock dir", "make it a real, writable directory", LedgerError
     )
-    return FileLock(lock_file(locks, f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock", "hook lock"), timeout=300)
+    return FileLock(
+        lock_file(locks, f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock", "hook lock"), timeout=timeout
+    )
 
 
 def ledger_stage(ledger: Ledger, incident: Incident, pending_key: str) -> tuple[Incident, bool]:

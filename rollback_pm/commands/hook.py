@@ -11,12 +11,32 @@ from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.evidence import BundleResult
 from rollback_pm.hook import HookState, run_hook
 from rollback_pm.markdown import clean
+from rollback_pm.swarm_hook import run_swarm_hook, selection_of
 
 
 def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> int:
+    if selection_of(settings) is not None:  # Swarm services: one result per rollback
+        return _swarm_hook(settings, phase=phase, as_json=as_json)
     result = run_hook(settings, phase)
     emit(as_json, lambda: result_json(result), lambda: summary_lines(result))
     return EXIT_DEGRADED if result.degraded else EXIT_OK
+
+
+def _swarm_hook(settings: Settings, *, phase: str, as_json: bool) -> int:
+    results = run_swarm_hook(settings, phase)
+
+    def data() -> Any:
+        shown = [result_json(r) for r in results]
+        return shown[0] if len(shown) == 1 else shown
+
+    def lines() -> list[str]:
+        out: list[str] = []
+        for index, result in enumerate(results):
+            out += ([""] if index else []) + summary_lines(result)
+        return out
+
+    emit(as_json, data, lines)
+    return EXIT_DEGRADED if any(r.degraded for r in results) else EXIT_OK
 
 
 def summary_lines(result: HookState) -> list[str]:
@@ -29,7 +49,7 @@ def summary_lines(result: HookState) -> list[str]:
             f"in {frozen.seconds:.2f}s) into {frozen.spool}"
         )
     for bundle in bundles(result):
-        lines.append(f"evidence: {len(bundle.containers)} container(s) -> bundle {bundle.bundle_id}")
+        lines.append(f"evidence: {len(bundle.containers)} {what(bundle)}(s) -> bundle {bundle.bundle_id}")
         lines += [f"  {f.path}" for f in bundle.files]
     if result.phase == "collect":
         lines.append("parked for `rollback-pm hook --phase finalize` after the rollback")
@@ -71,6 +91,11 @@ def _cause_json(result: HookState) -> dict[str, Any] | None:
     if cause is None:
         return None
     return {"container": cause.container, "text": cause.text, "cite": cause.ref.cite(), "rationale": cause.rationale}
+
+
+def what(bundle: BundleResult) -> str:
+    """What a bundle's entries are: Swarm tasks, or containers."""
+    return "task" if bundle.manifest.get("source") == "swarm" else "container"
 
 
 def bundles(result: HookState) -> list[BundleResult]:
