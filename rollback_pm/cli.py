@@ -252,6 +252,40 @@ def collect(ctx: click.Context, as_json: bool, **flags: Any) -> None:
 
 
 @cli.command()
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Handle what is pending since the last checkpoint (and every service in a rollback state), then exit.",
+)
+@setting_options(
+    "swarm_service",
+    "stack",
+    "watch_lookback",
+    *COLLECTION,
+    "environment",
+    "severity",
+    "owner",
+    "template",
+    "drafts_dir",
+    *TICKETS,
+)
+@click.pass_context
+def watch(ctx: click.Context, once: bool, **flags: Any) -> None:
+    """Follow a Swarm manager's events; record every rollback Swarm makes.
+
+    When a service update ends in a rollback (update_config failure_action: rollback, or
+    docker service rollback), runs the hook for that service: evidence at rollback_started,
+    before Swarm replaces the failed tasks; incident, draft and ticket at rollback_completed.
+    One incident per rollback across restarts (it resumes from its checkpoint in the state
+    dir) and across watchers. Stops cleanly on SIGTERM. --swarm-service / --stack watch only
+    those services. Exit 3 (with --once) when a rollback was recorded degraded.
+    """
+    from rollback_pm.commands.watch import watch as command
+
+    ctx.exit(command(settings_from(ctx, flags), once=once))
+
+
+@cli.command()
 @click.argument("incident_id", type=TEXT)
 @click.option("--force", is_flag=True, help="Overwrite a draft a human edited (keeps a .bak first).")
 @setting_options("template", "drafts_dir", "repo_dir")

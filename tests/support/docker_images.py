@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -10,8 +11,10 @@ from pathlib import Path
 APPLETS = ("sh", "echo", "sleep", "seq", "yes", "head", "cat", "printf", "date", "dd", "true", "false")
 
 
-def ensure_busybox_image(tag: str = "rollback-pm-test/busybox:1", labels: dict[str, str] | None = None) -> str:
-    """Import a busybox root as ``tag`` unless it exists; returns the tag."""
+def ensure_busybox_image(
+    tag: str = "rollback-pm-test/busybox:1", labels: dict[str, str] | None = None, cmd: list[str] | None = None
+) -> str:
+    """Import a busybox root as ``tag`` unless it exists; returns the tag. ``cmd``: its CMD."""
     if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
         return tag
     busybox = shutil.which("busybox") or "/bin/busybox"
@@ -22,6 +25,8 @@ def ensure_busybox_image(tag: str = "rollback-pm-test/busybox:1", labels: dict[s
         for applet in APPLETS:
             (bin_dir / applet).symlink_to("busybox")
         changes = [arg for k, v in (labels or {}).items() for arg in ("--change", f"LABEL {k}={v}")]
+        if cmd:
+            changes += ["--change", f"CMD {json.dumps(cmd)}"]
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
         subprocess.run(["docker", "import", *changes, "-", tag], stdin=tar.stdout, check=True, capture_output=True)
         tar.wait()
