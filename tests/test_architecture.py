@@ -69,6 +69,7 @@ RULES: tuple[Rule, ...] = (
             "rollback_pm.webhook",
             "rollback_pm.hook",
             "rollback_pm.signals",
+            "rollback_pm.swarm",
         ),
         why="evidence is taken first, while containers still exist, and must succeed when the "
         "ledger, a tracker or a template is broken: it never depends on what comes after it",
@@ -90,6 +91,36 @@ RULES: tuple[Rule, ...] = (
         ),
         why="signals read the redacted bundle, never Docker a second time, and return data that "
         "the draft, the ticket and the ledger use: they never depend on those",
+    ),
+    Rule(
+        modules=("rollback_pm.swarm",),
+        never=(
+            "rollback_pm.trackers",
+            "rollback_pm.tickets",
+            "rollback_pm.drafts",
+            "rollback_pm.lint",
+            "rollback_pm.ledger",
+            "rollback_pm.deadlines",
+            "rollback_pm.webhook",
+            "rollback_pm.signals",
+            "rollback_pm.hook",
+            "rollback_pm.swarm_hook",
+            "rollback_pm.watch",
+        ),
+        why="a Swarm source is evidence taken first, as for containers: it must succeed when the "
+        "ledger, a tracker or a template is broken, and never depends on the stages after it",
+    ),
+    Rule(
+        modules=("rollback_pm.swarm",),
+        never=("rollback_pm.evidence",),
+        allow=(
+            "rollback_pm.evidence.sources",
+            "rollback_pm.evidence.client",
+            "rollback_pm.evidence.lines",
+            "rollback_pm.evidence.types",
+        ),
+        why="the Swarm source builds its bundle through the evidence package's seam (evidence/sources.py), "
+        "so the collector's internals can change without breaking it",
     ),
     Rule(
         modules=("rollback_pm.trackers",),
