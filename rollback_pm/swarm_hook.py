@@ -1,11 +1,12 @@
 """The hook for Docker Swarm services: ``hook``/``collect`` with ``--swarm-service`` or ``--stack``,
 and what ``rollback-pm watch`` runs for each rollback it sees.
 
-The stages are the container hook's (``rollback_pm.hook``: evidence -> facts -> ledger ->
-draft -> ticket, over one ``HookState``) with a Swarm source: the evidence stage reads every
-task through the manager (``swarm.evidence``; nothing to freeze, the logs are not on this
-host), and the facts stage reads the service (``swarm.facts``) besides the run's settings
-(``inputs.facts_request``). When Swarm itself rolled a service back (``update_config.failure_action:
+The stages are the container hook's (``rollback_pm.hook``: evidence -> facts -> signals ->
+ledger -> draft -> ticket -> repeats, over one ``HookState``) with a Swarm source: the
+evidence stage reads every task through the manager (``swarm.evidence``; nothing to freeze,
+the logs are not on this host), the facts stage reads the service (``swarm.facts``) besides
+the run's settings (``inputs.facts_request``), and the signals stage reads the Swarm bundle
+with its tasks as the containers (``swarm_signals``). When Swarm itself rolled a service back (``update_config.failure_action:
 rollback`` or ``docker service rollback``), the incident's identity is the rollback's own
 (service id + ``UpdateStatus.StartedAt``, see ``swarm.facts``): the watcher at
 ``rollback_started``, the watcher again at ``rollback_completed`` and a pipeline's
@@ -25,7 +26,7 @@ from typing import Any
 import docker
 from filelock import FileLock
 
-from rollback_pm import drafts, hook, inputs, stored_facts
+from rollback_pm import drafts, hook, inputs, stored_facts, swarm_signals
 from rollback_pm.config import Settings
 from rollback_pm.deadline import hours_for
 from rollback_pm.errors import DockerUnavailable, IncidentNotFound, UsageError
@@ -330,6 +331,11 @@ def _finalize(ledger: Ledger, finalizing: _Finalizing, found: _Found, state: hoo
     last_good = ledger.last_good(rollback.snap.name, found.env)
     incident = _incident(finalizing.request, rollback, swarm, found.warnings, states, last_good, state, now)
     incident.evidence = parked.files + (state.bundle.files if state.bundle else [])
+    # The signals stage, as the container hook's: the logs this run brings, read from the bundle.
+    reports, problems, state.baseline_note = swarm_signals.signals_stage(
+        hook.new_logs(state.bundle, parked), swarm, bad_since=hook.bad_since(incident)
+    )
+    state.degraded += problems
     if rollback.key:
         incident.id = incident_id(key)
         state.incident, state.new_incident = ledger.upsert_incident(incident, idem_key=key)
@@ -338,6 +344,7 @@ def _finalize(ledger: Ledger, finalizing: _Finalizing, found: _Found, state: hoo
     for pkey in keys:
         ledger.drop_pending_evidence(pkey)
     stored = state.incident
+    state.signals = hook.store_signals_stage(ledger, stored, reports)
     state.draft, state.draft_note, state.draft_problem = hook.draft_stage(
         ledger, finalizing.policy, stored, finalizing.hours, now
     )
@@ -348,6 +355,8 @@ def _finalize(ledger: Ledger, finalizing: _Finalizing, found: _Found, state: hoo
     )
     if state.ticket.queued:
         state.degraded.append(state.ticket.message)
+    state.repeats, problems = hook.repeats_stage(ledger, finalizing.tracker, ledger.get(stored.id))
+    state.degraded += problems
     state.incident = ledger.get(stored.id)
     log.info(
         "swarm.rollback_recorded",

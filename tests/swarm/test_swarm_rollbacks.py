@@ -150,6 +150,11 @@ def assert_automatic_incident(incident: Incident, service: str) -> None:
     draft = Path(incident.draft_path).read_text()
     assert f"**Docker Swarm service `{service}`**" in draft
     assert "Swarm rolled the service back by itself" in draft and BAD_SHA in draft and GOOD_SHA in draft
+    # The signals stage read the Swarm bundle: the failed task's own words, its state from the task list
+    says = draft.split("## What the logs say\n", 1)[1].split("\n## ", 1)[0]
+    assert "FATAL: migration 42 failed" in says and "exit code 3" in says
+    assert "compared with the restored version's tasks in rollback-" in says
+    assert "Suspected cause (verify)" in draft and "FATAL: migration 42 failed" in draft.split("Suspected cause", 1)[1]
 
 
 def test_automatic_rollback_watched_as_it_happens_then_once(
@@ -388,6 +393,106 @@ def test_two_managers_one_forge_one_issue(tmp_path: Path, services: Services) ->
             ids.append((incident.id, incident.ticket.key))
         assert ids[0] == ids[1]
         assert len(forge.issues) == 1
+
+
+def test_the_same_failure_again_is_seen_before(tmp_path: Path, services: Services) -> None:
+    """The signals stage stores the Swarm rollback's failure signature; the next rollback of the
+    service failing the same way names the first in its "Seen before" (the repeats stage)."""
+    name = services.create("ledger")
+    for _ in range(2):
+        services.update(name, "bad")
+        wait_for(lambda: update_state(name) == "rollback_completed", "Swarm's rollback")
+        result = run_cli(tmp_path, "watch", "--once", "--swarm-service", name)
+        assert result.returncode == 0, result.stderr
+    first, second = sorted(incidents(tmp_path), key=lambda i: i.created_at or i.id)
+    with Ledger(tmp_path / "state") as ledger:
+        signatures = [ledger.get_signature(i.id) for i in (first, second)]
+    assert signatures[0] is not None and signatures[1] is not None
+    assert signatures[0].signature == signatures[1].signature
+    draft = Path(second.draft_path or "").read_text()
+    seen = draft.split("Seen before", 1)[1]
+    assert first.id in seen
+    assert first.id not in Path(first.draft_path or "").read_text().split("Seen before", 1)[-1]
+
+
+def test_a_draft_that_cannot_be_written_does_not_stop_the_ticket(tmp_path: Path, services: Services) -> None:
+    """As in the container hook: the ticket opens and says why the draft is missing, the run
+    exits 3, and the next run (the rollback is not done without its draft) writes it and
+    tells the ticket once."""
+    name = services.create("pay")
+    services.update(name, "bad")
+    wait_for(lambda: update_state(name) == "rollback_completed", "Swarm's rollback")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    drafts = tmp_path / "drafts"
+    drafts.symlink_to(elsewhere)
+    first = run_cli(tmp_path, "watch", "--once", "--swarm-service", name)
+    assert first.returncode == 3, first.stderr
+    [incident] = incidents(tmp_path)
+    assert incident.draft_path is None and incident.ticket is not None and incident.evidence
+    [ticket_file] = tickets(tmp_path)
+    body = json.loads(ticket_file.read_text())["body"]
+    why = (
+        f"drafts dir {drafts} is a symlink (to {elsewhere}); refusing to follow it. pass a real, writable --drafts-dir"
+    )
+    assert f"**Postmortem draft missing:** {why}; once that is fixed" in body
+    assert list(elsewhere.iterdir()) == []
+    drafts.unlink()
+    second = run_cli(tmp_path, "watch", "--once", "--swarm-service", name)
+    assert second.returncode == 0, second.stderr
+    [incident] = incidents(tmp_path)
+    assert incident.draft_path and Path(incident.draft_path).parent == drafts
+    data = json.loads(ticket_file.read_text())
+    assert [c["body"] for c in data["comments"]] == [
+        f"**Postmortem draft written:** `{incident.draft_path}` (attached)"
+    ]
+    assert len(tickets(tmp_path)) == 1
+
+
+def test_two_managers_finishing_at_once_one_issue(tmp_path: Path, services: Services) -> None:
+    """Watchers on two managers with their own ledgers finish the same rollback at the same
+    moment (both creates held until both were sent; the forge's search an hour behind): the
+    tickets path of the container hook makes one open issue, the lower number, in both ledgers."""
+    from rollback_pm.trackers.claim import DUPLICATE_LABEL
+    from tests.support.fake_gitea import FakeGitea
+
+    name = services.create("stock")
+    services.update(name, "bad")
+    wait_for(lambda: update_state(name) == "rollback_completed", "Swarm's rollback")
+    with FakeGitea(search_lag=3600) as forge:
+        forge.server.inject("POST", "/repos/{owner}/{repo}/issues", gate=threading.Barrier(2), times=2)
+        tracker = {
+            "ROLLBACK_PM_TRACKER": "gitea",
+            "ROLLBACK_PM_TRACKER_URL": forge.url,
+            "ROLLBACK_PM_FORGE_REPO": forge.repo,
+            "ROLLBACK_PM_TRACKER_TOKEN": forge.token,
+        }
+        hosts = [tmp_path / "manager-1", tmp_path / "manager-2"]
+        runners = []
+        for where in hosts:
+            where.mkdir()
+            runners.append(
+                subprocess.Popen(
+                    cli_args(where, "watch", "--once", "--swarm-service", name),
+                    env=cli_env(where, **tracker),
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        outputs = [r.communicate(timeout=300) for r in runners]
+        assert [r.returncode for r in runners] == [0, 0], outputs
+        recorded_ = [incidents(where) for where in hosts]
+        assert [len(found) for found in recorded_] == [1, 1]
+        [[first], [second]] = recorded_
+        assert first.id == second.id and first.ticket is not None and second.ticket is not None
+        assert len(forge.issues) == 2  # both were created: the race happened
+        winner = min(forge.issues)
+        assert forge.labelled(first.unique_label, open_only=True) == [winner]
+        [loser] = [i for i in forge.issues if i != winner]
+        assert forge.issue(loser)["state"] == "closed" and DUPLICATE_LABEL in forge.label_names(loser)
+        assert first.ticket.key == second.ticket.key == f"{forge.repo}#{winner}"
+        assert forge.failures == [], "requests broke the API spec:\n" + "\n".join(forge.failures)
 
 
 def test_a_pipeline_redeploying_the_previous_version_is_the_pipelines_incident(
