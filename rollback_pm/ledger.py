@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -336,6 +337,21 @@ def unusable_reason(path: Path) -> str | None:
         return "is empty (0 bytes): the incidents it held are gone"
     if header and header != SQLITE_HEADER:
         return "is not a SQLite database (it was overwritten or is another file)"
+    # A read-only check can see a writer's WAL recovery half done (after a killed run, while
+    # the next one starts): damage is only believed when it is still there a moment later.
+    for pause in CORRUPT_RECHECKS:
+        reason = _checked(path)
+        if reason is None or not reason.startswith("is corrupt"):
+            return reason
+        time.sleep(pause)
+    return _checked(path)
+
+
+CORRUPT_RECHECKS = (0.2, 0.5, 1.0)
+
+
+def _checked(path: Path) -> str | None:
+    """SQLite's own quick check and the schema version, through a read-only connection."""
     db: sqlite3.Connection | None = None
     try:
         db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)

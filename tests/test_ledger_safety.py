@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rollback_pm import ledger as ledger_module
 from rollback_pm.cli import cli
 from rollback_pm.errors import EXIT_FAILED, LedgerError
 from rollback_pm.ledger import DB_NAME, MIGRATIONS, SCHEMA_VERSION, Ledger
@@ -85,6 +86,19 @@ def test_a_corrupt_page_is_refused(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"ledger {path} is corrupt (")
     assert str(caught.value).endswith(HINT)
     assert path.read_bytes() == bytes(data)
+
+
+def test_damage_seen_once_is_checked_again_before_the_ledger_is_refused(tmp_path, monkeypatch) -> None:
+    # a read-only check racing a writer's WAL recovery (a killed watcher restarting) once
+    # answered "malformed" for a sound ledger: refusing it would stop every command
+    path = a_ledger(tmp_path / "state")
+    answers = iter(["is corrupt (database disk image is malformed)", None])
+    real = ledger_module._checked
+    monkeypatch.setattr(ledger_module, "_checked", lambda p: next(answers, real(p)))
+    monkeypatch.setattr(ledger_module, "CORRUPT_RECHECKS", (0.0, 0.0))
+    assert ledger_module.unusable_reason(path) is None
+    with Ledger(tmp_path / "state") as ledger:
+        assert len(ledger.list()) == 1
 
 
 def test_a_sqlite_file_without_schema_version_is_refused(tmp_path: Path) -> None:
