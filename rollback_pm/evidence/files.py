@@ -118,7 +118,13 @@ def log_location(inspect_doc: dict[str, Any]) -> tuple[str, str, str]:
     raise FastPathUnavailable(f"log driver {driver or 'unknown'} has no files to read")
 
 
-def open_log_files(inspect_doc: dict[str, Any], attempts: int = 3) -> LogFiles:
+# A listing and its reopening race Docker's rotation; a loaded machine (the process paused
+# between the two) lost three tries in a row to a log rotating several times a second, and
+# each lost try costs the freeze: the rollback then waits for a one-pass collect.
+OPEN_ATTEMPTS = 10
+
+
+def open_log_files(inspect_doc: dict[str, Any], attempts: int = OPEN_ATTEMPTS) -> LogFiles:
     driver, directory, base = log_location(inspect_doc)
     limit = _max_files(inspect_doc, driver)
     for _ in range(attempts):
