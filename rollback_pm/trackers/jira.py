@@ -222,9 +222,9 @@ class JiraTracker(NoPullRequests):
     def _read_number(self, number: int) -> claim.Seen | None:
         return self._read(f"{self.project}-{number}", number)
 
-    def create(self, spec: TicketSpec) -> TicketRef:
-        self.last_warnings = []
-        label = clean_label(spec.unique_label)
+    def _fields(self, spec: TicketSpec | FollowupSpec) -> dict[str, Any]:
+        """The fields an incident's ticket and a follow-up share: project, summary, type,
+        labels (the unique one included), description, due date and components."""
         labels = list(dict.fromkeys(clean_label(x) for x in [*spec.labels, spec.unique_label] if x.strip()))
         fields: dict[str, Any] = {
             "project": {"key": self.project},
@@ -235,11 +235,16 @@ class JiraTracker(NoPullRequests):
         }
         if spec.due_date:
             fields["duedate"] = spec.due_date.isoformat()
+        if self.components:
+            fields["components"] = [{"name": c} for c in self.components]
+        return fields
+
+    def create(self, spec: TicketSpec) -> TicketRef:
+        self.last_warnings = []
+        label, fields = clean_label(spec.unique_label), self._fields(spec)
         priority = self.priority_map.get(spec.severity or "")
         if priority:
             fields["priority"] = {"name": priority}
-        if self.components:
-            fields["components"] = [{"name": c} for c in self.components]
         with self.http.budget():
             mark = self._newest()
             found = claim.tail(self._read_number, label, mark, service="jira")
@@ -413,21 +418,9 @@ class JiraTracker(NoPullRequests):
 
     def create_followup(self, spec: FollowupSpec) -> TicketRef:
         self.last_warnings = []
-        label = clean_label(spec.unique_label)
-        labels = list(dict.fromkeys(clean_label(x) for x in [*spec.labels, spec.unique_label] if x.strip()))
-        fields: dict[str, Any] = {
-            "project": {"key": self.project},
-            "summary": one_line(spec.title),
-            "issuetype": {"name": self.issue_type},
-            "labels": labels,
-            "description": self._rich(spec.body),
-        }
-        if spec.due_date:
-            fields["duedate"] = spec.due_date.isoformat()
+        label, fields = clean_label(spec.unique_label), self._fields(spec)
         if spec.assignee:
             fields["assignee"] = self._assignee(spec.assignee)
-        if self.components:
-            fields["components"] = [{"name": c} for c in self.components]
         with self.http.budget():
             ticket = self._create_followup_issue(fields, label)
             log.info("jira follow-up created", key=ticket.key, parent=spec.parent.key)
