@@ -17,6 +17,7 @@ lock follow the symlink policy of ``rollback_pm.safe_dirs``.
 from __future__ import annotations
 
 import builtins
+import errno
 import hashlib
 import json
 import os
@@ -55,7 +56,8 @@ log = get_logger(__name__)
 DB_NAME = "ledger.sqlite3"
 LOCK_NAME = ".ledger.lock"
 BACKUP_DIR = "backups"
-SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_NOTADB = 26  # sqlite3.SQLITE_NOTADB, named there from Python 3.11
+NOT_SQLITE = "is not a SQLite database (it was overwritten or is another file)"
 SIDE_FILES = ("-wal", "-shm", "-journal")
 STATE_DIR_FIX = "set --state-dir or ROLLBACK_PM_STATE_DIR to a real, writable directory"
 
@@ -320,25 +322,29 @@ def recovery_hint(path: Path) -> str:
 def unusable_reason(path: Path) -> str | None:
     """Why an existing ledger file cannot be used as is (None: it looks like a ledger).
 
-    Opens it read-only: the file itself is never written, whatever the answer. A file that
-    cannot be read at all is a LedgerError about permissions, not damage.
+    Only reads: the file itself is never written, whatever the answer. A file that cannot be
+    read at all is a LedgerError about permissions, not damage.
+
+    The file is only ever opened through SQLite. POSIX locks belong to the process, so closing
+    any other descriptor of the ledger drops the locks this process's open connections hold on
+    it: another process then checkpoints and resets the WAL under them, and they read a
+    "malformed" database until they close (SQLite's "How To Corrupt", section 2.2).
     """
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
             return "is not a regular file (a directory, a device or a pipe)"
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
+        if not os.access(path, os.R_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
     except OSError as exc:
         raise LedgerError(
             f"ledger {path} cannot be read ({exc.strerror}); check the state dir's owner and permissions"
         ) from None
     wal = path.with_name(path.name + "-wal")
-    if not header and not (wal.is_file() and wal.stat().st_size > 0):
+    if info.st_size == 0 and not (wal.is_file() and wal.stat().st_size > 0):
         return "is empty (0 bytes): the incidents it held are gone"
-    if header and header != SQLITE_HEADER:
-        return "is not a SQLite database (it was overwritten or is another file)"
-    # A read-only check can see a writer's WAL recovery half done (after a killed run, while
-    # the next one starts): damage is only believed when it is still there a moment later.
+    # A check can see a writer's WAL recovery half done (after a killed run, while the next
+    # one starts): damage is only believed when it is still there a moment later.
     for pause in CORRUPT_RECHECKS:
         reason = _checked(path)
         if reason is None or not reason.startswith("is corrupt"):
@@ -366,6 +372,8 @@ def _checked(path: Path) -> str | None:
             f"ledger {path} cannot be opened ({exc}); check the state dir's permissions and free space"
         ) from None
     except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
+        if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB or "not a database" in str(exc):
+            return NOT_SQLITE
         return f"is corrupt ({exc})"
     finally:
         if db is not None:

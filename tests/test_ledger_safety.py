@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,8 +91,8 @@ def test_a_corrupt_page_is_refused(tmp_path: Path) -> None:
 
 
 def test_damage_seen_once_is_checked_again_before_the_ledger_is_refused(tmp_path, monkeypatch) -> None:
-    # a read-only check racing a writer's WAL recovery (a killed watcher restarting) once
-    # answered "malformed" for a sound ledger: refusing it would stop every command
+    # a check racing another process's WAL recovery may see damage that is gone a moment
+    # later: refusing a sound ledger would stop every command
     path = a_ledger(tmp_path / "state")
     answers = iter(["is corrupt (database disk image is malformed)", None])
     real = ledger_module._checked
@@ -183,3 +185,30 @@ def test_a_damaged_stored_record_names_the_incident_and_the_field(tmp_path: Path
         ledger.db.execute("UPDATE incidents SET mitigated_at = 'someday' WHERE id = ?", (iid,))
         with pytest.raises(LedgerError, match=r"has a damaged record \(mitigated_at 'someday' is not an ISO 8601 time"):
             ledger.list()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from rollback_pm.ledger import Ledger
+from tests.test_ledger import make_incident
+with Ledger(Path(sys.argv[1])) as ledger:
+    ledger.upsert_incident(make_incident(service=sys.argv[2]))
+"""
+
+
+def test_opening_the_ledger_again_keeps_the_locks_of_a_ledger_this_process_holds(tmp_path: Path) -> None:
+    # POSIX locks belong to the process: a check that closed its own descriptor of the file
+    # dropped the open ledger's lock, so another process closing its connection believed it
+    # was the last one, checkpointed and removed the WAL under the open ledger ("malformed").
+    state = tmp_path / "state"
+    with Ledger(state) as held:
+        held.upsert_incident(make_incident(service="held"))
+        with Ledger(state) as again:
+            assert [i.service for i in again.list()] == ["held"]
+        written = subprocess.run(
+            [sys.executable, "-c", WRITER, str(state), "other"], capture_output=True, text=True, cwd=Path.cwd()
+        )
+        assert written.returncode == 0, written.stderr
+        assert (state / f"{DB_NAME}-wal").exists()  # the writer knew it was not the last connection
+        assert sorted(i.service for i in held.list()) == ["held", "other"]

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,7 @@ def _produced(tmp_path: Path, runs: list[subprocess.CompletedProcess]) -> list[P
         (out / f"run{index}.stdout.txt").write_text(run.stdout)
         (out / f"run{index}.stderr.txt").write_text(run.stderr)
     for index, db in enumerate(sorted(tmp_path.rglob("ledger.sqlite3"))):
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn:
             (out / f"ledger{index}.sql.txt").write_text("\n".join(conn.iterdump()))
     return [p for p in tmp_path.rglob("*") if p.is_file() and "ledger.sqlite3" not in p.name]
 

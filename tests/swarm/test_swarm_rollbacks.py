@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,9 @@ def parked(tmp_path: Path) -> int:
     if not path.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        # closing() closes it: a connection's own `with` only commits, and a connection left
+        # open here kept a read of the ledger open in the test process
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             return int(db.execute("SELECT count(*) FROM pending_evidence").fetchone()[0])
     except sqlite3.OperationalError:  # the watcher is still creating the ledger
         return 0
