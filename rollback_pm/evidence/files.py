@@ -33,6 +33,7 @@ import orjson
 from rollback_pm.evidence.lines import TS_LEN, LineBuilder, normalize_ts
 
 BATCH_BYTES = 1 << 20
+READ_BUFFER = 128 << 10
 
 
 class FastPathUnavailable(Exception):
@@ -138,7 +139,7 @@ def open_log_files(inspect_doc: dict[str, Any], attempts: int = OPEN_ATTEMPTS) -
             for path in files.paths:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 stats.append(os.fstat(fd))
-                raw = os.fdopen(fd, "rb", buffering=BATCH_BYTES)
+                raw = os.fdopen(fd, "rb", buffering=READ_BUFFER)
                 files.handles.append(gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw)  # type: ignore[arg-type]
             again = _rotated(directory, base, limit)
             same = [n for _, n in again] == [n for _, n in names] and all(

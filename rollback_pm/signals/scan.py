@@ -168,10 +168,13 @@ class Scanner:
                     # (cheaper than copying every block onto the previous one's tail).
                     end = data.rfind(b"\n") + 1
                     if end == 0 and len(data) == BLOCK:
+                        data = b""  # one block in memory at a time
                         data = os.pread(fd, MAX_LINE_BYTES, offset)
                         end = data.rfind(b"\n") + 1
                     self._scan_block(data, end or len(data))
                     offset += end or len(data)
+                    # Dropped before the next read, which would otherwise hold two blocks at once.
+                    data = self._data = b""
             finally:
                 os.close(fd)
         for scan in self.containers.values():
