@@ -43,6 +43,7 @@ from rollback_pm.facts.impact import GIVEN, WOODPECKER
 from rollback_pm.facts.incident import Parked, container_states, gather
 from rollback_pm.ledger import Ledger, lock_file, open_state_dir
 from rollback_pm.log import get_logger
+from rollback_pm.memory import give_back
 from rollback_pm.models import EvidenceFile, Incident, Repeat, Signature
 from rollback_pm.placement import DraftPolicy, draft_policy, write_incident_draft
 from rollback_pm.pull_request import open_draft_pull_request
@@ -98,6 +99,7 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
             # No freeze here: one pass, in what is left of --timeout.
             options = replace(options, timeout=max(1.0, options.timeout - (time.monotonic() - started)))
         state.bundle = evidence_stage(selection, options, now)
+        give_back()  # what the log readers' threads freed, before the stages that follow
         state.degraded += evidence_problems(state.bundle)
         if phase == "collect":
             park_stage(settings.state_dir, who, state.bundle)
@@ -121,8 +123,10 @@ def run_hook(settings: Settings, phase: str = "both", *, now: datetime | None = 
             seconds_left = settings.timeout - (time.monotonic() - started)
             read = baseline_stage(settings, gathered.incident, seconds_left, now)
             state.baseline_note = read.note
+            give_back()  # the replacing containers' lines, read and dropped
             reports, problems = signals_stage(logs, baseline=read.baseline, bad_since=bad_since(gathered.incident))
             state.degraded += problems
+            give_back()
         state.incident, state.new_incident = ledger_stage(ledger, gathered.incident, who.pending_key)
         state.signals = store_signals_stage(ledger, state.incident, reports)
         state.draft, state.draft_note, state.draft_problem = draft_stage(ledger, policy, state.incident, hours, now)

@@ -41,6 +41,7 @@ FOUNDATION = (
     "rollback_pm.atomic",
     "rollback_pm.safe_dirs",
     "rollback_pm.interrupt",
+    "rollback_pm.memory",
     "rollback_pm.redact",
 )
 

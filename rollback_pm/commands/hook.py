@@ -11,10 +11,12 @@ from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.evidence import BundleResult
 from rollback_pm.hook import HookState, run_hook
 from rollback_pm.markdown import clean
+from rollback_pm.memory import bound_heap
 from rollback_pm.swarm_hook import run_swarm_hook, selection_of
 
 
 def hook(settings: Settings, *, phase: str = "both", as_json: bool = False) -> int:
+    bound_heap()  # the hook's big buffers leave the process when freed: its peak stays what it holds
     if selection_of(settings) is not None:  # Swarm services: one result per rollback
         return _swarm_hook(settings, phase=phase, as_json=as_json)
     result = run_hook(settings, phase)

@@ -38,6 +38,7 @@ from rollback_pm.evidence.select import container_name, resolve
 from rollback_pm.evidence.spool import Spool
 from rollback_pm.evidence.types import BundleResult, CollectOptions, ContainerResult, Selection
 from rollback_pm.interrupt import unwind_on_sigterm
+from rollback_pm.memory import give_back
 from rollback_pm.timeutil import stamp, utcnow
 
 SUFFIXES = (".log", ".inspect.json", ".manifest.json")
@@ -136,6 +137,7 @@ def _collect(
         reader = LogReader(options, clock, client, evdir.path, workers, live_files(client))
         jobs, logs_deadline = read_logs(pool, reader, results, inspected.docs, documents, evdir, bundle, spools)
         timings["logs_s"] = time.monotonic() - mark
+        give_back()  # what the reader threads freed: the merge's buffers then need no more of the heap
 
         mark = time.monotonic()
         files = [
