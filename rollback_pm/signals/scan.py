@@ -62,7 +62,7 @@ _LETTER_MARKS = frozenset(b"IDTWN")
 _FIELD_MARKS = frozenset(b'l"')
 
 
-def _below_error_first(data: bytes, start: int, end: int) -> bool:
+def _below_error_first(data: bytes | bytearray, start: int, end: int) -> bool:
     """Does a level below error come before ``end`` (the trigger) in data[start:]?
 
     Then the line is not an error and needs no closer look: the first level word decides,
@@ -143,7 +143,7 @@ class Scanner:
         self.blocks: list[BlockInfo] = []
         self.stats = ScanStats()
         # the current read block
-        self._data = b""
+        self._data: bytes | bytearray = b""
         self._offset = 0
         self._line_base = 1
         # Positions of the current block whose line numbers are known (sorted): a line number
@@ -163,18 +163,23 @@ class Scanner:
             fd = os.open(self.path, os.O_RDONLY)
             try:
                 offset = 0
-                while data := os.pread(fd, BLOCK, offset):
+                # Every block is read into the same buffer: a new 4 MiB object per block
+                # cost either its page faults (a mapping of its own) or a heap it fragments.
+                buffer = bytearray(BLOCK)
+                data: bytes | bytearray
+                while True:
+                    got = os.preadv(fd, [buffer], offset)
+                    if not got:
+                        break
+                    data = buffer if got == BLOCK else buffer[:got]
                     # Up to the last line end: the cut line is read again with the next block
                     # (cheaper than copying every block onto the previous one's tail).
                     end = data.rfind(b"\n") + 1
-                    if end == 0 and len(data) == BLOCK:
-                        data = b""  # one block in memory at a time
+                    if end == 0 and got == BLOCK:
                         data = os.pread(fd, MAX_LINE_BYTES, offset)
                         end = data.rfind(b"\n") + 1
                     self._scan_block(data, end or len(data))
                     offset += end or len(data)
-                    # Dropped before the next read, which would otherwise hold two blocks at once.
-                    data = self._data = b""
             finally:
                 os.close(fd)
         for scan in self.containers.values():
@@ -183,7 +188,7 @@ class Scanner:
         self.stats.exact_lines = self.exact_lines
         return ScanResult(self.containers, self.blocks, self.stats, self.exact_lines)
 
-    def _scan_block(self, data: bytes, size: int) -> None:
+    def _scan_block(self, data: bytes | bytearray, size: int) -> None:
         """Scan data[:size], whole lines (the rest of ``data`` belongs to the next block)."""
         self._data, self._end, self._marks, self._mark_lines = data, size, [0], [self._line_base]
         for scan in list(self.containers.values()):
@@ -434,7 +439,7 @@ def whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def _parse(data: bytes, start: int, end: int) -> tuple[str, str, str, int] | None:
+def _parse(data: bytes | bytearray, start: int, end: int) -> tuple[str, str, str, int] | None:
     """(name, stream, timestamp, where the text starts) of a bundle line, or None if it is not one."""
     space = data.find(b" ", start, end)
     if space <= start:
@@ -453,10 +458,10 @@ def _parse(data: bytes, start: int, end: int) -> tuple[str, str, str, int] | Non
         return None
 
 
-def _ts_of(data: bytes, start: int, end: int) -> str:
+def _ts_of(data: bytes | bytearray, start: int, end: int) -> str:
     parsed = _parse(data, start, end)
     return parsed[2] if parsed else ""
 
 
-def _text(data: bytes, start: int, end: int) -> str:
+def _text(data: bytes | bytearray, start: int, end: int) -> str:
     return data[start : min(end, start + MAX_TEXT_BYTES)].decode("utf-8", "replace").rstrip("\r")

@@ -77,6 +77,7 @@ def last_lines(
                 if hit < 0:
                     break
             index -= 1
+            data = b""  # dropped before the next read: one block in memory, not two
     finally:
         os.close(fd)
     if not found:
