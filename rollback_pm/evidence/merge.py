@@ -25,8 +25,10 @@ from rollback_pm.evidence.lines import TS_LEN
 from rollback_pm.evidence.spool import SYNC_EVERY, Segment, Spool
 from rollback_pm.evidence.writer import BackgroundWriter
 
-FLUSH = 1 << 20
-BLOCK = 256 * 1024  # lines read per source per merge window
+# Memory is about 2 x BLOCK per source plus (writer depth + 2) x FLUSH: ~4 MiB for 8
+# sources (it was ~10 MiB with 256 KiB blocks and 1 MiB flushes, for no speed).
+FLUSH = 256 << 10  # bytes joined and handed to the writer thread at a time
+BLOCK = 128 << 10  # lines read per source per merge window
 
 
 def allowances(sizes: list[int], per_container: int, total: int | None) -> list[int]:
@@ -120,7 +122,7 @@ class _Reader:
                         lines, self.carry = [self.carry + b"\n"], b""  # stopped mid-line (deadline)
                     return lines
                 segment, start, end = self.ranges.pop(0)
-                self.handle = open(os.dup(segment.fd), "rb", buffering=1 << 18)  # noqa: SIM115 - held across calls, closed at its range end
+                self.handle = open(os.dup(segment.fd), "rb", buffering=BLOCK)  # noqa: SIM115 - held across calls, closed at its range end
                 self.handle.seek(start)
                 self.left = end - start
             lines = self.handle.readlines(min(hint, self.left)) if self.left > 0 else []
