@@ -11,12 +11,14 @@ from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.evidence import BundleResult
 from rollback_pm.hook import evidence_stage
 from rollback_pm.inputs import collect_options, selection
+from rollback_pm.memory import bound_heap
 from rollback_pm.swarm_hook import collect_evidence as collect_swarm_evidence
 from rollback_pm.swarm_hook import selection_of
 from rollback_pm.timeutil import utcnow
 
 
 def collect(settings: Settings, *, as_json: bool = False) -> int:
+    bound_heap()  # as for the hook: big buffers leave the process when freed
     now = utcnow()
     if selection_of(settings) is not None:  # Swarm services: every task's logs through a manager
         bundle = collect_swarm_evidence(settings, now=now)

@@ -15,6 +15,7 @@ from rollback_pm.config import Settings
 from rollback_pm.errors import EXIT_DEGRADED, EXIT_OK
 from rollback_pm.hook import HookState
 from rollback_pm.log import get_logger
+from rollback_pm.memory import bound_heap
 from rollback_pm.swarm_hook import selection_of
 from rollback_pm.watch import Watcher, WatchOptions
 
@@ -23,6 +24,7 @@ log = get_logger(__name__)
 
 def watch(settings: Settings, *, once: bool = False) -> int:
     """Exit 0, or 3 when (with --once) a rollback was recorded degraded."""
+    bound_heap()  # a long-lived process: what each rollback's buffers held leaves it when freed
     stop = threading.Event()
 
     def show(result: HookState) -> None:
