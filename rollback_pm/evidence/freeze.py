@@ -38,6 +38,7 @@ from rollback_pm.evidence.documents import inspect_all
 from rollback_pm.evidence.evdir import MIB
 from rollback_pm.evidence.files import FastPathUnavailable, LogFiles, log_location, open_log_files
 from rollback_pm.evidence.kcopy import CopyFull, copy_range
+from rollback_pm.evidence.manifest import limits_dict
 from rollback_pm.evidence.merge import allowances
 from rollback_pm.evidence.ranges import Measured, measure, plan, raw_needed
 from rollback_pm.evidence.select import resolve
@@ -316,15 +317,11 @@ def _freeze_container(
 
 
 def _options_dict(options: CollectOptions) -> dict[str, Any]:
+    # the finalize rebuilds the options from this: the evidence dir, and `since` to the microsecond
     return {
         "evidence_dir": str(Path(options.evidence_dir).absolute()),
         "since": options.since.isoformat() if options.since else None,
-        "max_bytes_per_container": options.max_bytes_per_container,
-        "max_total_bytes": options.max_total_bytes,
-        "timeout_s": options.timeout,
-        "min_free_mb": options.min_free_mb,
-        "parallel": options.parallel,
-        "fast_path": options.fast_path,
+        **limits_dict(options),
     }
 
 

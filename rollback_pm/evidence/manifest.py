@@ -26,6 +26,18 @@ class Outcome:
     timings: dict[str, float]
 
 
+def limits_dict(options: CollectOptions) -> dict[str, Any]:
+    """The caps and limits of a collection, as the manifest and the freeze spool record them."""
+    return {
+        "max_bytes_per_container": options.max_bytes_per_container,
+        "max_total_bytes": options.max_total_bytes,
+        "timeout_s": options.timeout,
+        "min_free_mb": options.min_free_mb,
+        "parallel": options.parallel,
+        "fast_path": options.fast_path,
+    }
+
+
 def build_manifest(
     bundle: str,
     now: datetime,
@@ -47,15 +59,7 @@ def build_manifest(
         "host": platform.node(),
         "engine": engine,
         "selection": selection.to_dict(),
-        "options": {
-            "since": iso(options.since) if options.since else None,
-            "max_bytes_per_container": options.max_bytes_per_container,
-            "max_total_bytes": options.max_total_bytes,
-            "timeout_s": options.timeout,
-            "min_free_mb": options.min_free_mb,
-            "parallel": options.parallel,
-            "fast_path": options.fast_path,
-        },
+        "options": {"since": iso(options.since) if options.since else None, **limits_dict(options)},
         "complete": not outcome.partial,
         "partial": outcome.partial,
         "deadline_reached": outcome.deadline_hit,
