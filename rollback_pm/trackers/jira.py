@@ -318,16 +318,10 @@ class JiraTracker(NoPullRequests):
                     "--jira-issue-type"
                 )
             )
-        dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
-        if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
-            raise TrackerError(mask(f"jira refused to create the issue in {self.project}: {detail}"))
-        for name in dropped:
-            fields.pop(name)
+        dropped = _drop_optional(errors, fields, f"jira refused to create the issue in {self.project}: {detail}")
         self._warn(
             f"project {self.project} does not accept {', '.join(sorted(dropped))} ({detail}); "
-            "created the issue without "
-            + ("it" if len(dropped) == 1 else "them")
-            + " (check the priority map / components settings)"
+            f"created the issue without {_it_or_them(dropped)} (check the priority map / components settings)"
         )
 
     def _create_followup_issue(self, fields: dict[str, Any], label: str) -> TicketRef:
@@ -450,14 +444,10 @@ class JiraTracker(NoPullRequests):
                     return
                 errors = (json_of(resp) or {}).get("errors") or {}
                 detail = error_text(resp)
-                dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
-                if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
-                    raise TrackerError(mask(f"jira refused to update {ticket.key}: {detail}"))
-                for name in dropped:
-                    fields.pop(name)
+                dropped = _drop_optional(errors, fields, f"jira refused to update {ticket.key}: {detail}")
                 self._warn(
                     f"{ticket.key}: jira does not accept {', '.join(sorted(dropped))} ({detail}); "
-                    "updated the follow-up without " + ("it" if len(dropped) == 1 else "them")
+                    f"updated the follow-up without {_it_or_them(dropped)}"
                 )
 
     def link_type(self) -> dict[str, str]:
@@ -615,3 +605,18 @@ def _names_user(wanted: str, user: dict[str, Any]) -> bool:
     email = str(user.get("emailAddress") or "").casefold()
     names = {str(user.get(k) or "").casefold() for k in ("displayName", "name", "key", "accountId")}
     return want in names or (bool(email) and want in (email, email.split("@", 1)[0]))
+
+
+def _drop_optional(errors: dict[str, Any], fields: dict[str, Any], refusal: str) -> set[str]:
+    """The optional fields (priority, components, ...) a 400 names, removed from ``fields`` for
+    one more try; a 400 about anything else raises ``refusal``."""
+    dropped = set(errors) & set(fields) & OPTIONAL_FIELDS
+    if not errors or set(errors) - OPTIONAL_FIELDS or not dropped:
+        raise TrackerError(mask(refusal))
+    for name in dropped:
+        fields.pop(name)
+    return dropped
+
+
+def _it_or_them(names: set[str]) -> str:
+    return "it" if len(names) == 1 else "them"
